@@ -1,0 +1,1 @@
+"""cio-warehouse: Customer.io data in SQL."""

@@ -1,0 +1,33 @@
+"""A string that never shows itself: not in repr, str, logs, tracebacks or f-strings."""
+
+from __future__ import annotations
+
+
+class Secret:
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("a secret must be a non-empty string")
+        self._value = value.strip()
+
+    def reveal(self) -> str:
+        """The clear text, for the one place that must send it (an HTTP header, an HMAC key)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> object:
+        raise TypeError("secrets are not picklable")
