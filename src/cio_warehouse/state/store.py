@@ -1,0 +1,308 @@
+"""The state store (SQLite in the data dir): linked sources, their encrypted secrets, and every run."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from cio_warehouse.secret import Secret
+from cio_warehouse.state.crypto import SecretBox, load_or_create_key
+from cio_warehouse.state.datadir import DataDir
+from cio_warehouse.state.errors import StateError
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sources (
+    name TEXT PRIMARY KEY,
+    region TEXT NOT NULL,
+    api_base_url TEXT,
+    app_api_key BLOB NOT NULL,
+    signing_key BLOB,
+    previous_signing_key BLOB,
+    tables TEXT NOT NULL,
+    frequency_seconds INTEGER NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    table_name TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    status TEXT NOT NULL,
+    rows INTEGER,
+    pages INTEGER,
+    retries INTEGER,
+    error TEXT,
+    pid INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_table ON runs (source, table_name, id);
+"""
+
+DEFAULT_FREQUENCY_SECONDS = 6 * 3600
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    region: str
+    app_api_key: Secret
+    api_base_url: str | None = None
+    tables: tuple[str, ...] = ()
+    frequency_seconds: int = DEFAULT_FREQUENCY_SECONDS
+    signing_key: Secret | None = None
+    previous_signing_key: Secret | None = None
+    settings: dict[str, object] = field(default_factory=dict)
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    source: str
+    table: str
+    started_at: float
+    ended_at: float | None
+    status: str  # running | succeeded | failed | interrupted
+    rows: int | None
+    pages: int | None
+    retries: int | None
+    error: str | None
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+
+class StateStore:
+    def __init__(self, data_dir: DataDir) -> None:
+        self.data_dir = data_dir.create()
+        self._box = SecretBox(load_or_create_key(data_dir.secret_key_file))
+        with self._connect() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StateError(
+                    f"{data_dir.state_db} was written by a newer cio-warehouse (schema {version}); "
+                    "upgrade cio-warehouse to use this data dir."
+                )
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        # A connection per operation: table syncs run in threads, and sqlite3 connections are not
+        # shared across threads. WAL lets the CLI read while a sync writes.
+        path = self.data_dir.state_db
+        try:
+            db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"The state file {path} is unreadable ({exc}); restore it from a backup or move "
+                "it away to start with no sources (the warehouse data is kept)."
+            ) from None
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+            db.execute("COMMIT")
+        except BaseException as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise StateError(f"The state file {path} could not be used: {exc}.") from None
+            raise
+        finally:
+            db.close()
+
+    # -- sources -------------------------------------------------------------------------------
+
+    def add_source(self, source: SourceConfig) -> None:
+        with self._connect() as db:
+            if db.execute("SELECT 1 FROM sources WHERE name = ?", (source.name,)).fetchone():
+                raise StateError(
+                    f"A source named {source.name!r} already exists; pick another name or remove "
+                    f"it first with `cio-warehouse source remove {source.name}`."
+                )
+            db.execute(
+                "INSERT INTO sources (name, region, api_base_url, app_api_key, signing_key,"
+                " previous_signing_key, tables, frequency_seconds, settings, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    source.name,
+                    source.region,
+                    source.api_base_url,
+                    self._box.encrypt(source.app_api_key),
+                    self._seal(source.signing_key),
+                    self._seal(source.previous_signing_key),
+                    json.dumps(list(source.tables)),
+                    source.frequency_seconds,
+                    json.dumps(source.settings),
+                    time.time(),
+                ),
+            )
+
+    def update_source(self, source: SourceConfig) -> None:
+        with self._connect() as db:
+            updated = db.execute(
+                "UPDATE sources SET region = ?, api_base_url = ?, app_api_key = ?, signing_key = ?,"
+                " previous_signing_key = ?, tables = ?, frequency_seconds = ?, settings = ?"
+                " WHERE name = ?",
+                (
+                    source.region,
+                    source.api_base_url,
+                    self._box.encrypt(source.app_api_key),
+                    self._seal(source.signing_key),
+                    self._seal(source.previous_signing_key),
+                    json.dumps(list(source.tables)),
+                    source.frequency_seconds,
+                    json.dumps(source.settings),
+                    source.name,
+                ),
+            ).rowcount
+        if not updated:
+            raise self._unknown(source.name)
+
+    def get_source(self, name: str) -> SourceConfig:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT name, region, api_base_url, app_api_key, signing_key, previous_signing_key,"
+                " tables, frequency_seconds, settings, created_at FROM sources WHERE name = ?",
+                (name,),
+            ).fetchone()
+        if row is None:
+            raise self._unknown(name)
+        return SourceConfig(
+            name=row[0],
+            region=row[1],
+            api_base_url=row[2],
+            app_api_key=self._box.decrypt(row[3]),
+            signing_key=self._open(row[4]),
+            previous_signing_key=self._open(row[5]),
+            tables=tuple(json.loads(row[6])),
+            frequency_seconds=row[7],
+            settings=json.loads(row[8]),
+            created_at=row[9],
+        )
+
+    def source_names(self) -> list[str]:
+        with self._connect() as db:
+            return [r[0] for r in db.execute("SELECT name FROM sources ORDER BY name")]
+
+    def remove_source(self, name: str) -> None:
+        with self._connect() as db:
+            if not db.execute("DELETE FROM sources WHERE name = ?", (name,)).rowcount:
+                raise self._unknown(name)
+
+    def _unknown(self, name: str) -> StateError:
+        known = ", ".join(self.source_names()) or "none yet"
+        return StateError(
+            f"No source named {name!r} (known: {known}); add one with `cio-warehouse source add`."
+        )
+
+    def _seal(self, secret: Secret | None) -> bytes | None:
+        return None if secret is None else self._box.encrypt(secret)
+
+    def _open(self, token: bytes | None) -> Secret | None:
+        return None if token is None else self._box.decrypt(token)
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def start_run(self, source: str, table: str) -> int:
+        with self._connect() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (source, table_name, started_at, status, pid)"
+                " VALUES (?, ?, ?, 'running', ?)",
+                (source, table, time.time(), os.getpid()),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        rows: int | None,
+        pages: int | None,
+        retries: int | None,
+        error: str | None = None,
+    ) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE runs SET ended_at = ?, status = ?, rows = ?, pages = ?, retries = ?,"
+                " error = ? WHERE id = ?",
+                (time.time(), status, rows, pages, retries, error, run_id),
+            )
+
+    def runs(self, source: str, table: str | None = None, limit: int = 50) -> list[RunRecord]:
+        self._close_orphaned_runs()
+        query = (
+            "SELECT id, source, table_name, started_at, ended_at, status, rows, pages, retries,"
+            " error FROM runs WHERE source = ?"
+        )
+        params: tuple[object, ...] = (source,)
+        if table is not None:
+            query += " AND table_name = ?"
+            params += (table,)
+        query += " ORDER BY id DESC LIMIT ?"
+        with self._connect() as db:
+            return [RunRecord(*row) for row in db.execute(query, (*params, limit))]
+
+    def last_runs(self, source: str) -> dict[str, RunRecord]:
+        """The latest run of every table of `source`, and the latest successful one if different."""
+        self._close_orphaned_runs()
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT id, source, table_name, started_at, ended_at, status, rows, pages, retries,"
+                " error FROM runs WHERE id IN"
+                " (SELECT max(id) FROM runs WHERE source = ? GROUP BY table_name)",
+                (source,),
+            ).fetchall()
+        return {row[2]: RunRecord(*row) for row in rows}
+
+    def last_success(self, source: str, table: str) -> RunRecord | None:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT id, source, table_name, started_at, ended_at, status, rows, pages, retries,"
+                " error FROM runs WHERE source = ? AND table_name = ? AND status = 'succeeded'"
+                " ORDER BY id DESC LIMIT 1",
+                (source, table),
+            ).fetchone()
+        return None if row is None else RunRecord(*row)
+
+    def _close_orphaned_runs(self) -> None:
+        """A run whose process is gone (kill -9, power loss) is recorded as interrupted."""
+        with self._connect() as db:
+            running = db.execute("SELECT id, pid FROM runs WHERE status = 'running'").fetchall()
+            for run_id, pid in running:
+                if not _alive(pid):
+                    db.execute(
+                        "UPDATE runs SET status = 'interrupted', ended_at = ?, error = ?"
+                        " WHERE id = ?",
+                        (
+                            time.time(),
+                            "The sync process stopped before finishing; the previous rows were "
+                            "kept. Run the sync again.",
+                            run_id,
+                        ),
+                    )
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+

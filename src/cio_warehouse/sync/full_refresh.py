@@ -1,0 +1,142 @@
+"""Full refresh: every selected table is fetched page by page and swapped in atomically with dlt."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from cio_warehouse.sync import dlt_settings  # noqa: F401  (configures dlt before it is imported)
+
+import dlt  # noqa: E402,I001
+from dlt.common.destination import Destination  # noqa: E402
+from dlt.extract.resource import DltResource  # noqa: E402
+
+from cio_warehouse.catalog import Table  # noqa: E402
+from cio_warehouse.customerio import AppAPIClient, CustomerIOError, RequestStats  # noqa: E402
+from cio_warehouse.state import SourceConfig, StateStore  # noqa: E402
+
+
+@dataclass
+class TableProgress:
+    """What a progress display shows for one table while its sync runs."""
+
+    table: str
+    stats: RequestStats = field(default_factory=RequestStats)
+    phase: str = "queued"  # queued | fetching | loading | succeeded | failed
+
+
+@dataclass(frozen=True)
+class TableOutcome:
+    table: str
+    status: str  # succeeded | failed
+    rows: int
+    pages: int
+    retries: int
+    seconds: float
+    error: str | None = None
+
+
+def table_resource(client: AppAPIClient, table: Table, progress: TableProgress) -> DltResource:
+    """One dlt resource per catalog row; the hints come from the catalog, never from the data."""
+    columns: dict[str, dict[str, str]] = {f: {"data_type": "timestamp"} for f in table.timestamp_fields}
+    columns |= {f: {"data_type": "json"} for f in table.json_fields}
+
+    def pages() -> Iterable[list[dict[str, object]]]:
+        progress.phase = "fetching"
+        yield from client.iter_pages(table, progress.stats)
+        progress.phase = "loading"
+
+    return dlt.resource(
+        pages(),
+        name=table.name,
+        write_disposition="replace",
+        primary_key=table.primary_key,
+        columns=columns,  # type: ignore[arg-type]
+        # Nested values (lists, objects, fields Customer.io adds later) stay JSON columns in the
+        # table itself, so a replace swaps exactly one table and queries need no joins.
+        max_table_nesting=0,
+    )
+
+
+def sync_tables(
+    store: StateStore,
+    source: SourceConfig,
+    tables: Sequence[Table],
+    destination: Destination,  # type: ignore[type-arg]
+    client: AppAPIClient,
+    *,
+    max_workers: int = 4,
+    on_start: Callable[[list[TableProgress]], None] | None = None,
+) -> list[TableOutcome]:
+    """Sync `tables` concurrently (sharing the client's rate limit); one failure stops no other."""
+    progress = [TableProgress(t.name) for t in tables]
+    if on_start is not None:
+        on_start(progress)
+    workers = max(1, min(max_workers, len(tables)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
+        futures = [
+            pool.submit(_sync_one, store, source, table, destination, client, p)
+            for table, p in zip(tables, progress, strict=True)
+        ]
+        return [f.result() for f in futures]
+
+
+def _sync_one(
+    store: StateStore,
+    source: SourceConfig,
+    table: Table,
+    destination: Destination,  # type: ignore[type-arg]
+    client: AppAPIClient,
+    progress: TableProgress,
+) -> TableOutcome:
+    run_id = store.start_run(source.name, table.name)
+    started = time.monotonic()
+    error: str | None = None
+    try:
+        pipeline = dlt.pipeline(
+            # One pipeline per table: tables load in parallel and fail independently.
+            pipeline_name=f"{source.name}__{table.name}",
+            destination=destination,
+            dataset_name=source.name,
+            pipelines_dir=str(store.data_dir.pipelines),
+        )
+        # A package left by a killed run holds rows of an old fetch: never load it later.
+        pipeline.drop_pending_packages()
+        pipeline.run(table_resource(client, table, progress))
+    except Exception as exc:  # noqa: BLE001  one table's failure is recorded, never raised
+        error = describe_failure(exc)
+    stats = progress.stats
+    progress.phase = "failed" if error else "succeeded"
+    outcome = TableOutcome(
+        table=table.name,
+        status=progress.phase,
+        rows=stats.rows,
+        pages=stats.pages,
+        retries=stats.retries,
+        seconds=time.monotonic() - started,
+        error=error,
+    )
+    store.finish_run(
+        run_id,
+        status=outcome.status,
+        rows=None if error else outcome.rows,
+        pages=outcome.pages,
+        retries=outcome.retries,
+        error=error,
+    )
+    return outcome
+
+
+def describe_failure(exc: BaseException) -> str:
+    """The user-facing sentence: ours if a Customer.io error is in the chain, else dlt's first line."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, CustomerIOError):
+            return f"{current} The previous rows were kept."
+        current = current.__cause__ or current.__context__ or getattr(current, "exception", None)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{first} The previous rows were kept."

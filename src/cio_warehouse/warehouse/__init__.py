@@ -1,0 +1,1 @@
+"""The warehouse: where dlt loads (DuckDB by default) and the read-only query path."""
