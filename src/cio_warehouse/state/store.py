@@ -84,7 +84,7 @@ class StateStore:
     def __init__(self, data_dir: DataDir) -> None:
         self.data_dir = data_dir.create()
         self._box = SecretBox(load_or_create_key(data_dir.secret_key_file))
-        with self._connect() as db:
+        with self._connect(transaction=False) as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StateError(
@@ -95,7 +95,7 @@ class StateStore:
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self, *, transaction: bool = True) -> Iterator[sqlite3.Connection]:
         # A connection per operation: table syncs run in threads, and sqlite3 connections are not
         # shared across threads. WAL lets the CLI read while a sync writes.
         path = self.data_dir.state_db
@@ -109,9 +109,11 @@ class StateStore:
                 "it away to start with no sources (the warehouse data is kept)."
             ) from None
         try:
-            db.execute("BEGIN IMMEDIATE")
+            if transaction:
+                db.execute("BEGIN IMMEDIATE")
             yield db
-            db.execute("COMMIT")
+            if db.in_transaction:
+                db.execute("COMMIT")
         except BaseException as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")

@@ -1,0 +1,75 @@
+"""Typer application: global options, the command groups, and one place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cio_warehouse.cli import demo_cmd, query_cmd, source_cmds, sync_cmds
+from cio_warehouse.cli.context import CliContext
+from cio_warehouse.cli.output import fail
+from cio_warehouse.customerio import CustomerIOError
+from cio_warehouse.state import DataDir, StateError, resolve_data_dir
+from cio_warehouse.state.datadir import ENV_DATA_DIR
+from cio_warehouse.warehouse.query import QueryError
+
+app = typer.Typer(
+    name="cio-warehouse",
+    help="Customer.io data in SQL: App API tables by full refresh, message activity in realtime.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            envvar=ENV_DATA_DIR,
+            help="Where sources, run history, secrets and the warehouse live "
+            "[default: ./cio-warehouse-data].",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = CliContext(DataDir(resolve_data_dir(data_dir)))
+
+
+app.add_typer(source_cmds.app, name="source", help="Link, list and remove Customer.io workspaces.")
+sync_cmds.register(app)
+query_cmd.register(app)
+demo_cmd.register(app)
+
+# Errors we expect are a sentence for the user; anything else is a bug and keeps its traceback.
+_USER_ERRORS = (CustomerIOError, StateError, QueryError)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except _USER_ERRORS as exc:
+        fail(str(exc))
+        sys.exit(1)
+    except typer.Abort:
+        fail("Aborted.")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        fail("Interrupted; tables that were being synced keep their previous rows.")
+        sys.exit(130)
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", None) if isinstance(exc, typer.Exit) else exc.code
+        sys.exit(code)
+    except Exception as exc:  # click usage errors come through here in non-standalone mode
+        from click import ClickException
+
+        if isinstance(exc, ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

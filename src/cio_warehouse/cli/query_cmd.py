@@ -1,0 +1,32 @@
+"""`cio-warehouse query SQL`: read-only SQL over the warehouse as a table, CSV or JSON."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from cio_warehouse.cli.context import cli_context
+from cio_warehouse.cli.output import print_rows
+from cio_warehouse.warehouse.query import run_query
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("query")(query)
+
+
+def query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(help='e.g. "select name, state from acme.campaigns"')],
+    format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """Run read-only SQL; each source is a schema (acme.campaigns, acme.email_events, ...)."""
+    result = run_query(cli_context(ctx).data_dir, sql)
+    print_rows(result.columns, result.rows, format.value)

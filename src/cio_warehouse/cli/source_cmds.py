@@ -1,0 +1,115 @@
+"""`cio-warehouse source add|list|remove`."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from cio_warehouse.cli.context import cli_context
+from cio_warehouse.cli.output import console, rich_table, when
+from cio_warehouse.secret import Secret
+from cio_warehouse.sources import link_source
+from cio_warehouse.state import StateError
+from cio_warehouse.warehouse.admin import drop_dataset
+
+ENV_APP_API_KEY = "CIO_APP_API_KEY"
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def read_app_api_key(flag: str | None) -> Secret:
+    """--app-api-key, else $CIO_APP_API_KEY, else a hidden prompt (the key never echoes)."""
+    raw = flag or os.environ.get(ENV_APP_API_KEY)
+    if not raw:
+        if not os.isatty(0):
+            raise StateError(
+                f"No App API key given: pass --app-api-key, set ${ENV_APP_API_KEY}, or run in a "
+                "terminal to be prompted."
+            )
+        raw = typer.prompt("App API key", hide_input=True)
+    return Secret(raw)
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Source name; becomes the SQL schema (e.g. acme).")],
+    region: Annotated[str, typer.Option(help="Workspace region: us or eu.")] = "us",
+    app_api_key: Annotated[
+        str | None,
+        typer.Option(
+            help=f"App API key. Prefer ${ENV_APP_API_KEY} or the prompt: argv is visible to "
+            "other users of the machine.",
+            show_default=False,
+        ),
+    ] = None,
+    api_base_url: Annotated[
+        str | None,
+        typer.Option(help="Replace https://api.customer.io (sandbox, proxies, tests)."),
+    ] = None,
+    table: Annotated[
+        list[str] | None,
+        typer.Option("--table", help="Select a table (repeatable) [default: all 17]."),
+    ] = None,
+    max_rps: Annotated[
+        float | None,
+        typer.Option(help="App API requests per second (Customer.io allows 10; 0 = unpaced)."),
+    ] = None,
+) -> None:
+    """Link a Customer.io workspace: checks the key at once, then saves it encrypted."""
+    store = cli_context(ctx).store
+    source, workspaces = link_source(
+        store,
+        name,
+        region=region.lower(),
+        app_api_key=read_app_api_key(app_api_key),
+        api_base_url=api_base_url,
+        tables=table or (),
+        max_rps=max_rps,
+    )
+    names = ", ".join(str(w.get("name", w.get("id", "?"))) for w in workspaces) or "(none listed)"
+    console.print(
+        f"Linked source [bold]{source.name}[/] (region {source.region}; workspace: {names}) "
+        f"with {len(source.tables)} tables. Next: [bold]cio-warehouse sync {source.name}[/]"
+    )
+
+
+@app.command("list")
+def list_sources(ctx: typer.Context) -> None:
+    """List the linked sources."""
+    store = cli_context(ctx).store
+    rows = []
+    for name in store.source_names():
+        source = store.get_source(name)
+        last = store.last_runs(name)
+        last_end = max((r.ended_at or r.started_at for r in last.values()), default=None)
+        rows.append(
+            (name, source.region, source.api_base_url or "-", len(source.tables), when(last_end))
+        )
+    if not rows:
+        console.print("No sources yet: link one with `cio-warehouse source add NAME --region us`.")
+        return
+    console.print(rich_table(None, ["source", "region", "api base url", "tables", "last sync"], rows))
+
+
+@app.command("remove")
+def remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The source to unlink.")],
+    drop_data: Annotated[
+        bool, typer.Option("--drop-data", help="Also drop its schema from the warehouse.")
+    ] = False,
+) -> None:
+    """Unlink a source and delete its keys; its tables stay unless --drop-data."""
+    context = cli_context(ctx)
+    context.store.remove_source(name)
+    if drop_data:
+        drop_dataset(context.data_dir, name)
+        console.print(f"Removed source [bold]{name}[/], its keys and its tables.")
+    else:
+        console.print(
+            f"Removed source [bold]{name}[/]; its keys are deleted and its tables stay in the "
+            f"warehouse (schema {name}). Use --drop-data to drop them too."
+        )

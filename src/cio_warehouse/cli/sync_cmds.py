@@ -1,0 +1,145 @@
+"""`cio-warehouse sync|tables|status`: run full refreshes and show what the warehouse holds."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Group, RenderableType
+from rich.live import Live
+from rich.text import Text
+
+from cio_warehouse import catalog
+from cio_warehouse.cli.context import cli_context
+from cio_warehouse.cli.output import console, rich_table, seconds, when
+from cio_warehouse.state import RunRecord
+from cio_warehouse.sync import TableOutcome, TableProgress
+from cio_warehouse.sync.runner import run_sync
+
+
+class ProgressView:
+    """A live table of rows, pages and retries per table, redrawn by Rich's refresh thread."""
+
+    def __init__(self) -> None:
+        self.progress: list[TableProgress] = []
+        self.started = time.monotonic()
+
+    def __rich__(self) -> RenderableType:
+        rows = [
+            (p.table, p.phase, p.stats.rows, p.stats.pages, p.stats.retries) for p in self.progress
+        ]
+        elapsed = Text(f"elapsed {time.monotonic() - self.started:.1f}s", style="dim")
+        return Group(rich_table(None, ["table", "phase", "rows", "pages", "retries"], rows), elapsed)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sync")(sync)
+    app.command("tables")(tables)
+    app.command("status")(status)
+
+
+def sync(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The source to sync.")],
+    table: Annotated[
+        list[str] | None,
+        typer.Option("--table", help="Sync only this table (repeatable) [default: selected]."),
+    ] = None,
+) -> None:
+    """Full refresh of the source's App API tables; each is replaced whole or left as it was."""
+    store = cli_context(ctx).store
+    view = ProgressView()
+
+    def show(progress: list[TableProgress]) -> None:
+        view.progress = progress
+
+    with Live(view, console=console, refresh_per_second=4, transient=False):
+        outcomes = run_sync(store, name, table or (), on_start=show)
+    print_outcomes(outcomes)
+    if any(o.status != "succeeded" for o in outcomes):
+        raise typer.Exit(1)
+
+
+def print_outcomes(outcomes: list[TableOutcome]) -> None:
+    failed = [o for o in outcomes if o.error]
+    ok = len(outcomes) - len(failed)
+    console.print(
+        f"{ok} of {len(outcomes)} tables synced, {sum(o.rows for o in outcomes if not o.error)} "
+        f"rows in {max((o.seconds for o in outcomes), default=0):.1f}s."
+    )
+    for outcome in failed:
+        console.print(f"[red]{outcome.table} failed:[/] {outcome.error}", highlight=False)
+
+
+def tables(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The source.")]
+) -> None:
+    """The catalog's tables for a source: selected?, sync method, last sync, rows, status."""
+    store = cli_context(ctx).store
+    source = store.get_source(name)
+    last = store.last_runs(name)
+    rows = []
+    for entry in catalog.TABLES:
+        run = last.get(entry.name)
+        good = run if run is not None and run.status == "succeeded" else store.last_success(
+            name, entry.name
+        )
+        rows.append(
+            (
+                f"{name}.{entry.name}",
+                "yes" if entry.name in source.tables else "no",
+                entry.sync_method.value,
+                when(good.ended_at) if good else "-",
+                good.rows if good else "-",
+                _status(run),
+                entry.description,
+            )
+        )
+    console.print(
+        rich_table(
+            f"Tables of {name}",
+            ["table", "selected", "sync", "last success", "rows", "last run", "description"],
+            rows,
+        )
+    )
+
+
+def status(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The source.")]
+) -> None:
+    """A source's health: per-table last run, duration and errors with what to do."""
+    store = cli_context(ctx).store
+    source = store.get_source(name)
+    last = store.last_runs(name)
+    console.print(
+        f"Source [bold]{name}[/]: region {source.region}"
+        + (f", API {source.api_base_url}" if source.api_base_url else "")
+        + f", {len(source.tables)} tables selected."
+    )
+    rows = []
+    for table_name in source.tables:
+        entry = catalog.get(table_name)
+        if entry.sync_method is not catalog.SyncMethod.FULL_REFRESH:
+            continue
+        run = last.get(table_name)
+        rows.append(
+            (
+                table_name,
+                _status(run),
+                when(run.started_at) if run else "-",
+                seconds(run.duration) if run else "-",
+                run.rows if run and run.rows is not None else "-",
+                run.retries if run and run.retries is not None else "-",
+            )
+        )
+    console.print(rich_table(None, ["table", "status", "started", "took", "rows", "retries"], rows))
+    failures = [r for r in last.values() if r.error]
+    for run in failures:
+        console.print(f"[red]{run.table}:[/] {run.error}", highlight=False)
+    if not last:
+        console.print(f"Never synced: run `cio-warehouse sync {name}`.")
+
+
+def _status(run: RunRecord | None) -> str:
+    return "never synced" if run is None else run.status

@@ -1,0 +1,78 @@
+"""Linking and unlinking Customer.io workspaces: shared by the CLI and the web app."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from cio_warehouse import catalog
+from cio_warehouse.customerio import AppAPIClient, ClientSettings, RateLimiter, regions
+from cio_warehouse.secret import Secret
+from cio_warehouse.state import SourceConfig, StateError, StateStore
+
+# A source name becomes a SQL schema and a URL path segment: keep it to safe identifiers.
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def validate_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise StateError(
+            f"Invalid source name {name!r}: use lowercase letters, digits and underscores, "
+            "starting with a letter (it becomes the SQL schema, e.g. `select * from acme.campaigns`)."
+        )
+    return name
+
+
+def validate_tables(names: Sequence[str]) -> tuple[str, ...]:
+    unknown = [n for n in names if n not in catalog.BY_NAME]
+    if unknown:
+        raise StateError(
+            f"Unknown table(s) {', '.join(unknown)}; choose from: {', '.join(catalog.BY_NAME)}."
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def client_for(source: SourceConfig) -> AppAPIClient:
+    """A client with its own rate limiter: all concurrent table syncs of one source share it."""
+    settings = ClientSettings()
+    max_rps = source.settings.get("max_rps")
+    if isinstance(max_rps, int | float):
+        settings = ClientSettings(max_rps=max_rps or None)
+    return AppAPIClient(
+        source.app_api_key,
+        region=source.region,
+        api_base_url=source.api_base_url,
+        settings=settings,
+        limiter=RateLimiter(settings.max_rps) if settings.max_rps else None,
+    )
+
+
+def link_source(
+    store: StateStore,
+    name: str,
+    *,
+    region: str,
+    app_api_key: Secret,
+    api_base_url: str | None = None,
+    tables: Sequence[str] = (),
+    max_rps: float | None = None,
+) -> tuple[SourceConfig, list[dict[str, object]]]:
+    """Check the key against Customer.io, then save the source. Returns it and its workspaces."""
+    validate_name(name)
+    regions.base_url(region, api_base_url)  # an unknown region fails before any request
+    settings: dict[str, object] = {} if max_rps is None else {"max_rps": max_rps}
+    source = SourceConfig(
+        name=name,
+        region=region,
+        app_api_key=app_api_key,
+        api_base_url=api_base_url,
+        tables=validate_tables(tables or [t.name for t in catalog.TABLES]),
+        settings=settings,
+    )
+    if name in store.source_names():
+        # Same message as add_source, but before a request is spent on the key check.
+        store.add_source(source)
+    with client_for(source) as client:
+        workspaces = client.check_key()
+    store.add_source(source)
+    return source, workspaces

@@ -1,0 +1,47 @@
+"""Run a full refresh of a source's tables: the one entry point for the CLI, scheduler and web app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from cio_warehouse import catalog
+from cio_warehouse.catalog import SyncMethod
+from cio_warehouse.sources import client_for, validate_tables
+from cio_warehouse.state import StateError, StateStore
+from cio_warehouse.sync.full_refresh import TableOutcome, TableProgress, sync_tables
+from cio_warehouse.warehouse.destination import destination_for
+
+
+def tables_to_sync(selected: Sequence[str], requested: Sequence[str] = ()) -> list[catalog.Table]:
+    """The requested tables, else the source's selected full-refresh tables."""
+    names = validate_tables(requested) if requested else tuple(selected)
+    tables = [catalog.get(n) for n in names]
+    webhook_only = [t.name for t in tables if t.sync_method is not SyncMethod.FULL_REFRESH]
+    if requested and webhook_only:
+        raise StateError(
+            f"{', '.join(webhook_only)} fill from the reporting webhook in realtime and cannot be "
+            "synced; sync one of: "
+            + ", ".join(t.name for t in catalog.API_TABLES)
+            + "."
+        )
+    return [t for t in tables if t.sync_method is SyncMethod.FULL_REFRESH]
+
+
+def run_sync(
+    store: StateStore,
+    source_name: str,
+    requested: Sequence[str] = (),
+    *,
+    on_start: Callable[[list[TableProgress]], None] | None = None,
+) -> list[TableOutcome]:
+    source = store.get_source(source_name)
+    tables = tables_to_sync(source.tables, requested)
+    if not tables:
+        raise StateError(
+            f"Source {source_name!r} has no full-refresh tables selected; pass --table or "
+            "select tables for it."
+        )
+    with client_for(source) as client:
+        return sync_tables(
+            store, source, tables, destination_for(store.data_dir), client, on_start=on_start
+        )
