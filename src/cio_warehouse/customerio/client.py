@@ -1,0 +1,437 @@
+"""The Customer.io App API client: auth, pacing, retries, error classification and list paging."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from cio_warehouse.catalog import Paging, Table
+from cio_warehouse.customerio import regions
+from cio_warehouse.customerio.errors import (
+    CustomerIOError,
+    DataError,
+    KeyRejectedError,
+    NotFoundError,
+    RequestError,
+    RetriesExhaustedError,
+    ScopeMissingError,
+    TransientError,
+    excerpt,
+)
+from cio_warehouse.customerio.pacing import RateLimiter
+from cio_warehouse.customerio.retries import (
+    IDEMPOTENT_METHODS,
+    RetryPolicy,
+    describe_exception,
+    is_retryable_exception,
+    is_retryable_status,
+    parse_retry_after,
+)
+from cio_warehouse.customerio.webhooks import ReportingWebhooksMixin
+from cio_warehouse.secret import Secret
+
+log = logging.getLogger(__name__)
+
+_MASK = "**********"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("cio-warehouse")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
+USER_AGENT = f"cio-warehouse/{_version()}"
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Tunables of one client; the defaults follow customerio-api.md."""
+
+    # customerio-api.md: "10 requests/second per workspace". None or 0 disables pacing.
+    max_rps: int | None = 10
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    max_attempts: int = 8
+    max_retry_seconds: float = 300.0
+    # customerio-api.md: "request ?limit=100 (no maximum is published; 100 is what others use)".
+    page_limit: int = 100
+
+    def __post_init__(self) -> None:
+        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+            raise ValueError("timeouts must be > 0 seconds")
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        if self.max_retry_seconds < 0:
+            raise ValueError(f"max_retry_seconds must be >= 0, got {self.max_retry_seconds}")
+        if self.page_limit < 1:
+            raise ValueError(f"page_limit must be >= 1, got {self.page_limit}")
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_attempts=self.max_attempts, max_total_seconds=self.max_retry_seconds)
+
+
+@dataclass
+class RequestStats:
+    """Live counters for one table's requests, read by progress displays from another thread.
+
+    Each field is written by the one thread that syncs the table; plain int/None assignments are
+    atomic in CPython, which is all a reader needs.
+    """
+
+    requests: int = 0
+    retries: int = 0
+    pages: int = 0
+    rows: int = 0
+    last_status: int | None = None
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds `Authorization: Bearer <key>` per request, so the key never sits in client headers."""
+
+    def __init__(self, api_key: Secret) -> None:
+        self._api_key = api_key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        # customerio-api.md: "Auth: Authorization: Bearer <App API key>".
+        request.headers["Authorization"] = f"Bearer {self._api_key.reveal()}"
+        yield request
+
+
+class _RetryableFailure(Exception):
+    """Internal: one attempt failed in a way the policy may retry."""
+
+    def __init__(
+        self,
+        description: str,
+        *,
+        status: int | None,
+        retry_after: float | None = None,
+        not_json: str | None = None,
+    ) -> None:
+        super().__init__(description)
+        self.description = description
+        self.status = status
+        self.retry_after = retry_after
+        self.not_json = not_json  # the body excerpt when a 2xx body was not JSON
+
+
+class AppAPIClient(ReportingWebhooksMixin):
+    """A thread-safe, paced, retrying client of Customer.io's App API (one workspace key)."""
+
+    def __init__(
+        self,
+        api_key: Secret,
+        *,
+        region: str = "us",
+        api_base_url: str | None = None,
+        settings: ClientSettings | None = None,
+        limiter: RateLimiter | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not isinstance(api_key, Secret):
+            raise TypeError("api_key must be a Secret, so that it never shows in logs or errors")
+        self.region = regions.check_region(region)
+        self.base_url = regions.base_url(self.region, api_base_url)
+        self.settings = settings or ClientSettings()
+        self.limiter = limiter or RateLimiter(self.settings.max_rps, 1.0)
+        self.policy = self.settings.retry_policy()
+        self._api_key = api_key
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._clock = clock
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            auth=_BearerAuth(api_key),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            timeout=httpx.Timeout(
+                self.settings.read_timeout, connect=self.settings.connect_timeout
+            ),
+            transport=transport,
+            # A redirect would be a misconfigured base URL; following it silently hides that.
+            follow_redirects=False,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AppAPIClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"AppAPIClient(region={self.region!r}, base_url={self.base_url!r})"
+
+    # -- public calls ------------------------------------------------------------------------
+
+    def get_json(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        stats: RequestStats | None = None,
+    ) -> dict[str, Any]:
+        """GET `path` (paced, retried, classified) and return its JSON object."""
+        body = self._call("GET", path, params=params, stats=stats)
+        if not isinstance(body, dict):
+            raise DataError(
+                f"GET {path} returned JSON {type(body).__name__}, not an object: Customer.io's "
+                f"answer is not what its API reference documents.",
+                path=path,
+            )
+        return body
+
+    def check_key(self) -> list[dict[str, Any]]:
+        """Validate the key with the cheapest call (`GET /v1/workspaces`); return the workspaces."""
+        path = "/v1/workspaces"
+        body = self.get_json(path)
+        workspaces = body.get("workspaces")
+        if not isinstance(workspaces, list) or not all(isinstance(w, dict) for w in workspaces):
+            raise DataError(
+                f"GET {path} did not return a list of objects under 'workspaces': Customer.io's "
+                f"answer is not what its API reference documents.",
+                path=path,
+            )
+        return workspaces
+
+    def iter_pages(
+        self, table: Table, stats: RequestStats | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield the rows of an App API list endpoint page by page, as the catalog row describes.
+
+        Only one page is held at a time, so memory stays flat however large the workspace is.
+        """
+        if table.path is None or table.list_key is None:
+            raise ValueError(f"table {table.name!r} is not an App API list table")
+        path, list_key = table.path, table.list_key
+        params: dict[str, str] = dict(table.extra_params)
+        if table.paging is Paging.CURSOR:
+            params["limit"] = str(self.settings.page_limit)
+        seen: set[str] = set()
+        while True:
+            body = self.get_json(path, params, stats)
+            rows = body.get(list_key)
+            if not isinstance(rows, list):
+                raise DataError(
+                    f"table {table.name}: GET {path} has no list under {list_key!r} (got "
+                    f"{type(rows).__name__}): the response does not have the documented shape, "
+                    f"so the table keeps its previous rows.",
+                    path=path,
+                )
+            if not all(isinstance(row, dict) for row in rows):
+                raise DataError(
+                    f"table {table.name}: GET {path} lists non-object items under {list_key!r}: "
+                    f"the response does not have the documented shape, so the table keeps its "
+                    f"previous rows.",
+                    path=path,
+                )
+            if stats is not None:
+                stats.pages += 1
+                stats.rows += len(rows)
+            yield rows
+            if table.paging is not Paging.CURSOR:
+                return
+            cursor = self._next_cursor(table, body)
+            if cursor is None:
+                return
+            # customerio-api.md: "A cursor that repeats must stop the sync with an error, not loop."
+            if cursor in seen:
+                raise DataError(
+                    f"table {table.name}: GET {path} returned the cursor {cursor[:60]!r} a second "
+                    f"time, so paging would never end; the table keeps its previous rows.",
+                    path=path,
+                )
+            seen.add(cursor)
+            params["start"] = cursor
+
+    @staticmethod
+    def _next_cursor(table: Table, body: Mapping[str, Any]) -> str | None:
+        # customerio-api.md: "The end is a missing, null or empty `next`."
+        cursor = body.get("next")
+        if cursor is None or cursor == "":
+            return None
+        if isinstance(cursor, bool) or not isinstance(cursor, str | int):
+            raise DataError(
+                f"table {table.name}: GET {table.path} returned a 'next' cursor of type "
+                f"{type(cursor).__name__}, not a string: the response does not have the "
+                f"documented shape.",
+                path=table.path,
+            )
+        return str(cursor)
+
+    # -- the one request path ----------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Mapping[str, Any] | None = None,
+        parse_json: bool = True,
+        params: Mapping[str, str] | None = None,
+        stats: RequestStats | None = None,
+    ) -> Any:
+        """Send one logical request: paced, retried per the policy, classified; return its JSON."""
+        method = method.upper()
+        started = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            # Every attempt, retries included, counts against the workspace's 10 rps.
+            self.limiter.acquire()
+            if stats is not None:
+                stats.requests += 1
+                if attempt > 1:
+                    stats.retries += 1
+            try:
+                return self._attempt(method, path, params, json_body, parse_json, stats)
+            except _RetryableFailure as failure:
+                elapsed = self._clock() - started
+                delay = self.policy.delay(attempt, failure.retry_after, self._rng)
+                if (
+                    attempt >= self.policy.max_attempts
+                    or elapsed + delay > self.policy.max_total_seconds
+                ):
+                    raise self._exhausted(method, path, attempt, elapsed, failure) from None
+                log.info(
+                    "retrying %s %s in %.2f s after %s (attempt %d of %d)",
+                    method,
+                    path,
+                    delay,
+                    failure.description,
+                    attempt + 1,
+                    self.policy.max_attempts,
+                )
+                self._sleep(delay)
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        json_body: Mapping[str, Any] | None,
+        parse_json: bool,
+        stats: RequestStats | None,
+    ) -> Any:
+        try:
+            response = self._http.request(method, path, params=params, json=json_body)
+        except httpx.RequestError as exc:
+            description = self._scrub(describe_exception(exc))
+            if is_retryable_exception(exc, method):
+                raise _RetryableFailure(description, status=None) from exc
+            if method not in IDEMPOTENT_METHODS and is_retryable_exception(exc, "GET"):
+                raise TransientError(
+                    f"{method} {path} failed ({description}) after the request may have reached "
+                    f"Customer.io, so it was not repeated: check the result in Customer.io "
+                    f"before trying again.",
+                    path=path,
+                ) from None
+            raise CustomerIOError(
+                f"{method} {path} could not be sent ({description}): check the API base URL.",
+                path=path,
+            ) from None
+        status = response.status_code
+        if stats is not None:
+            stats.last_status = status
+        if 200 <= status < 300:
+            if not parse_json:
+                return None
+            return self._parse(method, path, response)
+        self._raise_for_status(method, path, response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _parse(self, method: str, path: str, response: httpx.Response) -> Any:
+        try:
+            return json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            text = self._scrub(excerpt(response.text, limit=80))
+            description = f"HTTP {response.status_code} with a body that is not JSON ({text})"
+            if method in IDEMPOTENT_METHODS:
+                # A 2xx whose body does not parse was most likely cut by a dropped connection.
+                raise _RetryableFailure(
+                    description, status=response.status_code, not_json=text
+                ) from None
+            raise DataError(
+                f"{method} {path} answered {description}; the change may have been made, so it "
+                f"was not repeated: check the result in Customer.io.",
+                status=response.status_code,
+                path=path,
+            ) from None
+
+    def _raise_for_status(self, method: str, path: str, response: httpx.Response) -> None:
+        status = response.status_code
+        if status == 401:
+            raise KeyRejectedError(path=path, region=self.region, method=method)
+        if status == 403:
+            raise ScopeMissingError(path=path, method=method)
+        if status == 404:
+            raise NotFoundError(path=path, method=method)
+        body = self._scrub(excerpt(response.text))
+        if is_retryable_status(status, method):
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise _RetryableFailure(
+                f"HTTP {status} ({body})", status=status, retry_after=retry_after
+            )
+        if status >= 500:
+            # Not retried: the method is not idempotent (see retries.is_retryable_status).
+            raise TransientError(
+                f"{method} {path} failed with HTTP {status} ({body}) after the request may have "
+                f"been processed, so it was not repeated: check the result in Customer.io "
+                f"before trying again.",
+                status=status,
+                path=path,
+            )
+        if 400 <= status < 500:
+            raise RequestError(status=status, path=path, body_excerpt=body, method=method)
+        raise CustomerIOError(
+            f"{method} {path} answered an unexpected HTTP {status} (to "
+            f"{response.headers.get('Location', 'nowhere')!r}): check the API base URL.",
+            status=status,
+            path=path,
+        )
+
+    def _exhausted(
+        self, method: str, path: str, attempts: int, elapsed: float, failure: _RetryableFailure
+    ) -> CustomerIOError:
+        if failure.not_json is not None:
+            return DataError(
+                f"{method} {path} returned a body that is not JSON ({failure.not_json}) on the "
+                f"last of {attempts} attempts: Customer.io sent a truncated or non-JSON answer; "
+                f"the table keeps its previous rows, try again later.",
+                status=failure.status,
+                path=path,
+            )
+        return RetriesExhaustedError(
+            path=path,
+            method=method,
+            attempts=attempts,
+            elapsed=elapsed,
+            last=failure.description,
+            status=failure.status,
+        )
+
+    def _scrub(self, text: str) -> str:
+        # Bodies are opaque (customerio-api.md) and could echo what we sent; never let the key out.
+        key = self._api_key.reveal()
+        return text.replace(key, _MASK) if key in text else text
