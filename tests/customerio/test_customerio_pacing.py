@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import FakeClock
+from cio_fakes import FakeClock
 
 from cio_warehouse.customerio import RateLimiter
 from cio_warehouse.customerio.pacing import SAFETY_MARGIN_SECONDS

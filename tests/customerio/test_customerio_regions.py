@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import Script, json_response, make_client
+from cio_fakes import Script, json_response, make_client
 
 from cio_warehouse.customerio import regions
 

@@ -1,0 +1,180 @@
+"""iter_pages: one catalog-driven iterator for every list endpoint; cursor paging and its guards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from cio_fakes import Script, json_response, make_client
+
+from cio_warehouse import catalog
+from cio_warehouse.catalog import Paging
+from cio_warehouse.customerio import ClientSettings, DataError, RequestStats
+
+pytestmark = pytest.mark.timeout(10)
+
+NEWSLETTERS = catalog.get("newsletters")
+SENDERS = catalog.get("sender_identities")
+SEGMENTS = catalog.get("segments")
+
+
+def rows(*ids: int) -> list[dict[str, Any]]:
+    return [{"id": i, "name": f"row {i}"} for i in ids]
+
+
+def cursor_page(key: str, ids: list[int], **extra: Any) -> httpx.Response:
+    """A cursor page: customerio-api.md, the list plus a top-level `next` (sent back as `start`)."""
+    return json_response({key: rows(*ids), **extra})
+
+
+def test_unpaged_table_is_one_request_with_no_paging_params() -> None:
+    script = Script(json_response({"segments": rows(1, 2, 3), "next": "ignored"}))
+    with make_client(script) as client:
+        pages = list(client.iter_pages(SEGMENTS))
+    assert pages == [rows(1, 2, 3)]
+    assert script.requests[0].url.path == "/v1/segments"
+    assert script.params == [{}]
+
+
+@pytest.mark.parametrize(
+    "end", [{}, {"next": None}, {"next": ""}], ids=["missing", "null", "empty"]
+)
+def test_cursor_paging_follows_next_and_stops_at_the_end(end: dict[str, Any]) -> None:
+    # The script is the guard page: a fourth request fails the test.
+    script = Script(
+        cursor_page("newsletters", [1, 2], next="c1"),
+        cursor_page("newsletters", [3, 4], next="c2"),
+        cursor_page("newsletters", [5], **end),
+    )
+    stats = RequestStats()
+    with make_client(script) as client:
+        pages = list(client.iter_pages(NEWSLETTERS, stats))
+    assert pages == [rows(1, 2), rows(3, 4), rows(5)]
+    assert script.params == [
+        {"limit": "100"},
+        {"limit": "100", "start": "c1"},
+        {"limit": "100", "start": "c2"},
+    ]
+    assert (stats.requests, stats.pages, stats.rows, stats.retries) == (3, 3, 5, 0)
+
+
+def test_guard_page_catches_a_paginator_that_asks_past_the_end() -> None:
+    def guard(request: httpx.Request) -> httpx.Response:
+        pytest.fail(f"the paginator asked past the end: {request.url}")
+
+    script = Script(cursor_page("newsletters", [1], next=None), guard)
+    with make_client(script) as client:
+        assert list(client.iter_pages(NEWSLETTERS)) == [rows(1)]
+    assert len(script.requests) == 1
+
+
+def test_extra_params_and_page_limit_are_sent_on_every_page() -> None:
+    script = Script(
+        cursor_page("sender_identities", [1], next=17),  # an integer cursor is sent as text
+        cursor_page("sender_identities", [2]),
+    )
+    settings = ClientSettings(max_rps=None, page_limit=25)
+    with make_client(script, settings=settings) as client:
+        assert len(list(client.iter_pages(SENDERS))) == 2
+    assert script.params == [
+        {"hidden": "true", "limit": "25"},
+        {"hidden": "true", "limit": "25", "start": "17"},
+    ]
+
+
+def test_a_repeated_cursor_is_a_data_error_not_a_loop() -> None:
+    script = Script(
+        cursor_page("newsletters", [1], next="a"),
+        cursor_page("newsletters", [2], next="b"),
+        cursor_page("newsletters", [3], next="a"),
+    )
+    pages: list[list[dict[str, Any]]] = []
+    with make_client(script) as client, pytest.raises(DataError) as info:
+        for page in client.iter_pages(NEWSLETTERS):
+            pages.append(page)
+    assert len(pages) == 3
+    assert "newsletters" in str(info.value)
+    assert "'a' a second time" in str(info.value)
+    assert info.value.path == "/v1/newsletters"
+
+
+def test_a_cursor_equal_to_itself_on_the_next_page_is_caught_at_once() -> None:
+    script = Script(
+        cursor_page("newsletters", [1], next="same"),
+        cursor_page("newsletters", [1], next="same"),
+    )
+    with make_client(script) as client, pytest.raises(DataError, match="second time"):
+        list(client.iter_pages(NEWSLETTERS))
+    assert len(script.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"newsletters": {"id": 1}},
+        {"newsletters": None},
+        {"items": []},
+        {"newsletters": [1, 2]},
+    ],
+    ids=["object", "null", "missing", "not-objects"],
+)
+def test_list_key_must_hold_a_list_of_objects(body: dict[str, Any]) -> None:
+    with make_client(Script(json_response(body))) as client, pytest.raises(DataError) as info:
+        list(client.iter_pages(NEWSLETTERS))
+    message = str(info.value)
+    assert "table newsletters" in message
+    assert "'newsletters'" in message
+
+
+def test_a_non_text_cursor_is_a_data_error() -> None:
+    script = Script(cursor_page("newsletters", [1], next={"page": 2}))
+    with make_client(script) as client, pytest.raises(DataError, match="'next' cursor"):
+        list(client.iter_pages(NEWSLETTERS))
+
+
+def test_pages_are_yielded_lazily() -> None:
+    script = Script(
+        cursor_page("newsletters", [1], next="a"),
+        cursor_page("newsletters", [2]),
+    )
+    with make_client(script) as client:
+        pages = client.iter_pages(NEWSLETTERS)
+        assert next(pages) == rows(1)
+        assert len(script.requests) == 1  # the second page is not fetched before it is needed
+        assert list(pages) == [rows(2)]
+
+
+def test_retries_inside_paging_are_counted(clock: Any) -> None:
+    script = Script(
+        cursor_page("newsletters", [1], next="a"),
+        httpx.Response(429),
+        cursor_page("newsletters", [2]),
+    )
+    stats = RequestStats()
+    with make_client(script, clock=clock) as client:
+        assert len(list(client.iter_pages(NEWSLETTERS, stats))) == 2
+    assert (stats.requests, stats.retries, stats.pages, stats.rows) == (3, 1, 2, 2)
+    assert script.params[1] == script.params[2] == {"limit": "100", "start": "a"}
+
+
+def test_webhook_tables_are_refused() -> None:
+    with make_client(Script()) as client, pytest.raises(ValueError, match="not an App API"):
+        list(client.iter_pages(catalog.get("email_events")))
+
+
+@pytest.mark.parametrize("table", catalog.API_TABLES, ids=lambda t: t.name)
+def test_every_catalog_table_is_read_by_the_one_iterator(table: catalog.Table) -> None:
+    assert table.path is not None and table.list_key is not None
+    if table.paging is Paging.CURSOR:
+        script = Script(
+            cursor_page(table.list_key, [1, 2], next="n1"), cursor_page(table.list_key, [3])
+        )
+    else:
+        script = Script(cursor_page(table.list_key, [1, 2, 3]))
+    with make_client(script) as client:
+        got = [row["id"] for page in client.iter_pages(table) for row in page]
+    assert got == [1, 2, 3]
+    assert {request.url.path for request in script.requests} == {table.path}
+    for params in script.params:
+        assert set(dict(table.extra_params).items()) <= set(params.items())
