@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -330,3 +331,39 @@ def test_check_key_rejects_an_unexpected_shape() -> None:
 def test_settings_are_validated(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         ClientSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_one_client_and_limiter_serve_several_threads() -> None:
+    grants: list[float] = []
+    lock = threading.Lock()
+
+    class RecordingLimiter(RateLimiter):
+        def acquire(self) -> float:
+            granted = super().acquire()
+            with lock:
+                grants.append(granted)
+            return granted
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return json_response({"segments": [{"id": request.url.params["n"]}]})
+
+    limiter = RecordingLimiter(5, 0.05)
+    client = AppAPIClient(KEY, limiter=limiter, transport=httpx.MockTransport(answer))
+    results: list[str] = []
+
+    def worker(index: int) -> None:
+        for i in range(5):
+            body = client.get_json("/v1/segments", {"n": f"{index}-{i}"})
+            with lock:
+                results.append(body["segments"][0]["id"])
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    client.close()
+    assert sorted(results) == sorted(f"{n}-{i}" for n in range(4) for i in range(5))
+    grants.sort()
+    for first, later in zip(grants, grants[5:], strict=False):
+        assert later - first >= limiter.window - 1e-9

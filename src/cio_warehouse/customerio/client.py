@@ -10,7 +10,7 @@ from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
@@ -235,15 +235,15 @@ class AppAPIClient(ReportingWebhooksMixin):
             if not isinstance(rows, list):
                 raise DataError(
                     f"table {table.name}: GET {path} has no list under {list_key!r} (got "
-                    f"{type(rows).__name__}): the response does not have the documented shape, "
-                    f"so the table keeps its previous rows.",
+                    f"{type(rows).__name__}): the answer does not have the shape Customer.io "
+                    f"documents; try again later, and report it if it persists.",
                     path=path,
                 )
             if not all(isinstance(row, dict) for row in rows):
                 raise DataError(
                     f"table {table.name}: GET {path} lists non-object items under {list_key!r}: "
-                    f"the response does not have the documented shape, so the table keeps its "
-                    f"previous rows.",
+                    f"the answer does not have the shape Customer.io documents; try again later, "
+                    f"and report it if it persists.",
                     path=path,
                 )
             if stats is not None:
@@ -259,7 +259,8 @@ class AppAPIClient(ReportingWebhooksMixin):
             if cursor in seen:
                 raise DataError(
                     f"table {table.name}: GET {path} returned the cursor {cursor[:60]!r} a second "
-                    f"time, so paging would never end; the table keeps its previous rows.",
+                    f"time, so paging would never end: stopped; try again later, and report it "
+                    f"if it persists.",
                     path=path,
                 )
             seen.add(cursor)
@@ -359,12 +360,11 @@ class AppAPIClient(ReportingWebhooksMixin):
                 return None
             return self._parse(method, path, response)
         self._raise_for_status(method, path, response)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _parse(self, method: str, path: str, response: httpx.Response) -> Any:
         try:
             return json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             text = self._scrub(excerpt(response.text, limit=80))
             description = f"HTTP {response.status_code} with a body that is not JSON ({text})"
             if method in IDEMPOTENT_METHODS:
@@ -379,7 +379,7 @@ class AppAPIClient(ReportingWebhooksMixin):
                 path=path,
             ) from None
 
-    def _raise_for_status(self, method: str, path: str, response: httpx.Response) -> None:
+    def _raise_for_status(self, method: str, path: str, response: httpx.Response) -> NoReturn:
         status = response.status_code
         if status == 401:
             raise KeyRejectedError(path=path, region=self.region, method=method)
@@ -418,7 +418,7 @@ class AppAPIClient(ReportingWebhooksMixin):
             return DataError(
                 f"{method} {path} returned a body that is not JSON ({failure.not_json}) on the "
                 f"last of {attempts} attempts: Customer.io sent a truncated or non-JSON answer; "
-                f"the table keeps its previous rows, try again later.",
+                f"try again later.",
                 status=failure.status,
                 path=path,
             )
