@@ -1,4 +1,4 @@
-"""The 17 tables as data: the single source of truth for the CLI, the web app, the sync and the docs."""
+"""The 17 tables as data: the one source of truth for the CLI, web app, sync and docs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ class SyncMethod(StrEnum):
 
 class Paging(StrEnum):
     NONE = "none"
-    CURSOR = "cursor"  # `limit` in, top-level `next` out, sent back as `start`
+    # `limit` in, a top-level `next` out, sent back as `start`.
+    CURSOR = "cursor"
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Table:
     extra_params: tuple[tuple[str, str], ...] = ()
     # Unix-second integers that land as timestamp columns.
     timestamp_fields: tuple[str, ...] = ()
-    # Nested values (lists, objects) kept as JSON columns, queryable with the engine's JSON functions.
+    # Nested values (lists, objects) kept as JSON columns, queried with JSON functions.
     json_fields: tuple[str, ...] = ()
     # Webhook tables: the object_type values routed here and the subscribable events.
     object_types: tuple[str, ...] = ()

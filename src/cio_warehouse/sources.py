@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 from cio_warehouse import catalog
-from cio_warehouse.customerio import AppAPIClient, ClientSettings, RateLimiter, regions
+from cio_warehouse.customerio import AppAPIClient, ClientSettings, regions
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import SourceConfig, StateError, StateStore
 
@@ -18,7 +18,7 @@ def validate_name(name: str) -> str:
     if not _NAME.match(name):
         raise StateError(
             f"Invalid source name {name!r}: use lowercase letters, digits and underscores, "
-            "starting with a letter (it becomes the SQL schema, e.g. `select * from acme.campaigns`)."
+            "starting with a letter (it becomes the SQL schema: `select * from acme.campaigns`)."
         )
     return name
 
@@ -36,14 +36,13 @@ def client_for(source: SourceConfig) -> AppAPIClient:
     """A client with its own rate limiter: all concurrent table syncs of one source share it."""
     settings = ClientSettings()
     max_rps = source.settings.get("max_rps")
-    if isinstance(max_rps, int | float):
+    if isinstance(max_rps, int):
         settings = ClientSettings(max_rps=max_rps or None)
     return AppAPIClient(
         source.app_api_key,
         region=source.region,
         api_base_url=source.api_base_url,
         settings=settings,
-        limiter=RateLimiter(settings.max_rps) if settings.max_rps else None,
     )
 
 
@@ -55,7 +54,7 @@ def link_source(
     app_api_key: Secret,
     api_base_url: str | None = None,
     tables: Sequence[str] = (),
-    max_rps: float | None = None,
+    max_rps: int | None = None,
 ) -> tuple[SourceConfig, list[dict[str, object]]]:
     """Check the key against Customer.io, then save the source. Returns it and its workspaces."""
     validate_name(name)

@@ -1,4 +1,4 @@
-"""Typer application: global options, the command groups, and one place that turns errors into exit codes."""
+"""The Typer app: global options, the commands, and the one place errors become exit codes."""
 
 from __future__ import annotations
 

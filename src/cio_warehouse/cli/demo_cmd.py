@@ -1,4 +1,4 @@
-"""`cio-warehouse demo`: the whole flow against the bundled sandbox, from linking to a first query."""
+"""`cio-warehouse demo`: the whole flow against the bundled sandbox, from link to first query."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ def add(
         typer.Option("--table", help="Select a table (repeatable) [default: all 17]."),
     ] = None,
     max_rps: Annotated[
-        float | None,
+        int | None,
         typer.Option(help="App API requests per second (Customer.io allows 10; 0 = unpaced)."),
     ] = None,
 ) -> None:
@@ -91,7 +91,8 @@ def list_sources(ctx: typer.Context) -> None:
     if not rows:
         console.print("No sources yet: link one with `cio-warehouse source add NAME --region us`.")
         return
-    console.print(rich_table(None, ["source", "region", "api base url", "tables", "last sync"], rows))
+    columns = ["source", "region", "api base url", "tables", "last sync"]
+    console.print(rich_table(None, columns, rows))
 
 
 @app.command("remove")

@@ -30,7 +30,8 @@ class ProgressView:
             (p.table, p.phase, p.stats.rows, p.stats.pages, p.stats.retries) for p in self.progress
         ]
         elapsed = Text(f"elapsed {time.monotonic() - self.started:.1f}s", style="dim")
-        return Group(rich_table(None, ["table", "phase", "rows", "pages", "retries"], rows), elapsed)
+        columns = ["table", "phase", "rows", "pages", "retries"]
+        return Group(rich_table(None, columns, rows), elapsed)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cio_warehouse.secret import Secret
 from cio_warehouse.state.errors import StateError
 
-ENV_SECRET_KEY = "CIO_WAREHOUSE_SECRET_KEY"
+ENV_SECRET_KEY = "CIO_WAREHOUSE_SECRET_KEY"  # noqa: S105  (a variable name, not a secret)
 
 
 def load_or_create_key(key_file: Path) -> bytes:

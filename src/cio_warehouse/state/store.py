@@ -1,4 +1,4 @@
-"""The state store (SQLite in the data dir): linked sources, their encrypted secrets, and every run."""
+"""The state store (SQLite in the data dir): sources, their encrypted secrets, every run."""
 
 from __future__ import annotations
 

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-
-from cio_warehouse.sync import dlt_settings  # noqa: F401  (configures dlt before it is imported)
+from typing import Any
 
 import dlt  # noqa: E402,I001
 from dlt.common.destination import Destination  # noqa: E402
+from dlt.common.schema.typing import TColumnSchema  # noqa: E402
 from dlt.extract.resource import DltResource  # noqa: E402
 
 from cio_warehouse.catalog import Table  # noqa: E402
 from cio_warehouse.customerio import AppAPIClient, CustomerIOError, RequestStats  # noqa: E402
 from cio_warehouse.state import SourceConfig, StateStore  # noqa: E402
+from cio_warehouse.sync import dlt_settings  # noqa: F401  (configures dlt before it is imported)
 
 
 @dataclass
@@ -40,10 +41,12 @@ class TableOutcome:
 
 def table_resource(client: AppAPIClient, table: Table, progress: TableProgress) -> DltResource:
     """One dlt resource per catalog row; the hints come from the catalog, never from the data."""
-    columns: dict[str, dict[str, str]] = {f: {"data_type": "timestamp"} for f in table.timestamp_fields}
+    columns: dict[str, TColumnSchema] = {
+        f: {"data_type": "timestamp"} for f in table.timestamp_fields
+    }
     columns |= {f: {"data_type": "json"} for f in table.json_fields}
 
-    def pages() -> Iterable[list[dict[str, object]]]:
+    def pages() -> Iterator[list[dict[str, Any]]]:
         progress.phase = "fetching"
         yield from client.iter_pages(table, progress.stats)
         progress.phase = "loading"
@@ -53,7 +56,7 @@ def table_resource(client: AppAPIClient, table: Table, progress: TableProgress) 
         name=table.name,
         write_disposition="replace",
         primary_key=table.primary_key,
-        columns=columns,  # type: ignore[arg-type]
+        columns=columns,
         # Nested values (lists, objects, fields Customer.io adds later) stay JSON columns in the
         # table itself, so a replace swaps exactly one table and queries need no joins.
         max_table_nesting=0,
@@ -130,7 +133,7 @@ def _sync_one(
 
 
 def describe_failure(exc: BaseException) -> str:
-    """The user-facing sentence: ours if a Customer.io error is in the chain, else dlt's first line."""
+    """The sentence for the user: ours if a Customer.io error is in the chain, else dlt's."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:

@@ -1,4 +1,4 @@
-"""Run a full refresh of a source's tables: the one entry point for the CLI, scheduler and web app."""
+"""Run a full refresh of a source's tables: the one entry for the CLI, scheduler and web app."""
 
 from __future__ import annotations
 
