@@ -1,0 +1,94 @@
+"""`python -m cio_warehouse.sandbox`: serve a generated workspace until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from cio_warehouse.sandbox.faults import FaultError, fault_from_json
+from cio_warehouse.sandbox.server import SandboxServer
+from cio_warehouse.sandbox.workspace import CURSOR_ENDS, Workspace
+
+
+def _rps(text: str) -> int | None:
+    if text.lower() in ("off", "none", "0"):
+        return None
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("a positive integer, or off")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cio_warehouse.sandbox",
+        description="Serve a Customer.io App API look-alike. Prints {\"url\": ...} once listening.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    parser.add_argument("--seed", type=int, default=1)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--preset", choices=sorted(Workspace.PRESETS), default=None,
+                      help="workspace size (default: small)")
+    size.add_argument("--scale", type=float, default=None,
+                      help="the small preset times this factor (400 -> 100,000 newsletters)")
+    # Secrets never go in argv (visible in ps): name the variable that holds the key.
+    parser.add_argument("--api-key-env", required=True, metavar="VAR",
+                        help="environment variable holding the App API key to accept")
+    parser.add_argument("--rate-limit-rps", type=_rps, default=10, metavar="N|off")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--forbid", action="append", default=[], metavar="PATH_PREFIX",
+                        help="answer 403 on this path prefix (repeatable)")
+    parser.add_argument("--cursor-end", choices=CURSOR_ENDS, default=None,
+                        help="how the last page ends (default: varies by seed and table)")
+    parser.add_argument("--faults", type=Path, default=None, metavar="FILE",
+                        help="a JSON list of fault knobs to arm at start")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    api_key = os.environ.get(args.api_key_env, "")
+    if not api_key:
+        parser.error(f"environment variable {args.api_key_env} is unset or empty")
+    if args.scale is not None:
+        workspace = Workspace.scaled(args.seed, args.scale, cursor_end=args.cursor_end)
+    else:
+        workspace = Workspace.preset(args.preset or "small", args.seed, cursor_end=args.cursor_end)
+    try:
+        faults = (
+            [fault_from_json(knob) for knob in json.loads(args.faults.read_text())]
+            if args.faults else []
+        )
+    except (OSError, ValueError, TypeError, FaultError) as exc:
+        parser.error(f"--faults: {exc}")
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server = SandboxServer(
+        workspace, api_key=api_key, host=args.host, port=args.port,
+        rate_limit_rps=args.rate_limit_rps, latency_ms=args.latency_ms,
+        forbidden_paths=args.forbid, faults=faults, loop="auto",
+    )
+    with server:
+        print(json.dumps({"url": server.url}), flush=True)
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
