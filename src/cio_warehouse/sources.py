@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import fields
 
 from cio_warehouse import catalog
 from cio_warehouse.customerio import AppAPIClient, ClientSettings, regions
@@ -12,6 +13,7 @@ from cio_warehouse.state import SourceConfig, StateError, StateStore
 
 # A source name becomes a SQL schema and a URL path segment: keep it to safe identifiers.
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_CLIENT_SETTINGS = {f.name for f in fields(ClientSettings)}
 
 
 def validate_name(name: str) -> str:
@@ -33,11 +35,14 @@ def validate_tables(names: Sequence[str]) -> tuple[str, ...]:
 
 
 def client_for(source: SourceConfig) -> AppAPIClient:
-    """A client with its own rate limiter: all concurrent table syncs of one source share it."""
-    settings = ClientSettings()
-    max_rps = source.settings.get("max_rps")
-    if isinstance(max_rps, int):
-        settings = ClientSettings(max_rps=max_rps or None)
+    """A client with its own rate limiter: all concurrent table syncs of one source share it.
+
+    The source's settings may override any ClientSettings field (max_rps, timeouts, attempts).
+    """
+    overrides = {k: v for k, v in source.settings.items() if k in _CLIENT_SETTINGS}
+    if overrides.get("max_rps") == 0:
+        overrides["max_rps"] = None  # 0 means unpaced
+    settings = ClientSettings(**overrides)  # type: ignore[arg-type]
     return AppAPIClient(
         source.app_api_key,
         region=source.region,

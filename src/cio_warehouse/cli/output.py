@@ -22,10 +22,11 @@ def fail(message: str) -> None:
     err_console.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
 
 
-def when(epoch: float | None) -> str:
+def when(epoch: float | None, *, short: bool = False) -> str:
     if epoch is None:
         return "-"
-    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    moment = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S UTC")
 
 
 def seconds(value: float | None) -> str:

@@ -6,9 +6,8 @@ import time
 from typing import Annotated
 
 import typer
-from rich.console import Group, RenderableType
+from rich.console import RenderableType
 from rich.live import Live
-from rich.text import Text
 
 from cio_warehouse import catalog
 from cio_warehouse.cli.context import cli_context
@@ -29,9 +28,9 @@ class ProgressView:
         rows = [
             (p.table, p.phase, p.stats.rows, p.stats.pages, p.stats.retries) for p in self.progress
         ]
-        elapsed = Text(f"elapsed {time.monotonic() - self.started:.1f}s", style="dim")
-        columns = ["table", "phase", "rows", "pages", "retries"]
-        return Group(rich_table(None, columns, rows), elapsed)
+        table = rich_table(None, ["table", "phase", "rows", "pages", "retries"], rows)
+        table.caption = f"elapsed {time.monotonic() - self.started:.1f}s"
+        return table
 
 
 def register(app: typer.Typer) -> None:
@@ -128,13 +127,13 @@ def status(
             (
                 table_name,
                 _status(run),
-                when(run.started_at) if run else "-",
+                when(run.started_at, short=True) if run else "-",
                 seconds(run.duration) if run else "-",
                 run.rows if run and run.rows is not None else "-",
                 run.retries if run and run.retries is not None else "-",
             )
         )
-    console.print(rich_table(None, ["table", "status", "started", "took", "rows", "retries"], rows))
+    console.print(rich_table(None, ["table", "status", "started (UTC)", "took", "rows", "retries"], rows))
     failures = [r for r in last.values() if r.error]
     for run in failures:
         console.print(f"[red]{run.table}:[/] {run.error}", highlight=False)

@@ -13,10 +13,11 @@ from dlt.common.destination import Destination  # noqa: E402
 from dlt.common.schema.typing import TColumnSchema  # noqa: E402
 from dlt.extract.resource import DltResource  # noqa: E402
 
-from cio_warehouse.catalog import Table  # noqa: E402
+from cio_warehouse.catalog import Paging, Table  # noqa: E402
 from cio_warehouse.customerio import AppAPIClient, CustomerIOError, RequestStats  # noqa: E402
 from cio_warehouse.state import SourceConfig, StateStore  # noqa: E402
 from cio_warehouse.sync import dlt_settings  # noqa: F401  (configures dlt before it is imported)
+from cio_warehouse.warehouse.write_lock import write_lock  # noqa: E402
 
 
 @dataclass
@@ -41,9 +42,9 @@ class TableOutcome:
 
 def table_resource(client: AppAPIClient, table: Table, progress: TableProgress) -> DltResource:
     """One dlt resource per catalog row; the hints come from the catalog, never from the data."""
-    columns: dict[str, TColumnSchema] = {
-        f: {"data_type": "timestamp"} for f in table.timestamp_fields
-    }
+    # The primary key first, so that it is the first column of the table.
+    columns: dict[str, TColumnSchema] = {table.primary_key: {"nullable": False}}
+    columns |= {f: {"data_type": "timestamp"} for f in table.timestamp_fields}
     columns |= {f: {"data_type": "json"} for f in table.json_fields}
 
     def pages() -> Iterator[list[dict[str, Any]]]:
@@ -74,6 +75,8 @@ def sync_tables(
     on_start: Callable[[list[TableProgress]], None] | None = None,
 ) -> list[TableOutcome]:
     """Sync `tables` concurrently (sharing the client's rate limit); one failure stops no other."""
+    # Cursor-paged tables first: they take most requests, the others fit beside them.
+    tables = sorted(tables, key=lambda t: t.paging is not Paging.CURSOR)
     progress = [TableProgress(t.name) for t in tables]
     if on_start is not None:
         on_start(progress)
@@ -106,8 +109,12 @@ def _sync_one(
             pipelines_dir=str(store.data_dir.pipelines),
         )
         # A package left by a killed run holds rows of an old fetch: never load it later.
-        pipeline.drop_pending_packages()
-        pipeline.run(table_resource(client, table, progress))
+        if pipeline.has_pending_data:
+            pipeline.abort_packages()
+        pipeline.extract(table_resource(client, table, progress))
+        pipeline.normalize()
+        with write_lock(str(store.data_dir.warehouse)):
+            pipeline.load()
     except Exception as exc:  # noqa: BLE001  one table's failure is recorded, never raised
         error = describe_failure(exc)
     stats = progress.stats
@@ -133,13 +140,17 @@ def _sync_one(
 
 
 def describe_failure(exc: BaseException) -> str:
-    """The sentence for the user: ours if a Customer.io error is in the chain, else dlt's."""
-    seen: set[int] = set()
+    """The sentence for the user: ours if a Customer.io error is in the chain, else the root cause.
+
+    dlt wraps errors in step errors whose first line names only the step; the cause is deeper.
+    """
+    chain: list[BaseException] = []
     current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
         if isinstance(current, CustomerIOError):
             return f"{current} The previous rows were kept."
         current = current.__cause__ or current.__context__ or getattr(current, "exception", None)
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"{first} The previous rows were kept."
+    root = chain[-1]
+    text = " ".join(str(root).split()) or type(root).__name__
+    return f"{text} The previous rows were kept."

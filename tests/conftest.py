@@ -1,0 +1,39 @@
+"""Shared fixtures: a sandbox Customer.io over real HTTP, a data dir and its state store."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cio_warehouse.sandbox import SandboxServer, Workspace
+from cio_warehouse.state import DataDir, StateStore
+
+
+@pytest.fixture
+def api_key() -> str:
+    return "sbx_" + secrets.token_hex(20)
+
+
+@pytest.fixture
+def workspace() -> Workspace:
+    """The demo's size: every table, both cursor tables span three pages of 100."""
+    return Workspace.preset("small", seed=7)
+
+
+@pytest.fixture
+def sandbox(workspace: Workspace, api_key: str) -> Iterator[SandboxServer]:
+    with SandboxServer(workspace, api_key=api_key) as server:
+        yield server
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> DataDir:
+    return DataDir(tmp_path / "data").create()
+
+
+@pytest.fixture
+def store(data_dir: DataDir) -> StateStore:
+    return StateStore(data_dir)
