@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from cio_warehouse.sandbox.rng import RowRandom, mix64, stable_key
@@ -18,20 +16,21 @@ _SPAN = 157_000_000
 _DAY = 86_400
 
 
-@lru_cache(maxsize=256)
-def _table_salt(seed: int, table: str) -> int:
-    return stable_key("cio-sandbox", seed, table)
-
-
-@dataclass(frozen=True)
 class GenContext:
     """What a row builder may depend on: the seed and the table sizes (for cross-references)."""
 
-    seed: int
-    counts: Mapping[str, int]
+    __slots__ = ("seed", "counts", "_salts")
+
+    def __init__(self, seed: int, counts: Mapping[str, int]) -> None:
+        self.seed = seed
+        self.counts = counts
+        self._salts: dict[str, int] = {}
 
     def key(self, table: str, index: int) -> int:
-        return mix64(_table_salt(self.seed, table) ^ index)
+        salt = self._salts.get(table)
+        if salt is None:
+            salt = self._salts[table] = stable_key("cio-sandbox", self.seed, table)
+        return mix64(salt ^ index)
 
     def rng(self, table: str, index: int) -> RowRandom:
         return RowRandom(self.key(table, index))
@@ -88,9 +87,12 @@ def _tags(r: RowRandom) -> list[str]:
 
 def _ids(r: RowRandom, count: int, most: int) -> list[int]:
     """Up to `most` distinct ids in 1..count (ids of tables numbered from 1)."""
-    if count == 0:
+    wanted = r.below(most + 1)
+    if count == 0 or wanted == 0:
         return []
-    return sorted({r.between(1, count) for _ in range(r.between(0, most))})
+    if wanted == 1:
+        return [r.between(1, count)]
+    return sorted({r.between(1, count) for _ in range(wanted)})
 
 
 def _maybe_unknown_field(row: Row, r: RowRandom, percent: int) -> None:
@@ -174,16 +176,12 @@ def collection(ctx: GenContext, i: int) -> Row:
     }
 
 
-def newsletter_id(ctx: GenContext, i: int) -> int:
-    """Ascending, unique, with gaps like real ids: one id in each block of seven."""
-    return 100_000 + i * 7 + ctx.key("newsletters-id", i) % 7
-
-
 def newsletter(ctx: GenContext, i: int) -> Row:
     r = ctx.rng("newsletters", i)
+    # Ascending, unique, with gaps like real ids: one id in each block of seven.
+    nid = 100_000 + i * 7 + r.below(7)
     created = _created(r)
     sent = created + r.below(30 * _DAY)
-    nid = newsletter_id(ctx, i)
     topics = ctx.counts["subscription_topics"]
     content = r.between(1, 900)
     return {
@@ -232,10 +230,6 @@ def segment(ctx: GenContext, i: int) -> Row:
     return row
 
 
-def sender_identity_id(ctx: GenContext, i: int) -> int:
-    return 4_000 + i * 3 + ctx.key("sender_identities-id", i) % 3
-
-
 def sender_identity_hidden(ctx: GenContext, i: int) -> bool:
     """About one sender in eight is hidden: listed only with `?hidden=true` (customerio-api.md)."""
     return ctx.key("sender_identities-hidden", i) % 8 == 0
@@ -243,7 +237,7 @@ def sender_identity_hidden(ctx: GenContext, i: int) -> bool:
 
 def sender_identity(ctx: GenContext, i: int) -> Row:
     r = ctx.rng("sender_identities", i)
-    sid = sender_identity_id(ctx, i)
+    sid = 4_000 + i * 3 + r.below(3)  # ascending and unique, with gaps
     first, last = r.pick(_FIRST), r.pick(_LAST)
     email = f"{first.lower()}.{last.lower().replace('-', '')}{i + 1}@{r.pick(_DOMAINS)}"
     name = f"{first} {last}"

@@ -38,7 +38,8 @@ class RowRandom:
     def __init__(self, key: int) -> None:
         self._key = key
         self._counter = 0
-        self._pool = (mix64(key) << 64) | mix64(key ^ _STEP)
+        # `key` is already a mixed 64-bit value: one more mix fills the 128-bit pool.
+        self._pool = (mix64(key ^ _STEP) << 64) | key
 
     def _word(self) -> int:
         self._counter += 1
@@ -65,6 +66,10 @@ class RowRandom:
 
     def sample(self, options: Sequence[T], count: int) -> list[T]:
         """Up to `count` distinct items, in the order of `options`."""
+        if count <= 0:
+            return []
+        if count == 1:
+            return [options[self.below(len(options))]]
         chosen = sorted({self.below(len(options)) for _ in range(count)})
         return [options[i] for i in chosen]
 

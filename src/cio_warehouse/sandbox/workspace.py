@@ -14,7 +14,7 @@ from cio_warehouse.sandbox.generators import (
     Row,
     sender_identity_hidden,
 )
-from cio_warehouse.sandbox.rng import stable_key
+from cio_warehouse.sandbox.rng import RowRandom, stable_key
 from cio_warehouse.sandbox.tables import TABLES
 
 CursorEnd = Literal["missing", "null", "empty"]
@@ -163,13 +163,14 @@ class Workspace:
 
     def info(self) -> dict[str, Any]:
         """The workspace's entry in `GET /v1/workspaces` (workspaces_list.json)."""
-        key = stable_key("cio-sandbox-workspace", self.seed)
-        sent = 10_000 + key % 900_000
+        r = RowRandom(stable_key("cio-sandbox-workspace", self.seed))
+        sent = r.between(10_000, 900_000)
+        object_types = self.counts["object_types"]
         return {
-            "id": str(130_000 + key % 10_000), "name": f"Sandbox Workspace {self.seed}",
-            "messages_sent": sent, "billable_messages_sent": sent * 3 // 4,
-            "people": 1_000 + key % 50_000, "object_types": self.counts["object_types"],
-            "objects": self.counts["object_types"] * (key % 40),
+            "id": str(r.between(100_000, 199_999)), "name": f"Sandbox Workspace {self.seed}",
+            "messages_sent": sent, "billable_messages_sent": sent * r.between(50, 95) // 100,
+            "people": r.between(1_000, 60_000), "object_types": object_types,
+            "objects": object_types * r.between(0, 40),
         }
 
     # -- helpers ----------------------------------------------------------------------------
