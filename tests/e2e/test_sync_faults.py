@@ -1,0 +1,135 @@
+"""Each sandbox fault knob ends in success (transient faults) or in a clear failure with the
+previous rows intact, checked by querying after the sync."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import duckdb
+import pytest
+
+from cio_warehouse.sandbox import (
+    FailAlways,
+    Fault,
+    Latency,
+    RateLimited,
+    RepeatCursor,
+    SandboxServer,
+    ServerError,
+    Slow,
+    TruncatedBody,
+    Workspace,
+)
+from cio_warehouse.state import StateStore
+from cio_warehouse.sync import TableOutcome
+from cio_warehouse.sync.runner import run_sync
+from tests.helpers import add_source
+
+TABLES = ["newsletters", "segments"]
+
+
+def _snapshot(store: StateStore, table: str) -> tuple[int, set[str]]:
+    con = duckdb.connect(str(store.data_dir.warehouse), read_only=True)
+    try:
+        count = con.execute(f"select count(*) from acme.{table}").fetchone()
+        loads = con.execute(f"select distinct _dlt_load_id from acme.{table}").fetchall()
+    finally:
+        con.close()
+    assert count is not None
+    return count[0], {row[0] for row in loads}
+
+
+@pytest.fixture
+def baseline(store: StateStore, sandbox: SandboxServer, api_key: str) -> StateStore:
+    """A first, clean sync, so that each test can check what a faulty sync leaves behind."""
+    # Short timeouts and backoff bounds keep the transient cases quick.
+    add_source(store, sandbox, api_key, read_timeout=1.0, max_attempts=6, max_retry_seconds=60.0)
+    assert all(o.status == "succeeded" for o in run_sync(store, "acme", TABLES))
+    return store
+
+
+def _sync_with(sandbox: SandboxServer, store: StateStore, *faults: Fault) -> list[TableOutcome]:
+    sandbox.clear_requests()
+    sandbox.set_faults(faults)
+    return run_sync(store, "acme", TABLES)
+
+
+TRANSIENT = {
+    "429 with Retry-After seconds": RateLimited(count=2, retry_after=1),
+    "429 with Retry-After HTTP date": RateLimited(
+        count=1, retry_after=1, retry_after_format="http_date"
+    ),
+    "429 without Retry-After": RateLimited(count=2),
+    "burst of 503s mid-paging": ServerError(path="/v1/newsletters", status=503, count=3, after=1),
+    "burst of 500s": ServerError(status=500, count=2),
+    "added latency": Latency(ms=150),
+    "body cut by a dropped connection": TruncatedBody(path="/v1/newsletters", after=1),
+    "body cut mid-JSON": TruncatedBody(path="/v1/segments", mode="json"),
+    "response slower than the read timeout": Slow(path="/v1/newsletters", seconds=3, after=1),
+}
+
+
+@pytest.mark.parametrize("fault", TRANSIENT.values(), ids=TRANSIENT.keys())
+def test_transient_fault_ends_in_success(
+    baseline: StateStore, sandbox: SandboxServer, workspace: Workspace, fault: Fault
+) -> None:
+    outcomes = _sync_with(sandbox, baseline, fault)
+    assert [(o.table, o.status, o.error) for o in outcomes] == [
+        (t, "succeeded", None) for t in TABLES
+    ]
+    if not isinstance(fault, Latency):
+        assert sum(o.retries for o in outcomes) >= 1
+    for table in TABLES:
+        assert _snapshot(baseline, table)[0] == workspace.expected_rows(table)
+
+
+def _assert_failed_and_intact(
+    store: StateStore,
+    outcomes: list[TableOutcome],
+    table: str,
+    before: tuple[int, set[str]],
+    message: str,
+) -> None:
+    by_table = {o.table: o for o in outcomes}
+    failed = by_table[table]
+    assert failed.status == "failed"
+    assert failed.error is not None and message in failed.error
+    assert "previous rows were kept" in failed.error
+    assert _snapshot(store, table) == before  # same rows, same load: untouched
+    others = [o for o in outcomes if o.table != table]
+    assert others and all(o.status == "succeeded" for o in others)  # one failure stops no other
+    run = store.last_runs("acme")[table]
+    assert run.status == "failed" and run.error == failed.error
+
+
+def test_repeating_cursor_fails_the_table_and_keeps_its_rows(
+    baseline: StateStore, sandbox: SandboxServer
+) -> None:
+    before = _snapshot(baseline, "newsletters")
+    outcomes = _sync_with(sandbox, baseline, RepeatCursor(path="/v1/newsletters", after=1))
+    _assert_failed_and_intact(baseline, outcomes, "newsletters", before, "a second time")
+
+
+def test_persistent_outage_fails_clearly_after_bounded_retries(
+    baseline: StateStore, sandbox: SandboxServer
+) -> None:
+    before = _snapshot(baseline, "segments")
+    source = baseline.get_source("acme")
+    baseline.update_source(replace(source, settings={**source.settings, "max_attempts": 3}))
+    outcomes = _sync_with(sandbox, baseline, FailAlways(path="/v1/segments", status=503))
+    _assert_failed_and_intact(baseline, outcomes, "segments", before, "after 3 attempts")
+    attempts = [r for r in sandbox.requests() if r.path == "/v1/segments"]
+    assert len(attempts) == 3
+
+
+def test_outage_mid_paging_keeps_the_previous_rows(
+    baseline: StateStore, sandbox: SandboxServer
+) -> None:
+    """Pages already fetched are never loaded on their own: no half table."""
+    before = _snapshot(baseline, "newsletters")
+    source = baseline.get_source("acme")
+    baseline.update_source(replace(source, settings={**source.settings, "max_attempts": 2}))
+    outcomes = _sync_with(
+        sandbox, baseline, ServerError(path="/v1/newsletters", status=502, count=None, after=2)
+    )
+    _assert_failed_and_intact(baseline, outcomes, "newsletters", before, "HTTP 502")
