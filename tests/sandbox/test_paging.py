@@ -60,7 +60,7 @@ def test_hidden_senders_only_with_hidden_true(sb: SandboxServer, client: httpx.C
 
 @pytest.mark.parametrize("end", ["missing", "null", "empty"])
 def test_each_end_variant(end: str) -> None:
-    workspace = Workspace.preset("tiny", cursor_end=end)  # type: ignore[arg-type]
+    workspace = Workspace.preset("tiny", cursor_end=end)
     with SandboxServer(workspace, api_key=KEY, rate_limit_rps=None) as server, \
             client_for(server) as c:
         first = c.get("/v1/newsletters", params={"limit": 3}).json()

@@ -119,7 +119,8 @@ def test_signing_keys_are_deterministic_by_seed() -> None:
         with SandboxServer(Workspace.preset("tiny", seed), api_key=KEY,
                            rate_limit_rps=None) as s, client_for(s) as c:
             hook = create(c).json()
-            return s.signing_key(hook["id"])
+            key: str = s.signing_key(hook["id"])
+            return key
 
     assert first_key(1) == first_key(1) != first_key(2)
 

@@ -13,6 +13,7 @@ import uvicorn
 
 from cio_warehouse.sandbox.app import build_app
 from cio_warehouse.sandbox.faults import Fault, fault_from_json
+from cio_warehouse.sandbox.gate import install_log_filter
 from cio_warehouse.sandbox.request_log import LoggedRequest
 from cio_warehouse.sandbox.state import DEFAULT_RATE_LIMIT_RPS, SandboxState
 from cio_warehouse.sandbox.workspace import Workspace
@@ -67,6 +68,7 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         if self._thread is not None:
             raise RuntimeError("this SandboxServer was already started")
+        install_log_filter()  # again: uvicorn's logging set-up may have run since build_app
         self._server = uvicorn.Server(self._config)
         self._thread = threading.Thread(target=self._serve, name="cio-sandbox", daemon=True)
         self._thread.start()

@@ -119,8 +119,9 @@ class Workspace:
 
     def rows(self, table: str, hidden: bool = True) -> Iterator[Row]:
         """Every row of `table` in list order; `hidden=False` leaves out hidden senders."""
+        indices = self._indices(table, hidden)  # KeyError, naming the tables, if unknown
         build = BUILDERS[table]
-        for index in self._indices(table, hidden):
+        for index in indices:
             yield build(self._ctx, index)
 
     def expected_rows(self, table: str, hidden: bool = True) -> int:
