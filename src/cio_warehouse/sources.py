@@ -63,7 +63,10 @@ def link_source(
 ) -> tuple[SourceConfig, list[dict[str, object]]]:
     """Check the key against Customer.io, then save the source. Returns it and its workspaces."""
     validate_name(name)
-    regions.base_url(region, api_base_url)  # an unknown region fails before any request
+    try:
+        regions.base_url(region, api_base_url)  # an unknown region fails before any request
+    except ValueError as exc:
+        raise StateError(f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from None
     settings: dict[str, object] = {} if max_rps is None else {"max_rps": max_rps}
     source = SourceConfig(
         name=name,

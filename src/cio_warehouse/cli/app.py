@@ -53,7 +53,9 @@ _USER_ERRORS = (CustomerIOError, StateError, QueryError)
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click returns a typer.Exit's code instead of exiting.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except _USER_ERRORS as exc:
         fail(str(exc))
         sys.exit(1)
