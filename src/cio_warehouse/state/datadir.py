@@ -38,6 +38,11 @@ class DataDir:
         return self.root / "warehouse.duckdb"
 
     @property
+    def inbox(self) -> Path:
+        """The receiver's durable inbox (SQLite): acked webhook deliveries until they are loaded."""
+        return self.root / "inbox.db"
+
+    @property
     def pipelines(self) -> Path:
         """dlt's working dir (extract/normalize/load packages) for this data dir."""
         return self.root / "pipelines"

@@ -1,0 +1,1 @@
+"""Customer.io's Reporting Webhook: signatures, the receiver, the durable inbox, routing, loading."""
