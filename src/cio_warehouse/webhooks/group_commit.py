@@ -1,0 +1,235 @@
+"""Group commit: one writer thread turns the deliveries of a few milliseconds into one fsync."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from cio_warehouse.webhooks.inbox import Inbox, Result, Submission
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_WAIT_SECONDS = 0.002
+DEFAULT_MAX_BATCH = 512
+# Customer.io waits 4 s for a 2xx: waiting longer than this for a lock held by another process
+# (the loader) only turns a quick 503 (retried with backoff) into a timeout.
+DEFAULT_BUSY_TIMEOUT_SECONDS = 2.0
+
+
+class CommitError(Exception):
+    """The delivery is not durable: the receiver must answer 503 so that Customer.io retries."""
+
+
+@dataclass
+class _Waiter:
+    submission: Submission
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Result]
+
+
+_STOP = object()
+
+
+class GroupCommitter:
+    """`await committer.submit(sub)` returns once `sub` is committed (fsync'd) with its group.
+
+    One thread owns the only Inbox connection (sqlite3 connections are per thread); request
+    handlers on any event loop hand it submissions and await a future that the thread resolves
+    through `loop.call_soon_threadsafe`.
+    """
+
+    def __init__(
+        self,
+        inbox_path: Path,
+        *,
+        max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        busy_timeout_seconds: float = DEFAULT_BUSY_TIMEOUT_SECONDS,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        if max_wait_seconds < 0:
+            raise ValueError("max_wait_seconds must not be negative")
+        self.inbox_path = inbox_path
+        self.max_wait_seconds = max_wait_seconds
+        self.max_batch = max_batch
+        self.busy_timeout_seconds = busy_timeout_seconds
+        self._queue: queue.SimpleQueue[_Waiter | object] = queue.SimpleQueue()
+        # Orders submit() against close(): nothing is queued behind the stop marker.
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._inbox: Inbox | None = None
+        # Counters for tests and benchmarks (written by the writer thread only).
+        self.groups = 0  # commits attempted
+        self.submitted = 0  # deliveries in them
+        self.largest_group = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> GroupCommitter:
+        """Open the inbox (raising here if it cannot be opened) and start the writer thread."""
+        if self._thread is not None:
+            raise RuntimeError("this GroupCommitter was already started")
+        opened = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self._inbox = self._open()
+            except BaseException as exc:
+                failure.append(exc)
+                return
+            finally:
+                opened.set()
+            self._run()
+
+        self._thread = threading.Thread(target=run, name="cio-inbox-writer", daemon=True)
+        self._thread.start()
+        opened.wait()
+        if failure:
+            self._closed = True
+            raise failure[0]
+        return self
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop taking submissions, commit everything already queued, then stop the thread."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(_STOP)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def __enter__(self) -> GroupCommitter:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the request handlers' side -----------------------------------------------------------
+
+    async def submit(self, submission: Submission) -> Result:
+        """The result once the group holding `submission` committed; CommitError if it did not."""
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(submission, loop, loop.create_future())
+        with self._lock:
+            if self._closed or self._thread is None:
+                raise CommitError("the inbox writer is not running")
+            self._queue.put(waiter)
+        return await waiter.future
+
+    # -- the writer thread --------------------------------------------------------------------
+
+    def _open(self) -> Inbox:
+        return Inbox(self.inbox_path, timeout=self.busy_timeout_seconds)
+
+    def _run(self) -> None:
+        try:
+            stopping = False
+            while not stopping:
+                batch, stopping = self._next_batch()
+                if batch:
+                    self._commit(batch)
+        finally:
+            # Normally the queue is empty here (close() queues the stop marker last); if the
+            # thread died instead, fail whoever still waits rather than leave them hanging.
+            with self._lock:
+                self._closed = True
+            leftovers: list[_Waiter] = []
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, _Waiter):
+                    leftovers.append(item)
+            self._resolve(leftovers, [CommitError("the inbox writer stopped")] * len(leftovers))
+            self._discard_inbox()
+
+    def _next_batch(self) -> tuple[list[_Waiter], bool]:
+        """Block for one submission, then take what arrives within max_wait, up to max_batch."""
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        assert isinstance(first, _Waiter)
+        batch = [first]
+        deadline = time.monotonic() + self.max_wait_seconds
+        while len(batch) < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                # Past the deadline, still take whatever is already queued: it costs no wait.
+                item = self._queue.get(timeout=remaining) if remaining > 0 else (
+                    self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return batch, True
+            assert isinstance(item, _Waiter)
+            batch.append(item)
+        return batch, False
+
+    def _commit(self, batch: Sequence[_Waiter]) -> None:
+        self.groups += 1
+        self.submitted += len(batch)
+        self.largest_group = max(self.largest_group, len(batch))
+        try:
+            if self._inbox is None:
+                self._inbox = self._open()
+            results = self._inbox.write([waiter.submission for waiter in batch])
+        except Exception as exc:  # disk full, database locked, I/O error: nothing was committed
+            log.error(
+                "inbox commit of %d deliveries failed (%s); answering 503 so Customer.io retries",
+                len(batch),
+                type(exc).__name__,
+            )
+            # A failed COMMIT can leave the transaction open; a fresh connection for the next
+            # group is simpler than reasoning about which statement failed.
+            self._discard_inbox()
+            error = CommitError(f"the inbox could not commit: {type(exc).__name__}")
+            self._resolve(batch, [error] * len(batch))
+            return
+        self._resolve(batch, results)
+
+    def _discard_inbox(self) -> None:
+        inbox, self._inbox = self._inbox, None
+        if inbox is not None:
+            # Closing a broken connection may fail too; the next group opens a new one.
+            with contextlib.suppress(Exception):
+                inbox.close()
+
+    @staticmethod
+    def _resolve(batch: Sequence[_Waiter], outcomes: Sequence[Result | CommitError]) -> None:
+        # One hand-off per event loop per group, not one per delivery.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Result], object]]] = {}
+        for waiter, outcome in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(waiter.loop, []).append((waiter.future, outcome))
+        for loop, pairs in by_loop.items():
+            # RuntimeError: the loop is closed, so its requests are gone and nobody waits.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, pairs)
+
+
+def _settle(pairs: Sequence[tuple[asyncio.Future[Result], object]]) -> None:
+    for future, outcome in pairs:
+        if future.done():  # the request was cancelled (client went away); the row stays
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            assert isinstance(outcome, Result)
+            future.set_result(outcome)

@@ -1,0 +1,113 @@
+"""The receiver as its own process: `python -m cio_warehouse.webhooks.receiver_process`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Generator, Sequence
+from pathlib import Path
+
+import uvicorn
+
+from cio_warehouse.state import DataDir, StateError, resolve_data_dir
+from cio_warehouse.webhooks.receiver import ReceiverSettings, create_receiver_app
+
+log = logging.getLogger(__name__)
+
+# Customer.io gives a delivery 4 s; an in-flight request is done long before this.
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+class _ReceiverServer(uvicorn.Server):
+    """uvicorn, plus a ready line on stdout and a clean exit (status 0) on SIGTERM/SIGINT."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.url: str | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.started:
+            return
+        port = self.servers[0].sockets[0].getsockname()[1]  # the real one when --port 0
+        host = self.config.host
+        self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        # One line for a parent process to wait on; printed once the socket accepts.
+        print(json.dumps({"url": self.url}), flush=True)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # uvicorn re-raises the captured signal after its graceful shutdown, which would end the
+        # process with -SIGTERM; a shutdown asked for is a success here (exit status 0).
+        handlers = {sig: signal.signal(sig, self.handle_exit) for sig in _SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def build_server(
+    data_dir: DataDir, host: str, port: int, settings: ReceiverSettings | None = None
+) -> _ReceiverServer:
+    config = uvicorn.Config(
+        create_receiver_app(data_dir, settings),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        ws="none",
+        lifespan="on",
+        workers=1,
+        access_log=False,  # an access log would list every source name and client address
+        server_header=False,
+        log_level="warning",
+        log_config=None,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    return _ReceiverServer(config)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m cio_warehouse.webhooks.receiver_process",
+        description="Receive Customer.io reporting-webhook deliveries into the data dir's inbox.",
+    )
+    parser.add_argument(
+        "--data-dir", default=None,
+        help="the data dir (default: $CIO_WAREHOUSE_DATA_DIR, else ./cio-warehouse-data)",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001, help="0 picks a free port")
+    parser.add_argument("--max-body-bytes", type=int, default=ReceiverSettings.max_body_bytes)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data_dir = DataDir(Path(resolve_data_dir(args.data_dir))).create()
+    try:
+        server = build_server(data_dir, args.host, args.port,
+                              ReceiverSettings(max_body_bytes=args.max_body_bytes))
+    except StateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits this way when the port is taken or startup fails
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
