@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cio_warehouse.cli import demo_cmd, query_cmd, source_cmds, sync_cmds
+from cio_warehouse.cli import demo_cmd, query_cmd, source_cmds, sync_cmds, webhook_cmds
 from cio_warehouse.cli.context import CliContext
 from cio_warehouse.cli.output import fail
 from cio_warehouse.customerio import CustomerIOError
@@ -43,6 +43,9 @@ def _root(
 
 
 app.add_typer(source_cmds.app, name="source", help="Link, list and remove Customer.io workspaces.")
+app.add_typer(
+    webhook_cmds.app, name="webhook", help="Register the Reporting Webhook and watch deliveries."
+)
 sync_cmds.register(app)
 query_cmd.register(app)
 demo_cmd.register(app)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from cio_warehouse import webhook_links
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console, rich_table, when
 from cio_warehouse.secret import Secret
@@ -103,9 +104,11 @@ def remove(
         bool, typer.Option("--drop-data", help="Also drop its schema from the warehouse.")
     ] = False,
 ) -> None:
-    """Unlink a source and delete its keys; its tables stay unless --drop-data."""
+    """Unlink a source: delete its reporting webhook and keys (tables stay unless --drop-data)."""
     context = cli_context(ctx)
-    context.store.remove_source(name)
+    warning = webhook_links.remove_source(context.store, name)
+    if warning:
+        console.print(f"[yellow]Warning:[/] {warning}", highlight=False)
     if drop_data:
         drop_dataset(context.data_dir, name)
         console.print(f"Removed source [bold]{name}[/], its keys and its tables.")

@@ -12,6 +12,7 @@ from rich.live import Live
 from cio_warehouse import catalog
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console, rich_table, seconds, when
+from cio_warehouse.cli.webhook_cmds import print_delivery_health
 from cio_warehouse.state import RunRecord
 from cio_warehouse.sync import TableOutcome, TableProgress
 from cio_warehouse.sync.runner import run_sync
@@ -133,7 +134,15 @@ def status(
                 run.retries if run and run.retries is not None else "-",
             )
         )
-    console.print(rich_table(None, ["table", "status", "started (UTC)", "took", "rows", "retries"], rows))
+    columns = ["table", "status", "started (UTC)", "took", "rows", "retries"]
+    console.print(rich_table(None, columns, rows))
+    if any(catalog.get(t).sync_method is catalog.SyncMethod.WEBHOOK for t in source.tables):
+        print_delivery_health(
+            cli_context(ctx).data_dir.inbox,
+            name,
+            source.signing_key is not None,
+            "webhook_id" in source.settings,
+        )
     failures = [r for r in last.values() if r.error]
     for run in failures:
         console.print(f"[red]{run.table}:[/] {run.error}", highlight=False)

@@ -1,0 +1,138 @@
+"""`cio-warehouse webhook register|signing-key|status`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cio_warehouse import webhook_links
+from cio_warehouse.cli.context import cli_context
+from cio_warehouse.cli.output import console, rich_table, when
+from cio_warehouse.customerio import CustomerIOError
+from cio_warehouse.secret import Secret
+from cio_warehouse.state import StateError
+from cio_warehouse.webhooks.health import Level, assess
+from cio_warehouse.webhooks.inbox import Inbox
+from cio_warehouse.webhooks.registration import UI_PATH
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("register")
+def register(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The source.")],
+    url: Annotated[
+        str,
+        typer.Option(
+            "--url",
+            help="Public base URL that reaches the receiver, e.g. https://cio.example.com "
+            "(the webhook path is added).",
+        ),
+    ],
+    full_resolution: Annotated[
+        bool, typer.Option(help="Every open and click, not only the first (Send Frequency).")
+    ] = False,
+    with_content: Annotated[
+        bool, typer.Option(help="Message bodies in *_sent events (Body Content).")
+    ] = False,
+) -> None:
+    """Register the Reporting Webhook (created disabled until the signing key is stored)."""
+    outcome = webhook_links.register(
+        cli_context(ctx).store,
+        name,
+        url,
+        full_resolution=full_resolution,
+        with_content=with_content,
+    )
+    if outcome.ok:
+        assert outcome.webhook is not None
+        verb = "Created" if outcome.created else "Found"
+        state = "disabled" if outcome.webhook.get("disabled") else "enabled"
+        console.print(
+            f"{verb} reporting webhook {outcome.webhook['id']} ({state}) for {outcome.url} with "
+            f"{len(outcome.events)} events.\nNext: copy its signing key from Customer.io "
+            f"({UI_PATH}) and run "
+            f"[bold]cio-warehouse webhook signing-key {name}[/] to enable it."
+        )
+        return
+    console.print(
+        f"[yellow]The webhook could not be registered automatically:[/] {outcome.failure}.\n"
+        "Set it up by hand:"
+    )
+    for number, step in enumerate(outcome.steps, 1):
+        console.print(f"  {number}. {step}", highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command("signing-key")
+def signing_key(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The source.")]
+) -> None:
+    """Store the webhook's signing key (from stdin or a hidden prompt) and enable the webhook."""
+    if sys.stdin.isatty():
+        raw = typer.prompt("Signing key", hide_input=True)
+    else:
+        raw = sys.stdin.readline()
+    if not raw.strip():
+        raise StateError("No signing key given: paste it at the prompt or pipe it on stdin.")
+    saved = webhook_links.save_signing_key(cli_context(ctx).store, name, Secret(raw))
+    rotation = " The previous key stays valid during the rotation." if saved.rotated else ""
+    if saved.webhook is None:
+        console.print(
+            f"Signing key stored.{rotation} No webhook is registered yet: run "
+            f"`cio-warehouse webhook register {name} --url PUBLIC_URL`."
+        )
+    else:
+        console.print(
+            f"Signing key stored and webhook {saved.webhook['id']} enabled.{rotation}"
+        )
+
+
+@app.command("status")
+def status(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The source.")]) -> None:
+    """Both sides: the webhook as Customer.io has it, and our delivery health."""
+    context = cli_context(ctx)
+    source = context.store.get_source(name)
+    try:
+        webhook = webhook_links.fetch_webhook(context.store, name)
+        remote = (
+            "not registered"
+            if webhook is None
+            else f"id {webhook['id']}, {'disabled' if webhook.get('disabled') else 'enabled'}, "
+            f"{len(webhook.get('events') or [])} events, endpoint {webhook.get('endpoint')}"
+        )
+    except CustomerIOError as exc:
+        remote = f"unknown ({exc})"
+    console.print(f"Customer.io: {remote}", highlight=False)
+    has_key, registered = source.signing_key is not None, "webhook_id" in source.settings
+    print_delivery_health(context.data_dir.inbox, name, has_key, registered)
+
+
+def print_delivery_health(inbox_path: Path, name: str, has_key: bool, registered: bool) -> None:
+    inbox = Inbox(inbox_path)
+    try:
+        health = inbox.health(name)
+    finally:
+        inbox.close()
+    verdict = assess(health, has_signing_key=has_key, registered=registered)
+    style = {Level.OK: "green", Level.WARNING: "yellow", Level.ERROR: "bold red"}[verdict.level]
+    c = health.counters
+    rejected = ", ".join(
+        f"{k.split(':', 1)[1]} {v}" for k, v in sorted(c.items()) if k.startswith("rejected:")
+    )
+    rows = [
+        ("received", c.get("received", 0)),
+        ("stored", c.get("stored", 0)),
+        ("duplicates", c.get("duplicates", 0)),
+        ("rejected", f"{health.rejected}" + (f" ({rejected})" if rejected else "")),
+        ("dropped (no signing key)", c.get("dropped", 0)),
+        ("dead letters", c.get("dead_letters", 0)),
+        ("last delivery", when(health.last_delivery_at)),
+        ("inbox backlog", health.backlog),
+    ]
+    console.print(rich_table("Delivery health", ["", "value"], rows))
+    console.print(f"[{style}]{verdict.level.upper()}:[/] {verdict.message}", highlight=False)

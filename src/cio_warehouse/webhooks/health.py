@@ -1,0 +1,53 @@
+"""Delivery health in one sentence: is the stream flowing, stalled, or failing, and what to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cio_warehouse.webhooks.inbox import Health
+
+# Three rejections in a row: not a stray probe but a stream that Customer.io is now retrying and
+# holding back (head-of-line blocking), most likely signed with another key.
+REJECTION_STREAK = 3
+
+
+class Level(StrEnum):
+    OK = "ok"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    level: Level
+    message: str
+
+
+def assess(health: Health, *, has_signing_key: bool, registered: bool) -> Assessment:
+    if health.consecutive_rejections >= REJECTION_STREAK:
+        return Assessment(
+            Level.ERROR,
+            f"The last {health.consecutive_rejections} deliveries were rejected "
+            f"({health.last_rejection}); Customer.io holds every later event back until one is "
+            "accepted. Most likely the signing key is wrong: copy it again from Customer.io and "
+            "store it with `cio-warehouse webhook signing-key SOURCE`.",
+        )
+    if not has_signing_key:
+        dropped = health.counters.get("dropped", 0)
+        return Assessment(
+            Level.ERROR if dropped else Level.WARNING,
+            (f"{dropped} deliveries were dropped because " if dropped else "Deliveries will be "
+             "dropped because " if registered else "No webhook yet, and ")
+            + "no signing key is stored: copy it from Customer.io and run "
+            "`cio-warehouse webhook signing-key SOURCE`.",
+        )
+    if not registered:
+        return Assessment(
+            Level.WARNING,
+            "No reporting webhook is registered: run `cio-warehouse webhook register SOURCE "
+            "--url PUBLIC_URL` or follow the manual steps it prints.",
+        )
+    if health.last_delivery_at is None:
+        return Assessment(Level.OK, "Waiting for the first delivery from Customer.io.")
+    return Assessment(Level.OK, "Deliveries are flowing.")
