@@ -183,3 +183,101 @@ def get(name: str) -> Table:
         raise KeyError(
             f"unknown table {name!r}; known tables: {', '.join(BY_NAME)}"
         ) from None
+
+
+# -- webhook event rows ------------------------------------------------------------------------
+# Every event table (the 7 above, whatsapp_events and unrouted_events) has this one layout, so that
+# an event routed by an exception (a preferences change that an email triggered) or a type no
+# table claims yet fits anywhere. Types follow Customer.io's reporting-webhooks OpenAPI document
+# (components.schemas.*); `path` says where the value sits in the delivery (empty: the inbox
+# supplies it). A value of another type than declared is kept beside its column, in a dlt variant
+# column `<name>__v_text`; the whole `data` object is a JSON column as well, so nothing is lost.
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str  # a dlt data type: text, bigint, bool, timestamp, json
+    description: str
+    path: tuple[str, ...] = ()
+
+
+def _data(name: str, data_type: str, description: str, *path: str) -> Column:
+    return Column(name, data_type, description, ("data", *(path or (name,))))
+
+
+EVENT_COLUMNS: tuple[Column, ...] = (
+    Column("event_id", "text", "Customer.io's unique event id (ULID-like): the dedupe key."),
+    Column("object_type", "text", "The channel (email, sms, ...) or customer.", ("object_type",)),
+    Column("metric", "text", "What happened (sent, opened, ...): free text.", ("metric",)),
+    Column("timestamp", "timestamp", "When it happened (sent as unix seconds).", ("timestamp",)),
+    Column("received_at", "timestamp", "When the receiver stored the delivery."),
+    _data("delivery_id", "text", "The message instance sent to a person."),
+    # campaign_id, broadcast_id, newsletter_id, action_id, parent_action_id, content_id,
+    # trigger_id and link_id are `type: integer` in the spec; journey_id is a string (a ULID).
+    _data("campaign_id", "bigint", "The campaign (journey) that sent the message."),
+    _data("broadcast_id", "bigint", "The API-triggered broadcast that sent the message."),
+    _data("newsletter_id", "bigint", "The newsletter that sent the message."),
+    # Untyped in the spec; the App API's transactional ids are integers.
+    _data("transactional_message_id", "bigint", "The transactional message template."),
+    _data("action_id", "bigint", "The workflow action that sent the message."),
+    _data("parent_action_id", "bigint", "The parent action (a split, ...) of the action."),
+    _data("content_id", "bigint", "The newsletter variant."),
+    _data("journey_id", "text", "The path a person took through the workflow."),
+    _data("trigger_id", "bigint", "The Trigger Broadcast API call that sent the message."),
+    _data("trigger_event_id", "text", "The event that triggered the campaign or action."),
+    _data("customer_id", "text", "The person's id (deprecated by Customer.io; may be blank)."),
+    _data("email_address", "text", "The person's email address (customer events)."),
+    _data("identifier_id", "text", "identifiers.id: the person's id.", "identifiers", "id"),
+    _data("identifier_email", "text", "identifiers.email.", "identifiers", "email"),
+    _data("identifier_cio_id", "text", "identifiers.cio_id: the canonical person id.",
+          "identifiers", "cio_id"),
+    _data("recipient", "text", "The address, number or device id the message went to."),
+    _data("subject", "text", "The email subject."),
+    _data("href", "text", "The link clicked."),
+    _data("link_id", "bigint", "The tracked link clicked."),
+    _data("failure_message", "text", "Why the message was not sent or delivered."),
+    _data("machine", "bool", "The click came from a machine (email clicked)."),
+    _data("proxied", "bool", "The open came through a privacy proxy (email opened)."),
+    _data("prefetched", "bool", "The open was a prefetch (email opened)."),
+    _data("synthetic", "bool", "The open was inferred from a click (email opened)."),
+    _data("tracked_response", "text", "The action name tapped (in-app clicked)."),
+    _data("inbound_event_id", "text", "The inbound reply (sms/whatsapp replied)."),
+    # `to` is a reserved word in SQL: the column is named for what it holds.
+    _data("replied_to", "text", "The number the person replied to (replied).", "to"),
+    Column("data", "json", "The whole `data` object as delivered.", ("data",)),
+    Column("extra", "json", "Top-level fields beyond these, if Customer.io adds any."),
+)
+
+WHATSAPP_EVENTS = Table(
+    "whatsapp_events",
+    "WhatsApp activity: sent, delivered, opened, clicked, replied, ...",
+    _HOOK, "event_id", object_types=("whatsapp",),
+    events=_events(
+        "whatsapp",
+        "drafted attempted sent delivered opened clicked converted bounced dropped failed"
+        " undeliverable replied",
+    ),
+)
+UNROUTED_EVENTS = Table(
+    "unrouted_events",
+    "Events of an object_type that no table claims yet, kept rather than dropped.",
+    _HOOK, "event_id",
+)
+# Every table that event rows land in (EVENT_COLUMNS each), the 7 selectable ones first.
+EVENT_TABLES: tuple[Table, ...] = (*WEBHOOK_TABLES, WHATSAPP_EVENTS, UNROUTED_EVENTS)
+
+DEAD_LETTERS = Table(
+    "webhook_dead_letters",
+    "Signed deliveries that could not become an event row: the reason and the raw body.",
+    _HOOK, "dead_letter_id",
+    timestamp_fields=("received_at",),
+)
+DEAD_LETTER_COLUMNS: tuple[Column, ...] = (
+    Column("dead_letter_id", "text", "Stable id of the dead letter: the dedupe key."),
+    Column("received_at", "timestamp", "When the receiver stored the delivery."),
+    Column("reason", "text", "Why it is not an event row."),
+    Column("body", "text", "The raw body as text (bytes that are not UTF-8 escaped)."),
+    Column("event_id", "text", "The event id, when the body had one."),
+    Column("origin", "text", "receiver (unusable body) or loader (the warehouse refused it)."),
+)

@@ -1,0 +1,524 @@
+"""The event loader: drains the webhook inbox into each source's event tables with dlt."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import dlt
+import pyarrow as pa
+from dlt.common.data_types import TDataType
+from dlt.common.destination import Destination
+from dlt.common.schema.typing import TColumnSchema, TLoaderMergeStrategy, TMergeDispositionDict
+from dlt.destinations.exceptions import DestinationConnectionError, LoadClientNotConnected
+from dlt.extract.resource import DltResource
+
+from cio_warehouse import catalog
+from cio_warehouse.state import DataDir
+from cio_warehouse.sync import dlt_settings  # noqa: F401  (dlt's settings for this product)
+from cio_warehouse.warehouse.destination import destination_for
+from cio_warehouse.warehouse.write_lock import write_lock
+from cio_warehouse.webhooks import event_rows
+from cio_warehouse.webhooks.event_rows import RowError
+from cio_warehouse.webhooks.inbox import Inbox
+
+log = logging.getLogger(__name__)
+
+# Up to this many events per load. A dlt load costs ~0.2 s however small and ~3-4 s per 100,000
+# events (Arrow into DuckDB, 2 cores), so a big batch only matters when a backlog is drained.
+DEFAULT_BATCH_SIZE = 10_000
+# While idle, how often the inbox is asked for new events (event-to-queryable adds this at worst).
+IDLE_POLL_SECONDS = 0.1
+# Loaded inbox rows are kept 8 days (Customer.io retries for up to 7): forgetting them is cheap
+# and rarely due.
+PRUNE_EVERY_SECONDS = 600.0
+BACKOFF_FIRST_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 30.0
+
+DEAD_LETTERS_TABLE = catalog.DEAD_LETTERS.name
+_DEAD_SCHEMA = event_rows.arrow_schema(
+    catalog.DEAD_LETTER_COLUMNS, catalog.DEAD_LETTERS.primary_key
+)
+_EVENT_TABLE_NAMES = frozenset(t.name for t in catalog.EVENT_TABLES)
+
+
+class LoadError(Exception):
+    """The warehouse did not take a batch; its events stay in the inbox for the next attempt."""
+
+
+@dataclass(frozen=True)
+class LoadStats:
+    """What one drain committed to the warehouse (and then marked loaded in the inbox)."""
+
+    events: int = 0  # event rows committed (a replayed event counts, and stays one row)
+    dead_letters: int = 0  # rows committed to the dead-letter table, isolated events included
+    isolated: int = 0  # events the warehouse refused, moved to the dead letters
+    loads: int = 0  # dlt loads that committed
+    failed_loads: int = 0  # dlt loads that failed (a split batch retries its halves)
+    by_table: Mapping[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    full: bool = False  # the batch was full: more is probably pending
+
+    @property
+    def idle(self) -> bool:
+        return self.events == 0 and self.dead_letters == 0 and self.failed_loads == 0
+
+    def __add__(self, other: LoadStats) -> LoadStats:
+        by_table = dict(self.by_table)
+        for table, n in other.by_table.items():
+            by_table[table] = by_table.get(table, 0) + n
+        return LoadStats(
+            self.events + other.events,
+            self.dead_letters + other.dead_letters,
+            self.isolated + other.isolated,
+            self.loads + other.loads,
+            self.failed_loads + other.failed_loads,
+            by_table,
+            self.seconds + other.seconds,
+            other.full,
+        )
+
+
+@dataclass(frozen=True)
+class LoaderStatus:
+    """For `status` and the web app: is the loader keeping up, and if not, why."""
+
+    running: bool
+    last_error: str | None  # the latest failure, cleared by the next successful drain
+    last_error_at: float | None
+    consecutive_failures: int
+    retry_at: float | None  # unix time of the next attempt while backing off
+    last_loaded_at: float | None  # unix time of the last committed load
+    events_loaded: int  # since this loader started
+    dead_letters_loaded: int
+    backlog: Mapping[str, int]  # per source asked for: events stored but not yet in the warehouse
+
+
+@dataclass
+class _Item:
+    """One row to load and the inbox rows it settles."""
+
+    table: str
+    key: str
+    row: dict[str, Any]
+    variants: frozenset[str] = frozenset()
+    event_seqs: list[int] = field(default_factory=list)
+    dead_letter_seqs: list[int] = field(default_factory=list)
+    # For an event the warehouse refuses: the raw body and when it arrived.
+    body: bytes = b""
+    received_at: float = 0.0
+
+
+@dataclass
+class _Tally:
+    events: int = 0
+    dead_letters: int = 0
+    isolated: int = 0
+    loads: int = 0
+    failed_loads: int = 0
+    by_table: dict[str, int] = field(default_factory=dict)
+
+    def committed(self, items: Sequence[_Item]) -> None:
+        self.loads += 1
+        for item in items:
+            if item.table == DEAD_LETTERS_TABLE:
+                self.dead_letters += 1
+            else:
+                self.events += 1
+            self.by_table[item.table] = self.by_table.get(item.table, 0) + 1
+
+
+class EventLoader:
+    """Owns nothing but its dlt pipelines: run it in the process that owns the warehouse."""
+
+    def __init__(
+        self,
+        data_dir: DataDir,
+        destination: Destination | None = None,  # type: ignore[type-arg]
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        idle_poll: float = IDLE_POLL_SECONDS,
+        backoff_max: float = BACKOFF_MAX_SECONDS,
+    ) -> None:
+        self.data_dir = data_dir
+        self.destination = destination if destination is not None else destination_for(data_dir)
+        self.batch_size = batch_size
+        self.idle_poll = idle_poll
+        self.backoff_max = backoff_max
+        self._strategy = merge_strategy(self.destination)
+        self._pipelines: dict[str, dlt.Pipeline] = {}
+        self._local = threading.local()  # one Inbox (sqlite connection) per thread
+        self._drain_lock = threading.Lock()
+        self._status_lock = threading.Lock()
+        self._running = False
+        self._last_error: str | None = None
+        self._last_error_at: float | None = None
+        self._failures = 0
+        self._retry_at: float | None = None
+        self._last_loaded_at: float | None = None
+        self._events_loaded = 0
+        self._dead_letters_loaded = 0
+
+    # -- the public steps ----------------------------------------------------------------------
+
+    def drain_once(self) -> LoadStats:
+        """Load one micro-batch (up to batch_size events and dead letters) of every source.
+
+        Inbox rows are marked loaded only after the warehouse committed them: a crash in between
+        loads them again, which the merge on the primary key makes harmless. Raises LoadError when
+        the warehouse cannot be written (what did commit stays committed and marked).
+        """
+        with self._drain_lock:
+            started = time.monotonic()
+            inbox = self._inbox()
+            events = inbox.pending_events(self.batch_size)
+            dead = inbox.pending_dead_letters(self.batch_size)
+            tally = _Tally()
+            groups: dict[str, dict[tuple[str, str], _Item]] = {}
+            for ev in events:
+                _add(groups.setdefault(ev.source, {}), _event_item(ev.seq, ev.event_id,
+                                                                   ev.received_at, ev.body))
+            for dl in dead:
+                _add(groups.setdefault(dl.source, {}), _dead_letter_item(
+                    f"inbox-{dl.seq}-{event_rows.timestamp_us(dl.received_at)}",
+                    dl.received_at, dl.reason, dl.body, origin="receiver",
+                    dead_letter_seqs=[dl.seq]))
+            error: LoadError | None = None
+            for source, items in groups.items():
+                try:
+                    self._load_isolating(source, list(items.values()), tally)
+                except LoadError as exc:
+                    error = error or exc
+            stats = LoadStats(
+                tally.events, tally.dead_letters, tally.isolated, tally.loads,
+                tally.failed_loads, tally.by_table, time.monotonic() - started,
+                full=len(events) >= self.batch_size or len(dead) >= self.batch_size,
+            )
+            self._record(stats, error)
+            if error is not None:
+                raise error
+            return stats
+
+    def drain(self) -> LoadStats:
+        """drain_once until nothing is pending (tests, benchmarks, a one-shot CLI)."""
+        total = LoadStats()
+        while True:
+            stats = self.drain_once()
+            total += stats
+            if not stats.full:
+                return total
+
+    def run_forever(self, stop_event: threading.Event) -> None:
+        """Drain until stop_event is set: at once while there is work, else every idle_poll.
+
+        A failure never ends the loop: it backs off (exponentially, capped) and tries again,
+        while the inbox keeps every acknowledged event.
+        """
+        with self._status_lock:
+            self._running = True
+        next_prune = 0.0
+        try:
+            while not stop_event.is_set():
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+                    self._prune()
+                try:
+                    stats = self.drain_once()
+                except Exception as exc:  # noqa: BLE001  the loop must outlive any failure
+                    if not isinstance(exc, LoadError):
+                        self._record(LoadStats(), LoadError(_describe(exc)))
+                    delay = self._backoff()
+                    log.warning("event load failed, retrying in %.1f s: %s", delay,
+                                self._last_error)
+                    stop_event.wait(delay)
+                    continue
+                if stats.idle:
+                    stop_event.wait(self.idle_poll)
+        finally:
+            with self._status_lock:
+                self._running = False
+                self._retry_at = None
+            self.close()
+
+    def status(self, sources: Iterable[str] = ()) -> LoaderStatus:
+        """Safe from any thread; the backlog is read from the inbox for the sources named."""
+        inbox = self._inbox()
+        backlog = {source: inbox.health(source).backlog for source in sources}
+        with self._status_lock:
+            return LoaderStatus(
+                self._running, self._last_error, self._last_error_at, self._failures,
+                self._retry_at, self._last_loaded_at, self._events_loaded,
+                self._dead_letters_loaded, backlog,
+            )
+
+    def close(self) -> None:
+        """Close this thread's inbox connection."""
+        inbox: Inbox | None = getattr(self._local, "inbox", None)
+        if inbox is not None:
+            inbox.close()
+            self._local.inbox = None
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def _load_isolating(self, source: str, items: list[_Item], tally: _Tally) -> None:
+        """Commit items; if that fails for a reason in the data, find the culprits by halving.
+
+        One event the warehouse refuses (a JSON it cannot parse, a string it cannot store) must
+        not hold back the others forever: halves that load are committed, and an event that fails
+        alone (twice) goes to the dead letters with the error as the reason. If even that dead
+        letter cannot be written, the warehouse itself is failing: LoadError, back off.
+        """
+        try:
+            self._commit(source, items, tally)
+            return
+        except Exception as exc:  # noqa: BLE001  classified below
+            tally.failed_loads += 1
+            if _unreachable(exc):
+                raise LoadError(_describe(exc)) from exc
+            failure = exc
+        if len(items) > 1:
+            middle = len(items) // 2
+            self._load_isolating(source, items[:middle], tally)
+            self._load_isolating(source, items[middle:], tally)
+            return
+        item = items[0]
+        if item.table == DEAD_LETTERS_TABLE:
+            raise LoadError(f"a dead letter could not be written: {_describe(failure)}")
+        try:  # once more alone, in case the failure was a passing one
+            self._commit(source, items, tally)
+            return
+        except Exception as exc:  # noqa: BLE001
+            tally.failed_loads += 1
+            failure = exc
+        reason = f"the warehouse refused this event: {_describe(failure)}"
+        log.warning("source %r: event %s moved to %s: %s", source, item.key,
+                    DEAD_LETTERS_TABLE, reason)
+        moved = _dead_letter_item(
+            f"event-{item.key}", item.received_at, reason, item.body, origin="loader",
+            event_id=item.key, event_seqs=item.event_seqs,
+        )
+        try:
+            self._commit(source, [moved], tally)
+        except Exception as exc:
+            tally.failed_loads += 1
+            raise LoadError(_describe(exc)) from exc
+        tally.isolated += 1
+
+    def _commit(self, source: str, items: Sequence[_Item], tally: _Tally) -> None:
+        by_table: dict[str, list[_Item]] = {}
+        for item in items:
+            by_table.setdefault(item.table, []).append(item)
+        resources = [self._resource(table, group) for table, group in by_table.items()]
+        pipeline = self._pipeline(source)
+        # A package left by a failed attempt holds a batch that is being retried differently
+        # (split, or grown with new events): never load it as well.
+        if pipeline.has_pending_data:
+            pipeline.abort_packages()
+        pipeline.extract(resources)
+        pipeline.normalize()
+        with write_lock(str(self.data_dir.warehouse)):
+            pipeline.load()
+        tally.committed(items)
+        self._inbox().mark_loaded(
+            [s for item in items for s in item.event_seqs],
+            [s for item in items for s in item.dead_letter_seqs],
+        )
+
+    def _resource(self, table: str, items: Sequence[_Item]) -> DltResource:
+        rows = [item.row for item in items]
+        if table == DEAD_LETTERS_TABLE:
+            data = event_rows.to_arrow(rows, _DEAD_SCHEMA)
+            return _dlt_resource(table, data, catalog.DEAD_LETTERS.primary_key,
+                                 catalog.DEAD_LETTER_COLUMNS, self._strategy)
+        variants = sorted({v for item in items for v in item.variants})
+        data = event_rows.to_arrow(rows, event_rows.EVENT_SCHEMA, variants)
+        return _dlt_resource(table, data, "event_id", catalog.EVENT_COLUMNS, self._strategy)
+
+    def _pipeline(self, source: str) -> dlt.Pipeline:
+        pipeline = self._pipelines.get(source)
+        if pipeline is None:
+            pipeline = dlt.pipeline(
+                # One pipeline per source for all its event tables: one load per micro-batch.
+                pipeline_name=f"{source}__event_loader",
+                destination=self.destination,
+                dataset_name=source,
+                pipelines_dir=str(self.data_dir.pipelines),
+            )
+            self._pipelines[source] = pipeline
+        return pipeline
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def _inbox(self) -> Inbox:
+        inbox: Inbox | None = getattr(self._local, "inbox", None)
+        if inbox is None:
+            inbox = Inbox(self.data_dir.inbox)
+            self._local.inbox = inbox
+        return inbox
+
+    def _prune(self) -> None:
+        try:
+            gone = self._inbox().prune()
+        except Exception as exc:  # noqa: BLE001  pruning can wait for the next round
+            log.warning("could not prune the webhook inbox: %s", exc)
+            return
+        if gone:
+            log.info("pruned %d loaded inbox rows past the retention", gone)
+
+    def _record(self, stats: LoadStats, error: LoadError | None) -> None:
+        with self._status_lock:
+            self._events_loaded += stats.events
+            self._dead_letters_loaded += stats.dead_letters
+            if stats.loads:
+                self._last_loaded_at = time.time()
+            if error is None:
+                self._last_error = None
+                self._failures = 0
+                self._retry_at = None
+            else:
+                self._last_error = str(error)
+                self._last_error_at = time.time()
+                self._failures += 1
+
+    def _backoff(self) -> float:
+        with self._status_lock:
+            exponent = max(0, self._failures - 1)
+            delay = min(self.backoff_max, BACKOFF_FIRST_SECONDS * 2.0**exponent)
+            self._retry_at = time.time() + delay
+            return delay
+
+
+def merge_strategy(destination: Destination) -> TLoaderMergeStrategy:  # type: ignore[type-arg]
+    """How a batch meets the rows already loaded, deduplicating on the primary key.
+
+    delete-insert (dlt's default merge: delete the staged keys from the table, insert the staged
+    rows deduplicated by key, in one transaction) runs on every SQL destination dlt has; upsert
+    (a MERGE) covers the file-based table formats (Delta, Iceberg) that lack delete-insert.
+    """
+    supported = destination.capabilities().supported_merge_strategies
+    strategy: TLoaderMergeStrategy
+    for strategy in ("delete-insert", "upsert"):
+        if strategy in supported:
+            return strategy
+    return "delete-insert"
+
+
+def _dlt_resource(
+    table: str,
+    data: pa.Table,
+    primary_key: str,
+    columns: Sequence[catalog.Column],
+    strategy: TLoaderMergeStrategy,
+) -> DltResource:
+    hints: dict[str, TColumnSchema] = {
+        c.name: {"data_type": cast(TDataType, c.data_type), "nullable": c.name != primary_key}
+        for c in columns
+    }
+    disposition: TMergeDispositionDict = {"disposition": "merge", "strategy": strategy}
+    resource: DltResource = dlt.resource(
+        data,
+        name=table,
+        write_disposition=disposition,
+        primary_key=primary_key,
+        columns=hints,
+        max_table_nesting=0,
+    )
+    return resource
+
+
+def _add(group: dict[tuple[str, str], _Item], item: _Item) -> None:
+    """Deduplicate within the batch: a second row with the same key only settles its inbox row."""
+    existing = group.get((item.table, item.key))
+    if existing is None:
+        group[(item.table, item.key)] = item
+    else:
+        existing.event_seqs.extend(item.event_seqs)
+        existing.dead_letter_seqs.extend(item.dead_letter_seqs)
+
+
+def _event_item(seq: int, event_id: str, received_at: float, body: bytes) -> _Item:
+    try:
+        row = event_rows.event_row(body, event_id=event_id, received_at=received_at)
+    except RowError as exc:
+        return _dead_letter_item(
+            f"event-{event_id}", received_at, str(exc), body, origin="loader",
+            event_id=event_id, event_seqs=[seq],
+        )
+    return _Item(row.table, event_id, row.values, row.variants, [seq], [], body, received_at)
+
+
+def _dead_letter_item(
+    key: str,
+    received_at: float,
+    reason: str,
+    body: bytes,
+    *,
+    origin: str,
+    event_id: str | None = None,
+    event_seqs: Iterable[int] = (),
+    dead_letter_seqs: Iterable[int] = (),
+) -> _Item:
+    row: dict[str, Any] = {
+        "dead_letter_id": key,
+        "received_at": event_rows.timestamp_us(received_at),
+        "reason": _safe_text(reason.encode("utf-8", "surrogatepass")),
+        "body": _safe_text(body),
+        "event_id": event_id,
+        "origin": origin,
+    }
+    return _Item(DEAD_LETTERS_TABLE, key, row, frozenset(), list(event_seqs),
+                 list(dead_letter_seqs), body, received_at)
+
+
+def _safe_text(raw: bytes) -> str:
+    """Text any warehouse stores: bytes that are not UTF-8 (and NUL) become backslash escapes."""
+    return raw.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """The warehouse could not be reached at all: no point in splitting the batch."""
+    for cause in _chain(exc):
+        if isinstance(cause, DestinationConnectionError | LoadClientNotConnected | ConnectionError
+                      | TimeoutError):
+            return True
+        if type(cause).__name__ == "IOException":  # duckdb: file locked or not writable
+            return True
+    return False
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__ or getattr(current, "exception", None)
+    return chain
+
+
+def _describe(exc: BaseException) -> str:
+    """The root cause in one line; dlt's step errors name only the step on their first line."""
+    root = _chain(exc)[-1]
+    text = " ".join(str(root).split()) or type(root).__name__
+    return f"{type(root).__name__}: {text}"[:2000]
+
+
+class _ArrowHintFilter(logging.Filter):
+    """dlt warns that our `json` hints differ from the Arrow string columns that carry the JSON.
+
+    That difference is the intent (Arrow has no JSON type dlt reads; the hint makes the column
+    JSON in the warehouse), so the warning is dropped for the loader's own tables only.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "when merging arrow schema with dlt schema" not in message:
+            return True
+        return not any(f"In resource: {name}," in message
+                       for name in (*_EVENT_TABLE_NAMES, DEAD_LETTERS_TABLE))
+
+
+logging.getLogger("dlt").addFilter(_ArrowHintFilter())
