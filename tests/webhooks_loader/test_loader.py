@@ -1,0 +1,272 @@
+"""The loader: inbox -> <source>.<table> in DuckDB, once per event_id, whatever happens between."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from cio_warehouse.state import DataDir
+from cio_warehouse.webhooks.inbox import Inbox, Kind, Result, Submission
+from cio_warehouse.webhooks.loader import EventLoader, LoadError
+
+from .builders import example, spec_events
+from .conftest import SOURCE, event, query, store, store_raw, tables
+
+
+def count(data_dir: DataDir, table: str, where: str = "true", dataset: str = SOURCE) -> int:
+    return int(query(data_dir, f"select count(*) from {dataset}.{table} where {where}")[0][0])
+
+
+def test_every_spec_event_lands_in_its_table(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+) -> None:
+    events = list(spec_events())
+    store(inbox, (e.payload for e in events))
+    stats = loader.drain()
+    assert stats.events == len(events) and stats.dead_letters == 0
+    assert inbox.health(SOURCE).backlog == 0
+    for ev in events:
+        table = "customer_events" if ev.family == "customer_event" else f"{ev.object_type}_events"
+        got = query(
+            data_dir,
+            f"select object_type, metric from {SOURCE}.{table}"
+            f" where event_id = '{ev.payload['event_id']}'",
+        )
+        assert got == [(ev.object_type, ev.metric)], ev.schema
+    assert tables(data_dir) == {
+        "customer_events", "email_events", "push_events", "sms_events", "in_app_events",
+        "slack_events", "webhook_events", "whatsapp_events",
+    }
+
+
+def test_unknown_object_type_is_kept_in_unrouted_events(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+) -> None:
+    fax = event("fax", "faxed", pages=3)
+    store(inbox, [fax, event("email")])
+    loader.drain()
+    assert query(data_dir, f"select event_id, object_type, metric, data->>'$.pages'"
+                           f" from {SOURCE}.unrouted_events") == [
+        (fax["event_id"], "fax", "faxed", "3")
+    ]
+    assert count(data_dir, "email_events") == 1
+
+
+def test_columns_are_typed_as_the_spec_says(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+) -> None:
+    clicked = event("email", "clicked", campaign_id=7, action_id=3, link_id=5, href="https://x",
+                    machine=False, journey_id="01GW20GXAAXBKZD8J96M8FNV3R",
+                    identifiers={"id": "42", "email": "a@b.c", "cio_id": "cio1"})
+    store(inbox, [clicked])
+    loader.drain()
+    types = dict(query(data_dir, f"select column_name, data_type from information_schema.columns"
+                                 f" where table_schema = '{SOURCE}'"
+                                 f" and table_name = 'email_events'"))
+    assert types["event_id"] == "VARCHAR"
+    assert types["timestamp"] == types["received_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["campaign_id"] == types["action_id"] == types["link_id"] == "BIGINT"
+    assert types["journey_id"] == types["identifier_id"] == "VARCHAR"
+    assert types["machine"] == "BOOLEAN"
+    assert types["data"] == "JSON"
+    row = query(data_dir, f"select epoch(timestamp)::bigint, campaign_id, link_id, machine,"
+                          f" identifier_id, identifier_email, identifier_cio_id,"
+                          f" data->>'$.href', received_at <= now()"
+                          f" from {SOURCE}.email_events")
+    assert row == [(clicked["timestamp"], 7, 5, False, "42", "a@b.c", "cio1", "https://x", True)]
+
+
+def test_a_string_where_an_integer_belongs_is_kept_in_a_variant_column(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+) -> None:
+    store(inbox, [event(campaign_id=1), event(campaign_id="abc"), event(campaign_id="12")])
+    loader.drain()
+    rows = query(data_dir, f"select campaign_id, campaign_id__v_text from {SOURCE}.email_events"
+                           " order by event_id")
+    assert rows == [(1, None), (None, "abc"), (12, None)]
+
+
+def test_the_same_event_in_two_batches_is_one_row(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+) -> None:
+    """Customer.io retries for 7 days; a retry after the first load must not add a row."""
+    ev = event()
+    store(inbox, [ev])
+    loader.drain()
+    # The inbox forgets loaded rows after 8 days: model a delivery it no longer recognises.
+    assert inbox.prune(now=time.time() + 9 * 24 * 3600) == 1
+    assert store(inbox, [ev]) == [Result.STORED]
+    assert loader.drain().events == 1
+    assert count(data_dir, "email_events") == 1
+
+
+def test_the_same_event_twice_in_one_batch_is_one_row(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+) -> None:
+    ev = event()
+    assert store(inbox, [ev, ev, event()]) == [Result.STORED, Result.DUPLICATE, Result.STORED]
+    loader.drain()
+    assert count(data_dir, "email_events", f"event_id = '{ev['event_id']}'") == 1
+    assert count(data_dir, "email_events") == 2
+
+
+def test_a_crash_between_warehouse_commit_and_mark_loaded_leaves_one_row(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = [event() for _ in range(5)]
+    store(inbox, events)
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt("killed after the warehouse commit")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Inbox, "mark_loaded", crash)
+        with pytest.raises(KeyboardInterrupt):
+            loader.drain_once()
+    assert count(data_dir, "email_events") == 5  # committed ...
+    assert inbox.health(SOURCE).backlog == 5  # ... but not marked: it loads again
+    store(inbox, [event()])
+    restarted = EventLoader(data_dir)
+    assert restarted.drain().events == 6
+    restarted.close()
+    assert count(data_dir, "email_events") == 6
+    assert count(data_dir, "email_events", "true", SOURCE) == len(
+        query(data_dir, f"select distinct event_id from {SOURCE}.email_events")
+    )
+    assert inbox.health(SOURCE).backlog == 0
+
+
+def test_dead_letters_land_in_their_own_table(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+) -> None:
+    now = time.time()
+    inbox.write([
+        Submission(SOURCE, Kind.DEAD_LETTER, now, b"\xff\x00 not json", reason="not valid JSON"),
+        Submission(SOURCE, Kind.DEAD_LETTER, now, b'{"object_type":"email"}',
+                   reason="no string event_id"),
+    ])
+    store_raw(inbox, "E-list", b"[1, 2, 3]")  # stored as an event, yet no JSON object
+    store(inbox, [event()])
+    stats = loader.drain()
+    assert (stats.events, stats.dead_letters) == (1, 3)
+    rows = query(data_dir, f"select reason, body, origin, event_id, received_at is not null"
+                           f" from {SOURCE}.webhook_dead_letters order by origin, reason")
+    assert rows == [
+        ("not a JSON object but list", "[1, 2, 3]", "loader", "E-list", True),
+        ("no string event_id", '{"object_type":"email"}', "receiver", None, True),
+        ("not valid JSON", "\\xff\\x00 not json", "receiver", None, True),
+    ]
+    loader.drain()  # nothing pending: no second copy
+    assert count(data_dir, "webhook_dead_letters") == 3
+    assert inbox.pending_dead_letters(10) == []
+
+
+def test_a_poisonous_event_does_not_block_the_others(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+) -> None:
+    """A lone surrogate: the lenient JSON reading keeps it, Arrow and DuckDB cannot store it."""
+    good = [event(subject=f"s{i}") for i in range(9)]
+    store(inbox, good[:4])
+    poison = b'{"object_type":"email","metric":"sent","data":{"subject":"\\ud800"}}'
+    store_raw(inbox, "E-poison", poison)
+    store(inbox, good[4:])
+    stats = loader.drain()
+    assert (stats.events, stats.isolated, stats.dead_letters) == (9, 1, 1)
+    assert count(data_dir, "email_events") == 9
+    (reason, body, origin), = query(
+        data_dir, f"select reason, body, origin from {SOURCE}.webhook_dead_letters"
+                  " where event_id = 'E-poison'")
+    assert reason.startswith("the warehouse refused this event") and origin == "loader"
+    assert body == poison.decode()
+    assert inbox.health(SOURCE).backlog == 0
+    store(inbox, [event()])
+    assert loader.drain().events == 1  # nothing is stuck behind it
+
+
+def test_when_the_warehouse_is_down_events_wait_and_load_later(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+) -> None:
+    data_dir.warehouse.mkdir()  # DuckDB cannot open a directory: the warehouse is "down"
+    store(inbox, [event(), event()])
+    with pytest.raises(LoadError):
+        loader.drain_once()
+    status = loader.status([SOURCE])
+    assert status.last_error and status.consecutive_failures == 1
+    assert status.backlog == {SOURCE: 2}
+    data_dir.warehouse.rmdir()
+    assert loader.drain().events == 2
+    status = loader.status([SOURCE])
+    assert status.last_error is None and status.backlog == {SOURCE: 0}
+    assert count(data_dir, "email_events") == 2
+
+
+def test_sources_load_into_their_own_datasets(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+) -> None:
+    store(inbox, [event(), event()], source="acme")
+    store(inbox, [event("sms")], source="globex")
+    loader.drain()
+    assert count(data_dir, "email_events", dataset="acme") == 2
+    assert count(data_dir, "sms_events", dataset="globex") == 1
+    assert "sms_events" not in tables(data_dir, "acme")
+
+
+def test_batches_are_capped_and_drain_until_empty(data_dir: DataDir, inbox: Inbox) -> None:
+    store(inbox, [event() for _ in range(25)])
+    small = EventLoader(data_dir, batch_size=10)
+    first = small.drain_once()
+    assert (first.events, first.full) == (10, True)
+    rest = small.drain()
+    small.close()
+    assert rest.events == 15 and not rest.full
+    assert count(data_dir, "email_events") == 25
+
+
+def test_run_forever_loads_what_arrives_and_stops(data_dir: DataDir, inbox: Inbox) -> None:
+    loader = EventLoader(data_dir, idle_poll=0.05)
+    stop = threading.Event()
+    thread = threading.Thread(target=loader.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        ev = example("email_sent")
+        store(inbox, [ev])
+        deadline = time.monotonic() + 30
+        while loader.status([SOURCE]).backlog[SOURCE] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert loader.status().running
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive() and not loader.status().running
+    assert query(data_dir, f"select event_id, broadcast_id from {SOURCE}.email_events") == [
+        (ev["event_id"], 9)
+    ]
+    (data,), = query(data_dir, f"select data from {SOURCE}.email_events")
+    assert json.loads(data) == ev["data"]
+
+
+def test_run_forever_backs_off_and_recovers(data_dir: DataDir, inbox: Inbox) -> None:
+    data_dir.warehouse.mkdir()
+    store(inbox, [event()])
+    loader = EventLoader(data_dir, idle_poll=0.05, backoff_max=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=loader.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while loader.status().consecutive_failures < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        failing = loader.status([SOURCE])
+        assert failing.last_error and failing.retry_at and failing.backlog == {SOURCE: 1}
+        data_dir.warehouse.rmdir()
+        while loader.status([SOURCE]).backlog[SOURCE] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert loader.status().last_error is None
+    assert count(data_dir, "email_events") == 1
