@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from cio_warehouse.secret import Secret
-from cio_warehouse.state import StateStore
+from cio_warehouse.state import DataDir, SourceConfig, StateStore
 from cio_warehouse.webhooks.keys import SigningKeys, SourceKeys
 from tests.webhooks.conftest import add_source, set_keys
 
@@ -63,3 +64,44 @@ def test_concurrent_lookups_share_one_read(store: StateStore) -> None:
         return list(await asyncio.gather(*(keys.get("acme", fresh=True) for _ in range(50))))
 
     assert asyncio.run(many()) == [SourceKeys((Secret("one"),))] * 50
+
+
+class GatedStore(StateStore):
+    """The real store, with a gate that holds a read after it has read (to order two reads)."""
+
+    def __init__(self, data_dir: DataDir) -> None:
+        super().__init__(data_dir)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.reads = 0
+
+    def get_source(self, name: str) -> SourceConfig:
+        config = super().get_source(name)
+        self.reads += 1
+        self.gate.wait(10)
+        return config
+
+
+def test_a_fresh_lookup_never_takes_a_read_that_began_before_it(data_dir: DataDir) -> None:
+    """A key saved while a read is in flight: the failed verification after it must see it."""
+    gated = GatedStore(data_dir)
+    add_source(gated, key="one")
+    clock = Clock()
+    keys = SigningKeys(gated, clock=clock)
+
+    async def scenario() -> list[SourceKeys | None]:
+        gated.gate.clear()
+        old_read = asyncio.ensure_future(keys.get("acme"))
+        while gated.reads < 1:  # the first read has read key "one" and is held
+            await asyncio.sleep(0.005)
+        set_keys(StateStore(data_dir), "two")  # the user saves a new key meanwhile
+        clock.now += 0.001
+        fresh = [asyncio.ensure_future(keys.get("acme", fresh=True)) for _ in range(5)]
+        await asyncio.sleep(0.01)
+        gated.gate.set()
+        return list(await asyncio.gather(old_read, *fresh))
+
+    old, *fresh = asyncio.run(scenario())
+    assert old == SourceKeys((Secret("one"),))
+    assert fresh == [SourceKeys((Secret("two"),))] * 5
+    assert gated.reads == 2  # the five fresh lookups shared one read

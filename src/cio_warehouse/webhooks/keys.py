@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -37,6 +39,14 @@ class _Entry:
     read_at: float
 
 
+@dataclass(frozen=True)
+class _Flight:
+    """A store read in progress, and when it started (what it can have seen)."""
+
+    future: asyncio.Future[SourceKeys | None]
+    started: float
+
+
 class SigningKeys:
     """`await keys.get(source)`: SourceKeys, or None for a source that does not exist.
 
@@ -57,7 +67,7 @@ class SigningKeys:
         self._ttl = ttl_seconds
         self._clock = clock
         self._cache: dict[str, _Entry] = {}
-        self._inflight: dict[str, asyncio.Future[SourceKeys | None]] = {}
+        self._inflight: dict[str, _Flight] = {}
 
     async def get(self, source: str, *, fresh: bool = False) -> SourceKeys | None:
         """Cached keys younger than the TTL, else (or with fresh=True) a read of the store now.
@@ -68,9 +78,9 @@ class SigningKeys:
         cached = self._cache.get(source)
         if not fresh and cached is not None and self._clock() - cached.read_at < self._ttl:
             return cached.keys
-        started = self._clock()
+        asked = self._clock()
         try:
-            keys = await self._read(source)
+            keys, started = await self._read(source, not_before=asked if fresh else None)
         except Exception as exc:
             if cached is not None:
                 # Verifying with keys a few seconds old beats failing every delivery.
@@ -83,31 +93,51 @@ class SigningKeys:
             raise KeysUnavailable(
                 f"the signing keys of source {source!r} could not be read"
             ) from None
-        if keys is None:
-            self._cache.pop(source, None)
-        else:
-            self._cache[source] = _Entry(keys, started)
+        latest = self._cache.get(source)
+        if latest is None or started >= latest.read_at:  # never replace newer keys by older
+            if keys is None:
+                self._cache.pop(source, None)
+            else:
+                self._cache[source] = _Entry(keys, started)
         return keys
 
     def forget(self) -> None:
         """Drop every cached key (tests, and a process that wants keys re-read at once)."""
         self._cache.clear()
 
-    async def _read(self, source: str) -> SourceKeys | None:
-        future = self._inflight.get(source)
-        if future is None:
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(None, self._read_store, source)
-            self._inflight[source] = future
-            future.add_done_callback(lambda done: self._finished(source, done))
-        # shield: one cancelled request must not cancel the read the others wait for.
-        return await asyncio.shield(future)
+    async def _read(
+        self, source: str, *, not_before: float | None
+    ) -> tuple[SourceKeys | None, float]:
+        """Read the store, sharing a read in progress when it started no earlier than asked.
 
-    def _finished(self, source: str, future: asyncio.Future[SourceKeys | None]) -> None:
-        if self._inflight.get(source) is future:
+        A fresh read must not join a read that began before the caller's failed verification:
+        that read may predate the key just saved, and a 401 costs an hour (Customer.io waits
+        an hour after a 401 before retrying). Such callers wait for it, then share the next.
+        """
+        while True:
+            flight = self._inflight.get(source)
+            if flight is not None and flight.future.done():
+                del self._inflight[source]  # finished; its callback has not run yet
+                flight = None
+            if flight is None:
+                loop = asyncio.get_running_loop()
+                flight = _Flight(loop.run_in_executor(None, self._read_store, source),
+                                 self._clock())
+                self._inflight[source] = flight
+                flight.future.add_done_callback(functools.partial(self._finished, source, flight))
+            if not_before is None or flight.started >= not_before:
+                # shield: one cancelled request must not cancel the read others wait for.
+                return await asyncio.shield(flight.future), flight.started
+            with contextlib.suppress(Exception):
+                await asyncio.shield(flight.future)
+
+    def _finished(
+        self, source: str, flight: _Flight, _done: asyncio.Future[SourceKeys | None]
+    ) -> None:
+        if self._inflight.get(source) is flight:
             del self._inflight[source]
-        if not future.cancelled():
-            future.exception()  # marks it retrieved even when every waiter went away
+        if not flight.future.cancelled():
+            flight.future.exception()  # marks it retrieved even when every waiter went away
 
     def _read_store(self, source: str) -> SourceKeys | None:
         if source not in self._store.source_names():
