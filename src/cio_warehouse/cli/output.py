@@ -7,11 +7,12 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from cio_warehouse.warehouse.values import to_json_value
 
 console = Console()
 err_console = Console(stderr=True)
@@ -42,25 +43,9 @@ def rich_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequenc
     return table
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, str) and value[:1] in "[{":
-        # DuckDB hands JSON columns back as text: emit them as JSON, not as a quoted string.
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:
     if fmt == "json":
-        objects = [{c: _json_value(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+        objects = [{c: to_json_value(v) for c, v in zip(columns, row, strict=True)} for row in rows]
         sys.stdout.write(json.dumps(objects, default=str, ensure_ascii=False) + "\n")
     elif fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")

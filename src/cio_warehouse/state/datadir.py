@@ -43,6 +43,11 @@ class DataDir:
         return self.root / "inbox.db"
 
     @property
+    def service_file(self) -> Path:
+        """Written by a running `cio-warehouse serve`: where the CLI finds it (0600, has a token)."""
+        return self.root / "service.json"
+
+    @property
     def pipelines(self) -> Path:
         """dlt's working dir (extract/normalize/load packages) for this data dir."""
         return self.root / "pipelines"

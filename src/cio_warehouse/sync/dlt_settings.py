@@ -17,9 +17,6 @@ _SETTINGS = {
 
 
 def apply() -> None:
-    """Set before dlt reads its config; explicit user settings in the environment win."""
+    """Call before the first pipeline is made; settings the user put in the environment win."""
     for key, value in _SETTINGS.items():
         os.environ.setdefault(key, value)
-
-
-apply()

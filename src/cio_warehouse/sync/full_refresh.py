@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import dlt  # noqa: E402,I001
-from dlt.common.destination import Destination  # noqa: E402
-from dlt.common.schema.typing import TColumnSchema  # noqa: E402
-from dlt.extract.resource import DltResource  # noqa: E402
+import dlt
 
-from cio_warehouse.catalog import Paging, Table  # noqa: E402
-from cio_warehouse.customerio import AppAPIClient, CustomerIOError, RequestStats  # noqa: E402
-from cio_warehouse.state import SourceConfig, StateStore  # noqa: E402
-from cio_warehouse.sync import dlt_settings  # noqa: F401  (configures dlt before it is imported)
-from cio_warehouse.warehouse.write_lock import write_lock  # noqa: E402
+# Imported here, once: dlt imports pyarrow lazily, and several table threads doing that at the
+# same moment see a half-initialised module.
+import pyarrow
+from dlt.common.destination import Destination
+from dlt.common.schema.typing import TColumnSchema
+from dlt.extract.resource import DltResource
+
+from cio_warehouse.catalog import Paging, Table
+from cio_warehouse.customerio import AppAPIClient, CustomerIOError, RequestStats
+from cio_warehouse.state import SourceConfig, StateStore
+from cio_warehouse.sync import dlt_settings
+from cio_warehouse.warehouse.write_lock import write_lock
+
+dlt_settings.apply()
+# The system allocator gives freed Arrow buffers back; jemalloc keeps them, and a large table's
+# normalize step would leave its peak behind for the rest of the process.
+pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+
+_normalize_lock = threading.Lock()
 
 
 @dataclass
@@ -26,7 +38,7 @@ class TableProgress:
 
     table: str
     stats: RequestStats = field(default_factory=RequestStats)
-    phase: str = "queued"  # queued | fetching | loading | succeeded | failed
+    phase: str = "queued"  # queued | fetching | normalizing | loading | succeeded | failed
 
 
 @dataclass(frozen=True)
@@ -42,15 +54,15 @@ class TableOutcome:
 
 def table_resource(client: AppAPIClient, table: Table, progress: TableProgress) -> DltResource:
     """One dlt resource per catalog row; the hints come from the catalog, never from the data."""
-    # The primary key first, so that it is the first column of the table.
-    columns: dict[str, TColumnSchema] = {table.primary_key: {"nullable": False}}
-    columns |= {f: {"data_type": "timestamp"} for f in table.timestamp_fields}
+    columns: dict[str, TColumnSchema] = {
+        f: {"data_type": "timestamp"} for f in table.timestamp_fields
+    }
     columns |= {f: {"data_type": "json"} for f in table.json_fields}
 
     def pages() -> Iterator[list[dict[str, Any]]]:
         progress.phase = "fetching"
         yield from client.iter_pages(table, progress.stats)
-        progress.phase = "loading"
+        progress.phase = "normalizing"
 
     return dlt.resource(
         pages(),
@@ -111,9 +123,14 @@ def _sync_one(
         # A package left by a killed run holds rows of an old fetch: never load it later.
         if pipeline.has_pending_data:
             pipeline.abort_packages()
-        pipeline.extract(table_resource(client, table, progress))
-        pipeline.normalize()
+        # Parquet: the warehouse copies it in streaming; insert_values SQL grows with the table.
+        pipeline.extract(table_resource(client, table, progress), loader_file_format="parquet")
+        # One table normalizes at a time: it is CPU-bound (no gain from threads under the GIL)
+        # and two large tables at once would double the peak memory.
+        with _normalize_lock:
+            pipeline.normalize()
         with write_lock(str(store.data_dir.warehouse)):
+            progress.phase = "loading"
             pipeline.load()
     except Exception as exc:  # noqa: BLE001  one table's failure is recorded, never raised
         error = describe_failure(exc)
