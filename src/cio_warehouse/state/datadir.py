@@ -44,7 +44,7 @@ class DataDir:
 
     @property
     def service_file(self) -> Path:
-        """Written by a running `cio-warehouse serve`: where the CLI finds it (0600, has a token)."""
+        """Written by a running `cio-warehouse serve`: how the CLI finds it (0600: has a token)."""
         return self.root / "service.json"
 
     @property

@@ -1,1 +1,1 @@
-"""Customer.io's Reporting Webhook: signatures, the receiver, the durable inbox, routing, loading."""
+"""Customer.io's Reporting Webhook: signatures, receiver, durable inbox, routing, loading."""
