@@ -12,9 +12,13 @@ from typing import Any
 import uvicorn
 
 from cio_warehouse.sandbox.app import build_app
+from cio_warehouse.sandbox.deliveries import DeliveryGenerator, ReportingEvent
+from cio_warehouse.sandbox.delivery_log import DeliveryAttempt, WebhookDeliveryStats
 from cio_warehouse.sandbox.faults import Fault, fault_from_json
 from cio_warehouse.sandbox.gate import install_log_filter
 from cio_warehouse.sandbox.request_log import LoggedRequest
+from cio_warehouse.sandbox.retry_policy import RetryPolicy
+from cio_warehouse.sandbox.sender import DEFAULT_STALE_BY_S, Enqueued, Mode, WebhookSender
 from cio_warehouse.sandbox.state import DEFAULT_RATE_LIMIT_RPS, SandboxState
 from cio_warehouse.sandbox.workspace import Workspace
 
@@ -25,6 +29,8 @@ class SandboxServer:
     """`with SandboxServer(Workspace.preset("small"), api_key="k") as sb: httpx.get(sb.url + ...)`.
 
     Knobs, the request log and signing keys are reached directly in Python (no HTTP needed).
+    The webhook sender POSTs signed reporting-webhook events to the enabled webhooks from its
+    own thread: `send`, `stream`, `delivery_log`, `delivery_stats`, `wait_delivered`.
     """
 
     def __init__(
@@ -39,6 +45,10 @@ class SandboxServer:
         forbidden_paths: Iterable[str] = (),
         faults: Iterable[Fault | Mapping[str, Any]] = (),
         loop: str = "asyncio",
+        delivery_timeout_s: float = 4.0,
+        retry_time_scale: float = 1.0,
+        events_start: int | None = None,
+        stream_rate: float = 0.0,
     ) -> None:
         self.state = SandboxState(
             workspace if workspace is not None else Workspace.preset("small"),
@@ -48,17 +58,26 @@ class SandboxServer:
             forbidden_paths=tuple(forbidden_paths),
         )
         self.set_faults(faults)
+        # Events start now unless told otherwise (a fixed `events_start` makes them repeatable).
+        generator = DeliveryGenerator(
+            self.state.workspace, start=int(time.time()) if events_start is None else events_start,
+        )
+        self.sender = WebhookSender(
+            self.state.webhooks, generator,
+            RetryPolicy(timeout_s=delivery_timeout_s, time_scale=retry_time_scale),
+        )
+        if stream_rate < 0:
+            raise ValueError("stream_rate cannot be negative")
+        self._stream_rate = stream_rate
         self._config = uvicorn.Config(
-            build_app(self.state), host=host, port=port, loop=loop, lifespan="off", ws="none",
-            log_level="warning", access_log=False, timeout_graceful_shutdown=2,
+            build_app(self.state, self.sender), host=host, port=port, loop=loop, lifespan="off",
+            ws="none", log_level="warning", access_log=False, timeout_graceful_shutdown=2,
         )
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
         self._host = host
         self._port = port
-        # A later issue adds the webhook sender: a task started beside the server here that
-        # POSTs signed deliveries to self.state.webhooks.deliverable().
 
     def __repr__(self) -> str:
         return f"SandboxServer(url={self.url if self._server else None!r}, api_key=***)"
@@ -83,11 +102,15 @@ class SandboxServer:
         self._port = self._server.servers[0].sockets[0].getsockname()[1]
         with socket.create_connection((self._host, self._port), timeout=_START_TIMEOUT):
             pass  # the port answers
+        self.sender.start()
+        if self._stream_rate > 0:
+            self.sender.stream(self._stream_rate)
         return self
 
     def stop(self) -> None:
         if self._server is None or self._thread is None:
             return
+        self.sender.stop()
         self.state.stopping.set()  # wakes requests sleeping in latency/slow knobs
         self._server.should_exit = True
         self._thread.join(timeout=_START_TIMEOUT)
@@ -154,3 +177,55 @@ class SandboxServer:
 
     def webhooks(self) -> list[dict[str, Any]]:
         return self.state.webhooks.webhooks()
+
+    # -- the reporting-webhook sender -----------------------------------------------------
+
+    @property
+    def generator(self) -> DeliveryGenerator:
+        """Builds events of any kind for this workspace (`event`, `events`, `combinations`)."""
+        return self.sender.generator
+
+    def send(
+        self,
+        events: int | Iterable[ReportingEvent | Mapping[str, Any]] = 1,
+        *,
+        webhook_id: int | None = None,
+        mode: Mode = "normal",
+        stale_by_s: float = DEFAULT_STALE_BY_S,
+    ) -> Enqueued:
+        """Queue events for delivery (see WebhookSender.send for the modes)."""
+        return self.sender.send(events, webhook_id=webhook_id, mode=mode, stale_by_s=stale_by_s)
+
+    def stream(
+        self, rate_per_s: float, *, duration_s: float | None = None, count: int | None = None,
+        webhook_id: int | None = None,
+    ) -> None:
+        """Send `rate_per_s` events a second in the background (bounded or until stop_stream)."""
+        self.sender.stream(rate_per_s, duration_s=duration_s, count=count, webhook_id=webhook_id)
+
+    def stop_stream(self) -> None:
+        self.sender.stop_stream()
+
+    def delivery_log(self) -> list[DeliveryAttempt]:
+        """Every HTTP attempt in order: event_id, webhook_id, attempt, status or error, ..."""
+        return self.sender.log.attempts()
+
+    def clear_delivery_log(self) -> None:
+        self.sender.log.clear()
+
+    def delivery_stats(self) -> dict[int, WebhookDeliveryStats]:
+        """Per webhook: queued, delivered, failed attempts, retries, pending, given up, ..."""
+        return self.sender.stats()
+
+    def wait_delivered(self, timeout: float = 10.0) -> bool:
+        """Block until nothing is pending (True) or `timeout` seconds passed (False)."""
+        return self.sender.wait_delivered(timeout)
+
+    def retry_now(self) -> None:
+        """Skip the backoff: blocked webhooks retry their head delivery at once."""
+        self.sender.retry_now()
+
+    def configure_sender(
+        self, *, timeout_s: float | None = None, retry_time_scale: float | None = None,
+    ) -> RetryPolicy:
+        return self.sender.configure(timeout_s=timeout_s, time_scale=retry_time_scale)
