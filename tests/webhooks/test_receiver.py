@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.webhooks.receiver import ReceiverSettings
@@ -527,3 +528,20 @@ def test_logs_never_hold_keys_bodies_or_signatures(
     for secret in (KEY, "wrong-key-text", "01SECRETBODYMARKER", good["X-CIO-Signature"],
                    wrong_signature, "test@example.com"):
         assert secret not in text  # ... without what they must not show
+
+
+def test_keys_that_cannot_be_decrypted_answer_503_not_404(
+    shared_dir: DataDir, receiver: ReceiverServer, client: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A source written with another secret key (say, $CIO_WAREHOUSE_SECRET_KEY set for the CLI
+    # but not for the receiver): a 404 would make Customer.io wait an hour, a 503 retries sooner.
+    name = fresh_name()
+    monkeypatch.setenv("CIO_WAREHOUSE_SECRET_KEY", Fernet.generate_key().decode())
+    add_source(StateStore(shared_dir), name)
+    monkeypatch.delenv("CIO_WAREHOUSE_SECRET_KEY")
+    with caplog.at_level(logging.WARNING):
+        reply = post(client, receiver, name, event_body())
+    assert reply.status_code == 503
+    assert "cannot be decrypted" in caplog.text
+    assert read_inbox(shared_dir, name).events == []

@@ -90,8 +90,10 @@ class SigningKeys:
                     type(exc).__name__,
                 )
                 return cached.keys
+            # StateError messages name the file and the fix, never a secret.
+            detail = str(exc) if isinstance(exc, StateError) else type(exc).__name__
             raise KeysUnavailable(
-                f"the signing keys of source {source!r} could not be read"
+                f"the signing keys of source {source!r} could not be read: {detail}"
             ) from None
         latest = self._cache.get(source)
         if latest is None or started >= latest.read_at:  # never replace newer keys by older

@@ -32,6 +32,17 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/customerio/{source}"
 TOO_LARGE = "body_too_large"  # the reason of the rejected:<reason> counter for a 413
 _LOG_EVERY_SECONDS = 60.0  # the same warning, per source, at most once a minute
+# What to do about each rejection. Customer.io waits an hour after a 401 and holds every later
+# delivery behind it, so these say exactly what to fix.
+_FIXES = {
+    Reason.MISSING_SIGNATURE: "no X-CIO-Signature header; is the sender Customer.io?",
+    Reason.MISSING_TIMESTAMP: "no X-CIO-Timestamp header; is the sender Customer.io?",
+    Reason.BAD_TIMESTAMP: "X-CIO-Timestamp is not unix seconds; is the sender Customer.io?",
+    Reason.STALE_TIMESTAMP: "signed correctly but more than the replay window away from this "
+    "machine's clock: check the clock (NTP), or it is a replay",
+    Reason.BAD_SIGNATURE: "the signature does not match the saved signing key: copy the key "
+    "from Customer.io's Reporting Webhooks page into `cio-warehouse webhook signing-key {source}`",
+}
 
 
 @dataclass(frozen=True)
@@ -89,7 +100,8 @@ class Receiver:
             keys = await self.keys.get(source)
             if keys is None or not keys.configured:
                 keys = await self.keys.get(source, fresh=True)  # added or keyed a moment ago?
-        except KeysUnavailable:
+        except KeysUnavailable as exc:
+            self._warn(source, "keys", "%s; answering 503 so Customer.io retries", exc)
             return _reply(503, {"error": "state store unavailable; retry"})
         if keys is None:
             return _reply(404, {"error": "unknown source"})
@@ -129,8 +141,8 @@ class Receiver:
         if verdict.reason is not None:
             reason = verdict.reason.value
             await self._record(Submission(source, Kind.REJECTED, received_at, reason=reason))
-            self._warn(source, reason, "a delivery was rejected (%s): check the signing key "
-                       "and this machine's clock", reason)
+            self._warn(source, reason, "a delivery was rejected (%s): %s", reason,
+                       _FIXES[verdict.reason].format(source=source))
             return _reply(401, {"error": reason})
 
         submission = _classify(source, received_at, body)
