@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from cio_warehouse.cli import demo_cmd, query_cmd, source_cmds, sync_cmds, webhook_cmds
+from cio_warehouse.cli import (
+    demo_cmd,
+    query_cmd,
+    serve_cmd,
+    source_cmds,
+    sync_cmds,
+    webhook_cmds,
+)
 from cio_warehouse.cli.context import CliContext
 from cio_warehouse.cli.output import fail
 from cio_warehouse.customerio import CustomerIOError
@@ -48,6 +55,7 @@ app.add_typer(
 )
 sync_cmds.register(app)
 query_cmd.register(app)
+serve_cmd.register(app)
 demo_cmd.register(app)
 
 # Errors we expect are a sentence for the user; anything else is a bug and keeps its traceback.

@@ -9,6 +9,8 @@ import typer
 
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import print_rows
+from cio_warehouse.service.discovery import find_running
+from cio_warehouse.service.remote import RemoteService
 from cio_warehouse.warehouse.query import run_query
 
 
@@ -28,5 +30,14 @@ def query(
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Run read-only SQL; each source is a schema (acme.campaigns, acme.email_events, ...)."""
-    result = run_query(cli_context(ctx).data_dir, sql)
+    data_dir = cli_context(ctx).data_dir
+    service = find_running(data_dir)
+    if service is None:
+        result = run_query(data_dir, sql)
+    else:
+        remote = RemoteService(service)
+        try:
+            result = remote.query(sql)
+        finally:
+            remote.close()
     print_rows(result.columns, result.rows, format.value)

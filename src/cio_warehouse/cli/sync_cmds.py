@@ -13,6 +13,8 @@ from cio_warehouse import catalog
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console, rich_table, seconds, when
 from cio_warehouse.cli.webhook_cmds import print_delivery_health
+from cio_warehouse.service.discovery import find_running
+from cio_warehouse.service.remote import RemoteService
 from cio_warehouse.state import RunRecord
 from cio_warehouse.sync import TableOutcome, TableProgress
 from cio_warehouse.sync.runner import run_sync
@@ -49,14 +51,23 @@ def sync(
     ] = None,
 ) -> None:
     """Full refresh of the source's App API tables; each is replaced whole or left as it was."""
-    store = cli_context(ctx).store
+    context = cli_context(ctx)
     view = ProgressView()
 
     def show(progress: list[TableProgress]) -> None:
         view.progress = progress
 
+    service = find_running(context.data_dir)
     with Live(view, console=console, refresh_per_second=4, transient=False):
-        outcomes = run_sync(store, name, table or (), on_start=show)
+        if service is None:
+            outcomes = run_sync(context.store, name, table or (), on_start=show)
+        else:
+            # The running service owns the warehouse file: it runs the sync, we watch.
+            remote = RemoteService(service)
+            try:
+                outcomes = remote.sync(name, table or [], on_start=show)
+            finally:
+                remote.close()
     print_outcomes(outcomes)
     if any(o.status != "succeeded" for o in outcomes):
         raise typer.Exit(1)

@@ -1,0 +1,46 @@
+"""`cio-warehouse serve`: the service and the webhook receiver, until Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from cio_warehouse.cli.context import cli_context
+from cio_warehouse.cli.output import console
+from cio_warehouse.service.runtime import Endpoints, ServeSettings, serve
+from cio_warehouse.webhooks.registration import webhook_url
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_command)
+
+
+def serve_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface of the service (API).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the service (API).")] = 8000,
+    webhook_host: Annotated[
+        str, typer.Option(help="Interface of the webhook receiver (0.0.0.0 to accept from afar).")
+    ] = "127.0.0.1",
+    webhook_port: Annotated[int, typer.Option(help="Port of the webhook receiver.")] = 8001,
+) -> None:
+    """Run the service (syncs, event loader, API) and the webhook receiver until Ctrl-C."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    context = cli_context(ctx)
+    names = context.store.source_names()
+
+    def ready(endpoints: Endpoints) -> None:
+        console.print(f"Service API on {endpoints.api_url} (the CLI uses it while this runs).")
+        console.print(f"Webhook receiver on {endpoints.receiver_url}")
+        for name in names:
+            console.print(f"  {name}: {webhook_url(endpoints.receiver_url, name)}")
+        console.print("Press Ctrl-C to stop; acknowledged events are loaded before exit.")
+
+    serve(
+        context.data_dir,
+        ServeSettings(host, port, webhook_host, webhook_port),
+        on_ready=ready,
+    )
+    console.print("Stopped.")

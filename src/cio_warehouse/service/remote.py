@@ -1,0 +1,77 @@
+"""The CLI's side of a running service: queries and syncs go through it, since DuckDB lets one
+process write the warehouse file."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from cio_warehouse.customerio import RequestStats
+from cio_warehouse.service.discovery import ServiceInfo
+from cio_warehouse.state import StateError
+from cio_warehouse.sync import TableOutcome, TableProgress
+from cio_warehouse.warehouse.query import QueryError, QueryResult
+
+
+class RemoteService:
+    def __init__(self, info: ServiceInfo) -> None:
+        self._client = httpx.Client(
+            base_url=info.url,
+            headers={"Authorization": f"Bearer {info.token}"},
+            timeout=httpx.Timeout(30.0, read=600.0),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        try:
+            response = self._client.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise StateError(f"The running service did not answer ({exc}).") from None
+        payload = response.json()
+        if response.status_code >= 400:
+            raise QueryError(str(payload.get("error", response.text)))
+        return payload
+
+    def query(self, sql: str) -> QueryResult:
+        payload = self._call("POST", "/api/query", {"sql": sql})
+        return QueryResult(payload["columns"], [tuple(r) for r in payload["rows"]])
+
+    def sync(
+        self,
+        source: str,
+        tables: list[str],
+        on_start: Callable[[list[TableProgress]], None] | None = None,
+        poll: float = 0.25,
+    ) -> list[TableOutcome]:
+        job = self._call("POST", f"/api/sources/{source}/sync", {"tables": tables})
+        progress: list[TableProgress] = []
+        if on_start is not None:
+            on_start(progress)
+        while True:
+            _update(progress, job["progress"])
+            if job["finished_at"] is not None:
+                break
+            time.sleep(poll)
+            job = self._call("GET", f"/api/jobs/{job['id']}")
+        if job["error"]:
+            raise StateError(job["error"])
+        return [TableOutcome(**o) for o in job["outcomes"]]
+
+
+def _update(progress: list[TableProgress], remote: list[dict[str, Any]]) -> None:
+    """Refresh the list in place, so that a live view holding it sees the changes."""
+    by_table = {p.table: p for p in progress}
+    for item in remote:
+        entry = by_table.get(item["table"])
+        if entry is None:
+            entry = TableProgress(item["table"], RequestStats())
+            progress.append(entry)
+        entry.phase = item["phase"]
+        entry.stats.rows = item["rows"]
+        entry.stats.pages = item["pages"]
+        entry.stats.retries = item["retries"]
