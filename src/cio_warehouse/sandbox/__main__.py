@@ -26,6 +26,20 @@ def _rps(text: str) -> int | None:
     return value
 
 
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("a number >= 0")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("a number > 0")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cio_warehouse.sandbox",
@@ -50,6 +64,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="how the last page ends (default: varies by seed and table)")
     parser.add_argument("--faults", type=Path, default=None, metavar="FILE",
                         help="a JSON list of fault knobs to arm at start")
+    hooks = parser.add_argument_group("reporting-webhook sender")
+    hooks.add_argument("--stream-rate", type=_non_negative, default=0.0, metavar="N",
+                       help="events per second to every enabled, subscribed webhook (0 = off)")
+    hooks.add_argument("--retry-time-scale", type=_positive, default=1.0, metavar="F",
+                       help="multiplies retry delays (1 = Customer.io's hour; 0.001 = 3.6 s)")
+    hooks.add_argument("--delivery-timeout", type=_positive, default=4.0, metavar="S",
+                       help="seconds a webhook has to answer 2xx (Customer.io: 4)")
+    hooks.add_argument("--events-start", type=int, default=None, metavar="UNIX",
+                       help="timestamp of the first event (default: now); fixes event ids")
     return parser
 
 
@@ -82,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         workspace, api_key=api_key, host=args.host, port=args.port,
         rate_limit_rps=args.rate_limit_rps, latency_ms=args.latency_ms,
         forbidden_paths=args.forbid, faults=faults, loop="auto",
+        delivery_timeout_s=args.delivery_timeout, retry_time_scale=args.retry_time_scale,
+        events_start=args.events_start, stream_rate=args.stream_rate,
     )
     with server:
         print(json.dumps({"url": server.url}), flush=True)
