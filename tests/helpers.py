@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 from cio_warehouse import catalog
 from cio_warehouse.sandbox import SandboxServer
@@ -62,3 +69,65 @@ def run_cli(
         stdin=subprocess.DEVNULL,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cio_sign(key: str, timestamp: str, body: bytes) -> str:
+    """The tests' own reading of Customer.io's signature: lowercase hex HMAC-SHA256, keyed with
+    the signing key, of `v0:` + X-CIO-Timestamp + `:` + the raw body."""
+    message = b"v0:" + timestamp.encode() + b":" + body
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+class ServeProcess:
+    """`cio-warehouse serve` as a real process on free ports; stop() sends Ctrl-C (SIGINT)."""
+
+    def __init__(self, data_dir: DataDir) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.webhook_port = free_port()
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def webhook_base(self) -> str:
+        return f"http://127.0.0.1:{self.webhook_port}"
+
+    def start(self, timeout: float = 60) -> ServeProcess:
+        env = {k: v for k, v in os.environ.items() if k != "CIO_APP_API_KEY"}
+        self.proc = subprocess.Popen(
+            [str(CLI), "--data-dir", str(self.data_dir.root), "serve",
+             "--port", str(self.port), "--webhook-port", str(self.webhook_port)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                output = self.proc.stdout.read() if self.proc.stdout else ""
+                raise AssertionError(f"serve exited: {output}")
+            if self.data_dir.service_file.exists():
+                try:
+                    httpx.get(f"{self.webhook_base}/", timeout=1)
+                    return self
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.1)
+        raise AssertionError("serve did not start in time")
+
+    def stop(self, timeout: float = 60) -> str:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        out, _ = self.proc.communicate(timeout=timeout)
+        return out
+
+    def kill(self) -> None:
+        """kill -9 of the service process (the receiver follows it: PR_SET_PDEATHSIG)."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=30)

@@ -155,7 +155,10 @@ def serve(
     try:
         if on_ready is not None:
             on_ready(Endpoints(api_url, receiver_url))
-        server.run(sockets=[sock])
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:
+            pass  # uvicorn re-raises the Ctrl-C it handled; for us it is the normal way to stop
     finally:
         # Order matters: no new acks, then everything acked reaches the warehouse.
         receiver.stop()

@@ -97,7 +97,8 @@ class StateStore:
     @contextmanager
     def _connect(self, *, transaction: bool = True) -> Iterator[sqlite3.Connection]:
         # A connection per operation: table syncs run in threads, and sqlite3 connections are not
-        # shared across threads. WAL lets the CLI read while a sync writes.
+        # shared across threads. WAL lets readers (transaction=False: no write lock taken, e.g.
+        # the receiver's key lookups) run while a sync writes.
         path = self.data_dir.state_db
         try:
             db = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -172,7 +173,7 @@ class StateStore:
             raise self._unknown(source.name)
 
     def get_source(self, name: str) -> SourceConfig:
-        with self._connect() as db:
+        with self._connect(transaction=False) as db:
             row = db.execute(
                 "SELECT name, region, api_base_url, app_api_key, signing_key, previous_signing_key,"
                 " tables, frequency_seconds, settings, created_at FROM sources WHERE name = ?",
@@ -194,7 +195,7 @@ class StateStore:
         )
 
     def source_names(self) -> list[str]:
-        with self._connect() as db:
+        with self._connect(transaction=False) as db:
             return [r[0] for r in db.execute("SELECT name FROM sources ORDER BY name")]
 
     def remove_source(self, name: str) -> None:
@@ -254,13 +255,13 @@ class StateStore:
             query += " AND table_name = ?"
             params += (table,)
         query += " ORDER BY id DESC LIMIT ?"
-        with self._connect() as db:
+        with self._connect(transaction=False) as db:
             return [RunRecord(*row) for row in db.execute(query, (*params, limit))]
 
     def last_runs(self, source: str) -> dict[str, RunRecord]:
         """The latest run of every table of `source`, and the latest successful one if different."""
         self._close_orphaned_runs()
-        with self._connect() as db:
+        with self._connect(transaction=False) as db:
             rows = db.execute(
                 "SELECT id, source, table_name, started_at, ended_at, status, rows, pages, retries,"
                 " error FROM runs WHERE id IN"
@@ -270,7 +271,7 @@ class StateStore:
         return {row[2]: RunRecord(*row) for row in rows}
 
     def last_success(self, source: str, table: str) -> RunRecord | None:
-        with self._connect() as db:
+        with self._connect(transaction=False) as db:
             row = db.execute(
                 "SELECT id, source, table_name, started_at, ended_at, status, rows, pages, retries,"
                 " error FROM runs WHERE source = ? AND table_name = ? AND status = 'succeeded'"
@@ -281,20 +282,25 @@ class StateStore:
 
     def _close_orphaned_runs(self) -> None:
         """A run whose process is gone (kill -9, power loss) is recorded as interrupted."""
-        with self._connect() as db:
+        with self._connect(transaction=False) as db:
             running = db.execute("SELECT id, pid FROM runs WHERE status = 'running'").fetchall()
-            for run_id, pid in running:
-                if not _alive(pid):
-                    db.execute(
-                        "UPDATE runs SET status = 'interrupted', ended_at = ?, error = ?"
-                        " WHERE id = ?",
-                        (
-                            time.time(),
-                            "The sync process stopped before finishing; the previous rows were "
-                            "kept. Run the sync again.",
-                            run_id,
-                        ),
+        dead = [run_id for run_id, pid in running if not _alive(pid)]
+        if not dead:
+            return
+        with self._connect() as db:
+            db.executemany(
+                "UPDATE runs SET status = 'interrupted', ended_at = ?, error = ?"
+                " WHERE id = ? AND status = 'running'",
+                [
+                    (
+                        time.time(),
+                        "The sync process stopped before finishing; the previous rows were "
+                        "kept. Run the sync again.",
+                        run_id,
                     )
+                    for run_id in dead
+                ],
+            )
 
 
 def _alive(pid: int) -> bool:
