@@ -3,6 +3,7 @@ process, and the webhook receiver in a process of its own so that nothing here d
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -155,10 +156,9 @@ def serve(
     try:
         if on_ready is not None:
             on_ready(Endpoints(api_url, receiver_url))
-        try:
+        # uvicorn re-raises the Ctrl-C it handled; for us it is the normal way to stop.
+        with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[sock])
-        except KeyboardInterrupt:
-            pass  # uvicorn re-raises the Ctrl-C it handled; for us it is the normal way to stop
     finally:
         # Order matters: no new acks, then everything acked reaches the warehouse.
         receiver.stop()
