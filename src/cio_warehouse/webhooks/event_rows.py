@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import pyarrow as pa
@@ -38,11 +38,10 @@ class RowError(ValueError):
     """The body cannot become an event row; the message is the dead letter's reason."""
 
 
-@dataclass(frozen=True)
-class EventRow:
+class EventRow(NamedTuple):
     table: str
     values: dict[str, Any]  # column -> value (None left out); variants as `<column>__v_text`
-    variants: frozenset[str] = field(default=frozenset())  # the variant columns in `values`
+    variants: frozenset[str]  # the variant columns in `values`
 
 
 # A converter returns the value typed for its column, or None when the value does not fit.

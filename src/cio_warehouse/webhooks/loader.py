@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import dlt
+import duckdb
 import pyarrow as pa
 from dlt.common.data_types import TDataType
 from dlt.common.destination import Destination
@@ -28,9 +29,10 @@ from cio_warehouse.webhooks.inbox import Inbox
 
 log = logging.getLogger(__name__)
 
-# Up to this many events per load. A dlt load costs ~0.2 s however small and ~3-4 s per 100,000
-# events (Arrow into DuckDB, 2 cores), so a big batch only matters when a backlog is drained.
-DEFAULT_BATCH_SIZE = 10_000
+# Up to this many events per load. A dlt load costs ~0.2 s however small, plus ~65 us per event
+# (Arrow into DuckDB, 2 cores): while idle each event loads at once; a backlog drains in batches
+# this big (20,000 drain ~20% faster than 10,000; the memory stays in the tens of MB).
+DEFAULT_BATCH_SIZE = 20_000
 # While idle, how often the inbox is asked for new events (event-to-queryable adds this at worst).
 IDLE_POLL_SECONDS = 0.1
 # Loaded inbox rows are kept 8 days (Customer.io retries for up to 7): forgetting them is cheap
@@ -98,7 +100,7 @@ class LoaderStatus:
     backlog: Mapping[str, int]  # per source asked for: events stored but not yet in the warehouse
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     """One row to load and the inbox rows it settles."""
 
@@ -144,7 +146,11 @@ class EventLoader:
         idle_poll: float = IDLE_POLL_SECONDS,
         backoff_max: float = BACKOFF_MAX_SECONDS,
     ) -> None:
+        dlt_settings.apply()  # before the first pipeline is made
         self.data_dir = data_dir
+        # The default warehouse is the data dir's DuckDB file, which run_forever holds open.
+        self._duckdb_file = data_dir.warehouse if destination is None else None
+        self._keeper: duckdb.DuckDBPyConnection | None = None
         self.destination = destination if destination is not None else destination_for(data_dir)
         self.batch_size = batch_size
         self.idle_poll = idle_poll
@@ -206,11 +212,15 @@ class EventLoader:
     def drain(self) -> LoadStats:
         """drain_once until nothing is pending (tests, benchmarks, a one-shot CLI)."""
         total = LoadStats()
-        while True:
-            stats = self.drain_once()
-            total += stats
-            if not stats.full:
-                return total
+        self._keep_open()
+        try:
+            while True:
+                stats = self.drain_once()
+                total += stats
+                if not stats.full:
+                    return total
+        finally:
+            self._let_go()
 
     def run_forever(self, stop_event: threading.Event) -> None:
         """Drain until stop_event is set: at once while there is work, else every idle_poll.
@@ -226,9 +236,11 @@ class EventLoader:
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
                     self._prune()
+                self._keep_open()
                 try:
                     stats = self.drain_once()
                 except Exception as exc:  # noqa: BLE001  the loop must outlive any failure
+                    self._let_go()  # reopened next round, in case the file itself changed
                     if not isinstance(exc, LoadError):
                         self._record(LoadStats(), LoadError(_describe(exc)))
                     delay = self._backoff()
@@ -242,6 +254,7 @@ class EventLoader:
             with self._status_lock:
                 self._running = False
                 self._retry_at = None
+            self._let_go()
             self.close()
 
     def status(self, sources: Iterable[str] = ()) -> LoaderStatus:
@@ -360,6 +373,29 @@ class EventLoader:
             self._local.inbox = inbox
         return inbox
 
+    def _keep_open(self) -> None:
+        """Hold the DuckDB file open while a loop (run_forever, drain) runs.
+
+        dlt opens the database for each load and closes it after, and the last close of a DuckDB
+        database checkpoints it: held open, a one-event load takes ~0.2 s instead of ~0.4 s here
+        (DuckDB still checkpoints by itself once its WAL passes `checkpoint_threshold`). Default
+        settings, like dlt's own connections and the service's: they share this instance.
+        """
+        if self._duckdb_file is None or self._keeper is not None:
+            return
+        try:
+            self._keeper = duckdb.connect(str(self._duckdb_file))
+        except duckdb.Error as exc:  # the load that follows reports it
+            log.debug("could not hold the warehouse open: %s", exc)
+
+    def _let_go(self) -> None:
+        if self._keeper is not None:
+            try:
+                self._keeper.close()
+            except duckdb.Error as exc:
+                log.debug("closing the warehouse: %s", exc)
+            self._keeper = None
+
     def _prune(self) -> None:
         try:
             gone = self._inbox().prune()
@@ -414,9 +450,12 @@ def _dlt_resource(
     columns: Sequence[catalog.Column],
     strategy: TLoaderMergeStrategy,
 ) -> DltResource:
+    # Arrow carries every type but JSON (a string there): only those columns need a hint. Fewer
+    # hints is faster too: dlt validates and serializes every hint on every extract.
     hints: dict[str, TColumnSchema] = {
-        c.name: {"data_type": cast(TDataType, c.data_type), "nullable": c.name != primary_key}
+        c.name: {"data_type": cast(TDataType, c.data_type)}
         for c in columns
+        if c.data_type == "json"
     }
     disposition: TMergeDispositionDict = {"disposition": "merge", "strategy": strategy}
     resource: DltResource = dlt.resource(
