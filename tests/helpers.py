@@ -87,10 +87,12 @@ def cio_sign(key: str, timestamp: str, body: bytes) -> str:
 class ServeProcess:
     """`cio-warehouse serve` as a real process on free ports; stop() sends Ctrl-C (SIGINT)."""
 
-    def __init__(self, data_dir: DataDir) -> None:
+    def __init__(
+        self, data_dir: DataDir, port: int | None = None, webhook_port: int | None = None
+    ) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
-        self.webhook_port = free_port()
+        self.port = port or free_port()
+        self.webhook_port = webhook_port or free_port()
         self.proc: subprocess.Popen[str] | None = None
 
     @property
@@ -130,4 +132,4 @@ class ServeProcess:
         """kill -9 of the service process (the receiver follows it: PR_SET_PDEATHSIG)."""
         assert self.proc is not None
         self.proc.kill()
-        self.proc.wait(timeout=30)
+        self.proc.communicate(timeout=30)
