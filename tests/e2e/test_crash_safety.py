@@ -54,7 +54,8 @@ async def _send_all(url: str, acked: set[int], stop: threading.Event) -> None:
                     ts = str(int(time.time()))
                     try:
                         response = await client.post(url, content=body, headers={
-                            "X-CIO-Timestamp": ts, "X-CIO-Signature": cio_sign(SIGNING_KEY, ts, body),
+                            "X-CIO-Timestamp": ts,
+                            "X-CIO-Signature": cio_sign(SIGNING_KEY, ts, body),
                             "Content-Type": "application/json"})
                         if 200 <= response.status_code < 300:
                             acked.add(n)
