@@ -117,6 +117,85 @@ def _die_with_parent() -> None:
         pass
 
 
+class Service:
+    """The parts of a running service, for `serve`, the demo and tests: start, run, close."""
+
+    def __init__(self, data_dir: DataDir, settings: ServeSettings) -> None:
+        self.data_dir = data_dir
+        self.settings = settings
+        self.store = StateStore(data_dir)
+        self.warehouse = Warehouse(data_dir)
+        self.jobs = SyncJobs(self.store)
+        self.loader = EventLoader(data_dir)
+        self._token = secrets.token_urlsafe(32)
+        self._sock: socket.socket | None = None
+        self._receiver = ReceiverSupervisor(data_dir, settings.webhook_host, settings.webhook_port)
+        self._stop_loader = threading.Event()
+        self._loader_thread = threading.Thread(
+            target=self.loader.run_forever, args=(self._stop_loader,), name="event-loader"
+        )
+        self._server: uvicorn.Server | None = None
+
+    def start(self) -> Endpoints:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.settings.host, self.settings.port))
+        except OSError as exc:
+            sock.close()
+            raise StateError(
+                f"Cannot listen on {self.settings.host}:{self.settings.port} ({exc.strerror}); "
+                "pick another port with --port."
+            ) from None
+        self._sock = sock
+        api_url = f"http://{self.settings.host}:{sock.getsockname()[1]}"
+        receiver_url = self._receiver.start()
+        self._loader_thread.start()
+        app = create_api(self.data_dir, self.jobs, self.warehouse, self._token)
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        )
+        discovery.publish(self.data_dir, ServiceInfo(os.getpid(), api_url, self._token))
+        return Endpoints(api_url, receiver_url)
+
+    def run(self) -> None:
+        """Serve until Ctrl-C, SIGTERM or request_stop(); the caller then calls close()."""
+        assert self._server is not None and self._sock is not None, "start() first"
+        # uvicorn re-raises the Ctrl-C it handled; for us it is the normal way to stop.
+        with contextlib.suppress(KeyboardInterrupt):
+            self._server.run(sockets=[self._sock])
+
+    def request_stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+
+    def close(self) -> None:
+        # Order matters: no new acks, then everything acked reaches the warehouse.
+        self._receiver.stop()
+        self._stop_loader.set()
+        if self._loader_thread.is_alive():
+            self._loader_thread.join()
+        flushed = EventLoader(self.data_dir, self.loader.destination)
+        try:
+            flushed.drain()
+        except Exception as exc:  # noqa: BLE001  the inbox keeps them for the next start
+            log.warning("events stay in the inbox for the next start: %s", exc)
+        finally:
+            flushed.close()
+        if self.jobs.busy():
+            log.warning(
+                "waiting for running syncs to finish; press Ctrl-C again to abandon them "
+                "(their tables keep the previous rows)"
+            )
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+        self.jobs.shutdown()
+        self.warehouse.close()
+        discovery.withdraw(self.data_dir, os.getpid())
+        if self._sock is not None:
+            self._sock.close()
+
+
 def serve(
     data_dir: DataDir,
     settings: ServeSettings,
@@ -124,60 +203,11 @@ def serve(
     on_ready: Callable[[Endpoints], None] | None = None,
 ) -> None:
     """Run until SIGINT/SIGTERM, then stop the receiver, flush the loader and exit cleanly."""
-    store = StateStore(data_dir)
-    token = secrets.token_urlsafe(32)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    service = Service(data_dir, settings)
     try:
-        sock.bind((settings.host, settings.port))
-    except OSError as exc:
-        sock.close()
-        raise StateError(
-            f"Cannot listen on {settings.host}:{settings.port} ({exc.strerror}); pick another "
-            "port with --port."
-        ) from None
-    api_url = f"http://{settings.host}:{sock.getsockname()[1]}"
-
-    receiver = ReceiverSupervisor(data_dir, settings.webhook_host, settings.webhook_port)
-    receiver_url = receiver.start()
-    warehouse = Warehouse(data_dir)
-    jobs = SyncJobs(store)
-    loader = EventLoader(data_dir)
-    stop_loader = threading.Event()
-    loader_thread = threading.Thread(
-        target=loader.run_forever, args=(stop_loader,), name="event-loader"
-    )
-    loader_thread.start()
-    app = create_api(data_dir, jobs, warehouse, token)
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    )
-    discovery.publish(data_dir, ServiceInfo(os.getpid(), api_url, token))
-    try:
+        endpoints = service.start()
         if on_ready is not None:
-            on_ready(Endpoints(api_url, receiver_url))
-        # uvicorn re-raises the Ctrl-C it handled; for us it is the normal way to stop.
-        with contextlib.suppress(KeyboardInterrupt):
-            server.run(sockets=[sock])
+            on_ready(endpoints)
+        service.run()
     finally:
-        # Order matters: no new acks, then everything acked reaches the warehouse.
-        receiver.stop()
-        stop_loader.set()
-        loader_thread.join()
-        flushed = EventLoader(data_dir, loader.destination)
-        try:
-            flushed.drain()
-        except Exception as exc:  # noqa: BLE001  the inbox keeps them for the next start
-            log.warning("events stay in the inbox for the next start: %s", exc)
-        finally:
-            flushed.close()
-        if jobs.busy():
-            log.warning(
-                "waiting for running syncs to finish; press Ctrl-C again to abandon them "
-                "(their tables keep the previous rows)"
-            )
-            signal.signal(signal.SIGINT, lambda *_: os._exit(130))
-        jobs.shutdown()
-        warehouse.close()
-        discovery.withdraw(data_dir, os.getpid())
-        sock.close()
+        service.close()
