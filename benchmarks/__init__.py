@@ -1,0 +1,1 @@
+"""Benchmarks: one command (`make bench`), ratios measured side by side, results in docs/."""

@@ -1,0 +1,36 @@
+"""`make bench`: every benchmark in one run, results written to docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import full_refresh  # noqa: E402
+from benchmarks.harness import machine  # noqa: E402
+
+BENCHMARKS = [full_refresh]
+
+
+def main() -> None:
+    sections = []
+    for bench in BENCHMARKS:
+        print(f"running {bench.__name__} ...", flush=True)
+        section = bench.run()
+        print(section, flush=True)
+        sections.append(section)
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    header = (
+        "# Benchmarks\n\n"
+        f"Measured by `make bench` on {today}, on {machine()}. Figures are from one run; each\n"
+        "table's numbers were measured side by side in that run.\n\n"
+    )
+    (ROOT / "docs" / "benchmarks.md").write_text(header + "\n".join(sections))
+    print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
+
+
+if __name__ == "__main__":
+    main()
