@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from typing import Any
@@ -114,18 +115,25 @@ def test_the_same_event_twice_in_one_batch_is_one_row(
     assert count(data_dir, "email_events") == 2
 
 
+@pytest.mark.parametrize(
+    "crash",
+    [KeyboardInterrupt("killed after the warehouse commit"),
+     sqlite3.OperationalError("database is locked")],
+    ids=["killed", "inbox-error"],
+)
 def test_a_crash_between_warehouse_commit_and_mark_loaded_leaves_one_row(
-    data_dir: DataDir, inbox: Inbox, loader: EventLoader, monkeypatch: pytest.MonkeyPatch
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader, monkeypatch: pytest.MonkeyPatch,
+    crash: BaseException,
 ) -> None:
     events = [event() for _ in range(5)]
     store(inbox, events)
 
-    def crash(*args: Any, **kwargs: Any) -> None:
-        raise KeyboardInterrupt("killed after the warehouse commit")
+    def mark_loaded(*args: Any, **kwargs: Any) -> None:
+        raise crash
 
     with monkeypatch.context() as patch:
-        patch.setattr(Inbox, "mark_loaded", crash)
-        with pytest.raises(KeyboardInterrupt):
+        patch.setattr(Inbox, "mark_loaded", mark_loaded)
+        with pytest.raises(type(crash)):
             loader.drain_once()
     assert count(data_dir, "email_events") == 5  # committed ...
     assert inbox.health(SOURCE).backlog == 5  # ... but not marked: it loads again
@@ -138,6 +146,7 @@ def test_a_crash_between_warehouse_commit_and_mark_loaded_leaves_one_row(
         query(data_dir, f"select distinct event_id from {SOURCE}.email_events")
     )
     assert inbox.health(SOURCE).backlog == 0
+    assert "webhook_dead_letters" not in tables(data_dir)  # an inbox failure poisons nothing
 
 
 def test_dead_letters_land_in_their_own_table(

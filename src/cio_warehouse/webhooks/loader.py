@@ -135,7 +135,7 @@ class _Tally:
 
 
 class EventLoader:
-    """Owns nothing but its dlt pipelines: run it in the process that owns the warehouse."""
+    """Inbox -> warehouse, in the process that owns the warehouse (DuckDB: one writer process)."""
 
     def __init__(
         self,
@@ -259,8 +259,14 @@ class EventLoader:
 
     def status(self, sources: Iterable[str] = ()) -> LoaderStatus:
         """Safe from any thread; the backlog is read from the inbox for the sources named."""
-        inbox = self._inbox()
-        backlog = {source: inbox.health(source).backlog for source in sources}
+        backlog: dict[str, int] = {}
+        names = list(sources)
+        if names:
+            inbox = Inbox(self.data_dir.inbox)  # its own connection: any thread may ask
+            try:
+                backlog = {source: inbox.health(source).backlog for source in names}
+            finally:
+                inbox.close()
         with self._status_lock:
             return LoaderStatus(
                 self._running, self._last_error, self._last_error_at, self._failures,
@@ -285,14 +291,11 @@ class EventLoader:
         alone (twice) goes to the dead letters with the error as the reason. If even that dead
         letter cannot be written, the warehouse itself is failing: LoadError, back off.
         """
-        try:
-            self._commit(source, items, tally)
+        failure = self._try_commit(source, items, tally)
+        if failure is None:
             return
-        except Exception as exc:  # noqa: BLE001  classified below
-            tally.failed_loads += 1
-            if _unreachable(exc):
-                raise LoadError(_describe(exc)) from exc
-            failure = exc
+        if _unreachable(failure):
+            raise LoadError(_describe(failure)) from failure
         if len(items) > 1:
             middle = len(items) // 2
             self._load_isolating(source, items[:middle], tally)
@@ -301,12 +304,10 @@ class EventLoader:
         item = items[0]
         if item.table == DEAD_LETTERS_TABLE:
             raise LoadError(f"a dead letter could not be written: {_describe(failure)}")
-        try:  # once more alone, in case the failure was a passing one
-            self._commit(source, items, tally)
+        # Once more alone, in case the failure was a passing one.
+        failure = self._try_commit(source, items, tally)
+        if failure is None:
             return
-        except Exception as exc:  # noqa: BLE001
-            tally.failed_loads += 1
-            failure = exc
         reason = f"the warehouse refused this event: {_describe(failure)}"
         log.warning("source %r: event %s moved to %s: %s", source, item.key,
                     DEAD_LETTERS_TABLE, reason)
@@ -314,14 +315,30 @@ class EventLoader:
             f"event-{item.key}", item.received_at, reason, item.body, origin="loader",
             event_id=item.key, event_seqs=item.event_seqs,
         )
-        try:
-            self._commit(source, [moved], tally)
-        except Exception as exc:
-            tally.failed_loads += 1
-            raise LoadError(_describe(exc)) from exc
+        failure = self._try_commit(source, [moved], tally)
+        if failure is not None:
+            raise LoadError(_describe(failure)) from failure
         tally.isolated += 1
 
-    def _commit(self, source: str, items: Sequence[_Item], tally: _Tally) -> None:
+    def _try_commit(self, source: str, items: Sequence[_Item], tally: _Tally) -> Exception | None:
+        """Load items, then mark their inbox rows loaded; the load's failure, if any.
+
+        Marking happens only after the warehouse committed, and its own failure (the inbox, not
+        the data) is raised, never taken for a poisonous event.
+        """
+        try:
+            self._commit(source, items)
+        except Exception as exc:  # noqa: BLE001  the caller classifies it
+            tally.failed_loads += 1
+            return exc
+        tally.committed(items)
+        self._inbox().mark_loaded(
+            [s for item in items for s in item.event_seqs],
+            [s for item in items for s in item.dead_letter_seqs],
+        )
+        return None
+
+    def _commit(self, source: str, items: Sequence[_Item]) -> None:
         by_table: dict[str, list[_Item]] = {}
         for item in items:
             by_table.setdefault(item.table, []).append(item)
@@ -335,11 +352,6 @@ class EventLoader:
         pipeline.normalize()
         with write_lock(str(self.data_dir.warehouse)):
             pipeline.load()
-        tally.committed(items)
-        self._inbox().mark_loaded(
-            [s for item in items for s in item.event_seqs],
-            [s for item in items for s in item.dead_letter_seqs],
-        )
 
     def _resource(self, table: str, items: Sequence[_Item]) -> DltResource:
         rows = [item.row for item in items]
