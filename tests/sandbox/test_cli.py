@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import selectors
@@ -12,6 +14,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+
+from cio_warehouse.sandbox.webhooks import SUBSCRIBABLE_EVENTS
+
+from .receiver import Answer, Receiver
 
 KEY = "cli-test-key"
 
@@ -67,3 +73,37 @@ def test_refuses_to_start_without_the_key_variable() -> None:
     )
     assert done.returncode == 2
     assert "SANDBOX_MISSING_KEY" in done.stderr and done.stdout == ""
+
+
+def test_streams_signed_events_to_registered_webhooks() -> None:
+    """--stream-rate sends to every enabled, subscribed webhook; --retry-time-scale shortens the
+    hour Customer.io waits after a 500 (0.0001: 0.36 s)."""
+    env = {**os.environ, "SANDBOX_TEST_KEY": KEY}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cio_warehouse.sandbox", "--preset", "tiny", "--seed", "5",
+         "--api-key-env", "SANDBOX_TEST_KEY", "--rate-limit-rps", "off", "--stream-rate", "200",
+         "--retry-time-scale", "0.0001", "--delivery-timeout", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        url = json.loads(read_line(proc))["url"]
+        with Receiver([Answer(500)]) as rx, httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as client:
+            hook = client.post("/v1/reporting_webhooks", json={
+                "name": "cli", "endpoint": rx.url, "events": sorted(SUBSCRIBABLE_EVENTS)}).json()
+            key = client.get(f"/_sandbox/reporting_webhooks/{hook['id']}/signing_key").json()[
+                "signing_key"]
+            received = rx.wait_for(20, timeout=15)
+            state = client.get("/_sandbox/deliveries", params={"limit": 0}).json()
+        assert len(received) >= 20 and state["streaming"] is True
+        assert received[0].event_id == received[1].event_id  # the 500 was retried first
+        for request in received:
+            message = b"v0:" + request.headers["x-cio-timestamp"].encode() + b":" + request.body
+            expected = hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+            assert request.headers["x-cio-signature"] == expected
+        assert state["stats"][str(hook["id"])]["retries"] >= 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        _, stderr = proc.communicate(timeout=10)
+    assert "Traceback" not in stderr

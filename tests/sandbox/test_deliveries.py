@@ -83,7 +83,7 @@ def test_ids_join_the_workspace_tables() -> None:
     broadcasts = {row["id"]: row for row in workspace.rows("broadcasts")}
     newsletters = {row["id"]: row for row in workspace.rows("newsletters")}
     transactional = {row["id"] for row in workspace.rows("transactional")}
-    seen = Counter()
+    seen: Counter[str] = Counter()
     for event in DeliveryGenerator(workspace).events(3_000):
         data = event.payload["data"]
         if "campaign_id" in data:
@@ -193,3 +193,15 @@ def test_from_payload_routes_published_examples() -> None:
     assert ReportingEvent.from_payload(example("webhook_email_sent")).subscription == "email_sent"
     customer = ReportingEvent.from_payload(example("webhook_customer_subscribed"))
     assert customer.subscription == "customer_subscribed"
+
+
+def test_a_workspace_without_messages_streams_customer_events() -> None:
+    empty = Workspace(5, campaigns=0, broadcasts=0, newsletters=0, transactional=0)
+    events = DeliveryGenerator(empty).events(30)
+    assert {event.subscription for event in events} <= {
+        "customer_subscribed", "customer_unsubscribed"}
+    assert DeliveryGenerator(empty).combinations() == [
+        (object_type, metric, None)
+        for object_type in ("customer", "email", "push", "sms", "whatsapp", "in_app", "slack",
+                            "webhook")
+        for metric in ("subscribed", "unsubscribed")]

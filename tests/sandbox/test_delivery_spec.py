@@ -119,10 +119,10 @@ def shape(value: Any) -> Any:
 
 
 def test_realistic_stream_validates(generator: DeliveryGenerator) -> None:
-    """2,000 streamed events, one of each distinct payload shape checked (validity depends on
+    """1,500 streamed events, one of each distinct payload shape checked (validity depends on
     keys and types only), with and without body content."""
     seen: dict[Any, dict[str, Any]] = {}
-    for event in generator.events(2_000):
+    for event in generator.events(1_500):
         for with_content in (False, True):
             body = event.body(with_content)
             seen.setdefault((body["object_type"], body["metric"], shape(body["data"])), body)
@@ -171,8 +171,7 @@ def test_official_examples() -> None:
 def test_fast_validator_agrees_with_jsonschema(generator: DeliveryGenerator) -> None:
     """The quick oneOf in spec_schema.py gives jsonschema's own verdict, valid or not."""
     bodies = [example(f"webhook_{name}") for name in ("customer_subscribed", "email_sent")]
-    kinds = [("email", "clicked"), ("push", "bounced"), ("push", "drafted"), ("push", "attempted"),
-             ("sms", "replied"), ("customer", "subscribed"), ("in_app", "opened"),
+    kinds = [("email", "clicked"), ("push", "attempted"), ("sms", "replied"),
              ("email", "cio_subscription_preferences_changed")]
     for object_type, metric in kinds:
         body = generator.event(object_type, metric).body(True)

@@ -243,6 +243,8 @@ class DeliveryGenerator:
                 channel = name
                 break
             ticket -= weight
+        if channel != "customer" and not self.origins.kinds(channel):
+            channel = "customer"  # nothing in this workspace sends on that channel
         if channel == "customer":
             if r.chance(60):
                 object_type = r.pick(("customer",) * 17 + ("email", "email", "sms"))

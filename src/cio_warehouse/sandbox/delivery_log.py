@@ -7,7 +7,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-_KEEP = 200_000
+_KEEP = 50_000  # the newest attempts: a long stream must not grow the log forever
 
 
 @dataclass(frozen=True)
