@@ -1,26 +1,32 @@
-"""`cio-warehouse demo`: the whole flow against the bundled sandbox, from link to first query."""
+"""`cio-warehouse demo`: the whole flow against the bundled sandbox: link, sync every table,
+register the reporting webhook, store its signing key, stream events, query."""
 
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from typing import Annotated
 
 import typer
 from rich.live import Live
 
+from cio_warehouse import catalog, webhook_links
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console, print_rows, rich_table
 from cio_warehouse.cli.sync_cmds import ProgressView, print_outcomes
 from cio_warehouse.sandbox import SandboxServer, Workspace
 from cio_warehouse.secret import Secret
+from cio_warehouse.service.runtime import Endpoints, ServeSettings, Service
 from cio_warehouse.sources import link_source
+from cio_warehouse.state import DataDir, StateError
 from cio_warehouse.sync import TableProgress
 from cio_warehouse.sync.runner import run_sync
-from cio_warehouse.warehouse.query import run_query
+from cio_warehouse.warehouse.query import execute
 
 DEMO_SOURCE = "demo"
 SAMPLE_QUERY = (
-    "select name, state, active, created from demo.campaigns order by created desc limit 5"
+    "select metric, count(*) as events from demo.email_events group by metric order by events desc"
 )
 
 
@@ -31,41 +37,130 @@ def register(app: typer.Typer) -> None:
 def demo(
     ctx: typer.Context,
     seed: Annotated[int, typer.Option(help="Seed of the generated workspace.")] = 1,
+    port: Annotated[int, typer.Option(help="Port of the service (0: any free port).")] = 8000,
+    webhook_port: Annotated[int, typer.Option(help="Port of the webhook receiver.")] = 8001,
+    events_per_second: Annotated[
+        float, typer.Option(help="Rate of the sandbox's reporting-webhook deliveries.")
+    ] = 20.0,
+    duration: Annotated[
+        float | None,
+        typer.Option(help="Stop after this many seconds [default: run until Ctrl-C]."),
+    ] = None,
 ) -> None:
-    """Start the Customer.io sandbox, link it as source `demo`, sync every table, query it."""
+    """Run the product end to end against a sandbox Customer.io workspace, until Ctrl-C."""
     context = cli_context(ctx)
-    store = context.store
     key = Secret(secrets.token_urlsafe(24))
     with SandboxServer(Workspace.preset("small", seed), api_key=key.reveal()) as sandbox:
-        console.print(f"Sandbox Customer.io workspace listening on {sandbox.url}")
-        if DEMO_SOURCE in store.source_names():
-            store.remove_source(DEMO_SOURCE)  # the previous demo's sandbox is gone
-        link_source(
-            store, DEMO_SOURCE, region="us", app_api_key=key, api_base_url=sandbox.url
+        service, endpoints = _start_service(context.data_dir, port, webhook_port)
+        failed = threading.Event()
+        steps = threading.Thread(
+            target=_walkthrough,
+            args=(service, endpoints, sandbox, key, events_per_second, duration, failed),
+            name="demo",
         )
-        console.print(f"Linked it as source [bold]{DEMO_SOURCE}[/]; syncing every table:")
-        view = ProgressView()
-
-        def show(progress: list[TableProgress]) -> None:
-            view.progress = progress
-
-        with Live(view, console=console, refresh_per_second=4):
-            outcomes = run_sync(store, DEMO_SOURCE, on_start=show)
-    print_outcomes(outcomes)
-    console.print(
-        rich_table(
-            "Rows per table",
-            ["table", "rows", "status"],
-            [(f"{DEMO_SOURCE}.{o.table}", o.rows, o.status) for o in outcomes],
-        )
-    )
-    console.print(f"\nSample query: [bold]{SAMPLE_QUERY}[/]")
-    result = run_query(context.data_dir, SAMPLE_QUERY)
-    print_rows(result.columns, result.rows, "table")
-    console.print(
-        "\nQuery further with [bold]cio-warehouse query \"select * from demo.newsletters\"[/] "
-        "(add --format csv or json), or open "
-        f"{context.data_dir.warehouse} with any DuckDB client."
-    )
-    if any(o.error for o in outcomes):
+        try:
+            steps.start()
+            service.run()
+        finally:
+            sandbox.stop_stream()
+            service.close()
+            steps.join(timeout=5)
+    console.print("Demo stopped; the data stays in " + str(context.data_dir.root))
+    if failed.is_set():
         raise typer.Exit(1)
+
+
+def _start_service(data_dir: DataDir, port: int, webhook_port: int) -> tuple[Service, Endpoints]:
+    """The usual ports, or free ones when something else holds them."""
+    service = Service(data_dir, ServeSettings(port=port, webhook_port=webhook_port))
+    try:
+        return service, service.start()
+    except StateError:
+        service.close()
+    service = Service(data_dir, ServeSettings(port=0, webhook_port=0))
+    return service, service.start()
+
+
+def _walkthrough(
+    service: Service,
+    endpoints: Endpoints,
+    sandbox: SandboxServer,
+    key: Secret,
+    rate: float,
+    duration: float | None,
+    failed: threading.Event,
+) -> None:
+    try:
+        _steps(service, endpoints, sandbox, key, rate)
+        if duration is None:
+            console.print("\n[bold]Press Ctrl-C to stop.[/]")
+        else:
+            time.sleep(duration)
+            service.request_stop()
+    except Exception as exc:  # noqa: BLE001  shown, then the demo stops
+        console.print(f"[bold red]Demo failed:[/] {exc}")
+        failed.set()
+        service.request_stop()
+
+
+def _steps(
+    service: Service, endpoints: Endpoints, sandbox: SandboxServer, key: Secret, rate: float
+) -> None:
+    store = service.store
+    console.print(f"1. Sandbox Customer.io workspace on {sandbox.url}")
+    if DEMO_SOURCE in store.source_names():
+        webhook_links.remove_source(store, DEMO_SOURCE)  # the previous demo's sandbox is gone
+    link_source(store, DEMO_SOURCE, region="us", app_api_key=key, api_base_url=sandbox.url)
+    console.print(f"2. Linked it as source [bold]{DEMO_SOURCE}[/]; syncing the App API tables:")
+    view = ProgressView()
+
+    def show(progress: list[TableProgress]) -> None:
+        view.progress = progress
+
+    with Live(view, console=console, refresh_per_second=4):
+        outcomes = run_sync(store, DEMO_SOURCE, on_start=show)
+    print_outcomes(outcomes)
+
+    registered = webhook_links.register(store, DEMO_SOURCE, endpoints.receiver_url)
+    if not registered.ok or registered.webhook is None:
+        raise StateError(f"registering the reporting webhook failed: {registered.failure}")
+    console.print(
+        f"3. Registered reporting webhook {registered.webhook['id']} for {registered.url} "
+        "(disabled until its signing key is stored)."
+    )
+    # Play the user who copies the signing key from Customer.io's Reporting Webhooks page.
+    signing_key = Secret(sandbox.signing_key(int(registered.webhook["id"])))
+    webhook_links.save_signing_key(store, DEMO_SOURCE, signing_key)
+    console.print("4. Stored the signing key; the webhook is enabled.")
+    sandbox.stream(rate)
+    console.print(f"5. Customer.io (the sandbox) now sends {rate:g} signed deliveries a second.")
+    _wait_for_events(service)
+    cursor = service.warehouse.cursor()
+    try:
+        counts = []
+        for table in catalog.WEBHOOK_TABLES:
+            try:
+                found = execute(cursor, f"select count(*) from {DEMO_SOURCE}.{table.name}", 1)
+                counts.append((f"{DEMO_SOURCE}.{table.name}", found.rows[0][0]))
+            except Exception:  # noqa: BLE001  a channel with no event yet has no table
+                counts.append((f"{DEMO_SOURCE}.{table.name}", 0))
+        console.print(rich_table("Event tables so far", ["table", "rows"], counts))
+        console.print(f"Sample query: [bold]{SAMPLE_QUERY}[/]")
+        result = execute(cursor, SAMPLE_QUERY, 20)
+        print_rows(result.columns, result.rows, "table")
+    finally:
+        cursor.close()
+    console.print(
+        f"\nService on {endpoints.api_url}. Query while it runs, from another terminal:\n"
+        f'  cio-warehouse query "select * from {DEMO_SOURCE}.email_events limit 10"\n'
+        f"  cio-warehouse status {DEMO_SOURCE}"
+    )
+
+
+def _wait_for_events(service: Service, timeout: float = 30.0) -> None:
+    """Until the loader has put the first deliveries in the warehouse."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if service.loader.status().events_loaded > 50:
+            return
+        time.sleep(0.5)

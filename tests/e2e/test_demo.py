@@ -1,0 +1,24 @@
+"""`cio-warehouse demo` runs the whole flow to its summary, twice in a row on one data dir."""
+
+from __future__ import annotations
+
+import json
+
+from cio_warehouse.state import DataDir
+from tests.helpers import run_cli
+
+
+def test_demo_runs_end_to_end_and_again(data_dir: DataDir) -> None:
+    for _ in range(2):
+        result = run_cli(data_dir, "demo", "--duration", "2", "--port", "0",
+                         "--webhook-port", "0", timeout=240)
+        assert result.code == 0, result.output
+        text = " ".join(result.stdout.split())
+        for step in ("10 of 10 tables synced", "Registered reporting webhook",
+                     "the webhook is enabled", "signed deliveries a second", "Sample query"):
+            assert step in text, step
+    counts = json.loads(run_cli(
+        data_dir, "query",
+        "select (select count(*) from demo.campaigns) as campaigns,"
+        " (select count(*) from demo.email_events) as emails", "--format", "json").stdout)
+    assert counts[0]["campaigns"] > 0 and counts[0]["emails"] > 50
