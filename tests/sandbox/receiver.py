@@ -6,7 +6,8 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -72,6 +73,14 @@ class Receiver:
     def url(self) -> str:
         port = self._server.servers[0].sockets[0].getsockname()[1]
         return f"http://127.0.0.1:{port}/hook"
+
+    @contextmanager
+    def scripted(self, answers: Iterable[Answer] = ()) -> Iterator[Receiver]:
+        """Reuse a running receiver: forget what it received, answer `answers` next."""
+        with self._lock:
+            self._answers = deque(answers)
+            self._received = []
+        yield self
 
     def received(self) -> list[Received]:
         with self._lock:

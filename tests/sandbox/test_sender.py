@@ -19,7 +19,7 @@ from cio_warehouse.sandbox import SandboxServer, Workspace
 from cio_warehouse.sandbox.deliveries import DeliveryGenerator
 from cio_warehouse.sandbox.webhooks import SUBSCRIBABLE_EVENTS
 
-from .conftest import KEY, client_for
+from .conftest import KEY, client_for, example
 from .receiver import Answer, Received, Receiver
 
 SCALE = 0.0001  # retry delays: Customer.io's hour becomes 0.36 s, a minute 6 ms
@@ -32,6 +32,13 @@ def server() -> Iterator[SandboxServer]:
     with SandboxServer(Workspace.preset("tiny", seed=4), api_key=KEY, rate_limit_rps=None,
                        retry_time_scale=SCALE, delivery_timeout_s=TIMEOUT) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def rx() -> Iterator[Receiver]:
+    """One receiving server for the module; each test scripts it with `rx.scripted(...)`."""
+    with Receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture
@@ -68,8 +75,8 @@ def ids(requests: list[Received]) -> list[str | None]:
     return [request.event_id for request in requests]
 
 
-def test_signed_json_one_event_per_post(sb: SandboxServer) -> None:
-    with Receiver() as rx:
+def test_signed_json_one_event_per_post(sb: SandboxServer, rx: Receiver) -> None:
+    with rx.scripted():
         hook = register(sb, rx.url)
         sent = sb.send(8)
         assert sb.wait_delivered(10)
@@ -89,8 +96,8 @@ def test_signed_json_one_event_per_post(sb: SandboxServer) -> None:
         (event_id, 1, 200, True) for event_id in sent.event_ids]
 
 
-def test_only_enabled_subscribed_webhooks_receive(sb: SandboxServer) -> None:
-    with Receiver() as rx:
+def test_only_enabled_subscribed_webhooks_receive(sb: SandboxServer, rx: Receiver) -> None:
+    with rx.scripted():
         everything = register(sb, rx.url + "/all")
         disabled = register(sb, rx.url + "/disabled", disabled=True)
         email_sent = register(sb, rx.url + "/email-sent", events=["email_sent"])
@@ -122,11 +129,11 @@ def test_only_enabled_subscribed_webhooks_receive(sb: SandboxServer) -> None:
     assert stats[unique].delivered + stats[content].delivered > 0
 
 
-def test_customer_subscription_names(sb: SandboxServer) -> None:
+def test_customer_subscription_names(sb: SandboxServer, rx: Receiver) -> None:
     """The metric cio_subscription_preferences_changed is subscribed as
     customer_subscription_preferences_changed, whatever channel triggered it."""
     gen = sb.generator
-    with Receiver() as rx:
+    with rx.scripted():
         register(sb, rx.url, events=["customer_subscription_preferences_changed",
                                      "customer_unsubscribed"])
         batch = [gen.event("email", "cio_subscription_preferences_changed"),
@@ -140,9 +147,9 @@ def test_customer_subscription_names(sb: SandboxServer) -> None:
     assert orjson.loads(received[0].body)["metric"] == "cio_subscription_preferences_changed"
 
 
-def test_created_disabled_then_enabled(sb: SandboxServer) -> None:
+def test_created_disabled_then_enabled(sb: SandboxServer, rx: Receiver) -> None:
     """The product's safe order: create disabled, fetch the signing key, then enable."""
-    with Receiver() as rx, client_for(sb) as client:
+    with rx.scripted(), client_for(sb) as client:
         hook = register(sb, rx.url, disabled=True)
         sb.send(5)
         assert sb.wait_delivered(5) and rx.received() == []
@@ -153,9 +160,9 @@ def test_created_disabled_then_enabled(sb: SandboxServer) -> None:
         assert ids(rx.received()) == later.event_ids
 
 
-def test_retry_with_backoff_blocks_the_queue(sb: SandboxServer) -> None:
+def test_retry_with_backoff_blocks_the_queue(sb: SandboxServer, rx: Receiver) -> None:
     """A 500 is retried after Customer.io's hour (scaled), and later deliveries wait behind it."""
-    with Receiver([Answer(500)]) as rx:
+    with rx.scripted([Answer(500)]):
         hook = register(sb, rx.url)
         sent = sb.send(3)
         assert sb.wait_delivered(10)
@@ -177,10 +184,10 @@ def test_retry_with_backoff_blocks_the_queue(sb: SandboxServer) -> None:
     assert stats.blocked is False and stats.last_status == 200
 
 
-def test_slower_than_the_timeout_is_a_failure(sb: SandboxServer) -> None:
+def test_slower_than_the_timeout_is_a_failure(sb: SandboxServer, rx: Receiver) -> None:
     """A 2xx after the timeout does not count: the event is sent again (a duplicate event_id
     for the receiver), and the next event waits until then."""
-    with Receiver([Answer(200, delay_s=TIMEOUT + 0.15)]) as rx:
+    with rx.scripted([Answer(200, delay_s=TIMEOUT + 0.15)]):
         hook = register(sb, rx.url)
         sent = sb.send(2)
         assert sb.wait_delivered(10)
@@ -195,9 +202,9 @@ def test_slower_than_the_timeout_is_a_failure(sb: SandboxServer) -> None:
     assert sb.delivery_stats()[hook].retries == 1
 
 
-def test_statuses_after_which_customer_io_waits_an_hour(sb: SandboxServer) -> None:
+def test_statuses_after_which_customer_io_waits_an_hour(sb: SandboxServer, rx: Receiver) -> None:
     scale = sb.configure_sender(retry_time_scale=SCALE / 4).time_scale
-    with Receiver([Answer(503), Answer(429), Answer(302)]) as rx:
+    with rx.scripted([Answer(503), Answer(429), Answer(302)]):
         register(sb, rx.url)
         sb.send(1)
         assert sb.wait_delivered(10)
@@ -208,10 +215,10 @@ def test_statuses_after_which_customer_io_waits_an_hour(sb: SandboxServer) -> No
                       pytest.approx(240 * scale), None]
 
 
-def test_gives_up_after_the_retry_window(sb: SandboxServer) -> None:
+def test_gives_up_after_the_retry_window(sb: SandboxServer, rx: Receiver) -> None:
     # A window of 5,000 s instead of 7 days, and a faster clock for this test.
     sb.sender.policy = replace(sb.sender.policy, give_up_after_s=5_000, time_scale=SCALE / 4)
-    with Receiver([Answer(500)] * 10) as rx:
+    with rx.scripted([Answer(500)] * 10):
         hook = register(sb, rx.url)
         sent = sb.send(2)
         assert sb.wait_delivered(10)
@@ -249,9 +256,9 @@ def test_refused_connection_blocks_until_disabled(sb: SandboxServer) -> None:
     assert (stats.dropped, stats.pending, stats.delivered) == (3, 0, 0)
 
 
-def test_retry_now_skips_the_wait(sb: SandboxServer) -> None:
+def test_retry_now_skips_the_wait(sb: SandboxServer, rx: Receiver) -> None:
     sb.configure_sender(retry_time_scale=1.0)
-    with Receiver([Answer(401)]) as rx:
+    with rx.scripted([Answer(401)]):
         register(sb, rx.url)
         sb.send(1)
         rx.wait_for(1)
@@ -261,8 +268,8 @@ def test_retry_now_skips_the_wait(sb: SandboxServer) -> None:
         assert [r.answered for r in rx.received()] == [401, 200]
 
 
-def test_duplicate_knob(sb: SandboxServer) -> None:
-    with Receiver() as rx:
+def test_duplicate_knob(sb: SandboxServer, rx: Receiver) -> None:
+    with rx.scripted():
         hook = register(sb, rx.url)
         first = sb.send(4)
         assert sb.wait_delivered(5)
@@ -278,8 +285,8 @@ def test_duplicate_knob(sb: SandboxServer) -> None:
     assert sb.delivery_stats()[hook].delivered == 6
 
 
-def test_reorder_knob(sb: SandboxServer) -> None:
-    with Receiver() as rx:
+def test_reorder_knob(sb: SandboxServer, rx: Receiver) -> None:
+    with rx.scripted():
         register(sb, rx.url)
         sent = sb.send(20, mode="reorder")
         assert sb.wait_delivered(5)
@@ -288,10 +295,10 @@ def test_reorder_knob(sb: SandboxServer) -> None:
     assert stamps != sorted(stamps) and len(set(sent.event_ids)) == 20
 
 
-def test_probe_knobs(sb: SandboxServer) -> None:
+def test_probe_knobs(sb: SandboxServer, rx: Receiver) -> None:
     """stale, bad_signature, bad_body, unsigned: sent once to each target whatever it subscribes
     to, never retried, never blocking the queue, even when the receiver rejects them."""
-    with Receiver([Answer(401)] * 4) as rx:
+    with rx.scripted([Answer(401)] * 4):
         hook = register(sb, rx.url, events=["email_sent"])
         sb.send(1, mode="stale", stale_by_s=600)
         sb.send(1, mode="bad_signature")
@@ -314,8 +321,8 @@ def test_probe_knobs(sb: SandboxServer) -> None:
                                                     "unsigned"]
 
 
-def test_stream_and_stop(sb: SandboxServer) -> None:
-    with Receiver() as rx:
+def test_stream_and_stop(sb: SandboxServer, rx: Receiver) -> None:
+    with rx.scripted():
         register(sb, rx.url)
         sb.stream(400, count=60)
         assert sb.wait_delivered(10)
@@ -331,10 +338,10 @@ def test_stream_and_stop(sb: SandboxServer) -> None:
     assert "email" in types and len(types) > 2
 
 
-def test_app_api_answers_while_a_delivery_hangs(sb: SandboxServer) -> None:
+def test_app_api_answers_while_a_delivery_hangs(sb: SandboxServer, rx: Receiver) -> None:
     """The sender has its own thread and loop: App API requests do not queue behind it."""
     sb.configure_sender(timeout_s=5.0)
-    with Receiver([Answer(200, delay_s=0.6)]) as rx, client_for(sb) as client:
+    with rx.scripted([Answer(200, delay_s=0.6)]), client_for(sb) as client:
         register(sb, rx.url)
         sb.send(1)
         rx.wait_for(1)
@@ -344,9 +351,9 @@ def test_app_api_answers_while_a_delivery_hangs(sb: SandboxServer) -> None:
     assert statuses == [200] * 20 and held
 
 
-def test_control_routes(sb: SandboxServer) -> None:
+def test_control_routes(sb: SandboxServer, rx: Receiver) -> None:
     base = sb.url + "/_sandbox/"
-    with Receiver() as rx, httpx.Client(base_url=base) as control:
+    with rx.scripted(), httpx.Client(base_url=base) as control:
         hook = register(sb, rx.url)
         queued = control.post("deliveries", json={"count": 5})
         assert queued.status_code == 200 and queued.json()["queued"] == {str(hook): 5}
@@ -355,6 +362,9 @@ def test_control_routes(sb: SandboxServer) -> None:
         listed = control.get("deliveries", params={"limit": 3}).json()
         assert len(listed["attempts"]) == 3 and listed["attempts"][-1]["ok"] is True
         assert control.post("deliveries", json={"count": 1, "mode": "stale"}).status_code == 200
+        published = example("webhook_customer_subscribed")
+        given = control.post("deliveries", json={"events": [published]}).json()
+        assert given == {"event_ids": [published["event_id"]], "queued": {str(hook): 1}}
         assert control.post("deliveries", json={"rate": 500, "count": 10}).json() == {
             "streaming": True}
         assert control.post("deliveries/wait", json={"timeout": 5}).json()["delivered"]
@@ -363,14 +373,16 @@ def test_control_routes(sb: SandboxServer) -> None:
         assert control.put("sender", json={"retry_time_scale": 0.5}).json()[
             "retry_time_scale"] == 0.5
         assert control.post("deliveries/retry_now").json() == {"ok": True}
-        for bad in ({"mode": "nope"}, {"count": "5"}, {"rate": 5, "mode": "stale"},
-                    {"duration": 3}, {"count": -1}):
+        bad_bodies: list[dict[str, Any]] = [
+            {"mode": "nope"}, {"count": "5"}, {"rate": 5, "mode": "stale"}, {"duration": 3},
+            {"count": -1}, {"events": {}}, {"events": [1]}]
+        for bad in bad_bodies:
             assert control.post("deliveries", json=bad).status_code == 400, bad
         assert control.post("deliveries", content=b"[").status_code == 400
         assert control.post("deliveries", json={"webhook_id": 999}).status_code == 404
         assert control.put("sender", json={"timeout_s": 0}).status_code == 400
         assert control.post("deliveries/wait", json={"timeout": 5}).json()["delivered"]
-    assert len({r.event_id for r in rx.received()}) >= 5 + 1 + 10
+    assert len({r.event_id for r in rx.received()}) >= 5 + 1 + 1 + 10
 
 
 def test_events_start_makes_deliveries_repeatable() -> None:

@@ -90,8 +90,15 @@ def delivery_routes(sender: WebhookSender) -> list[Route]:
         if duration is not None:
             raise _BadInput("duration needs a rate")
         stale_by = _number(body, "stale_by", float)
+        events: Any = 1 if count is None else count
+        if "events" in body:
+            # Given event objects (e.g. the spec's examples), routed like generated ones.
+            events = body["events"]
+            if count is not None or not isinstance(events, list) or not all(
+                    isinstance(event, dict) for event in events):
+                raise _BadInput("events must be a list of event objects (and no count)")
         enqueued = sender.send(
-            1 if count is None else count, webhook_id=webhook_id, mode=mode,
+            events, webhook_id=webhook_id, mode=mode,
             stale_by_s=DEFAULT_STALE_BY_S if stale_by is None else float(stale_by),
         )
         return JSONResponse(enqueued.to_json())

@@ -68,6 +68,8 @@ def make_message(
 ) -> Message:
     """A delivery of `origin` to `person` over `channel`, all draws from `r`."""
     subject = f"{r.pick(_HOOKS)} | {origin.name}"
+    if origin.kind == "transactional":  # named like "receipt 3": "Your receipt"
+        subject = f"Your {origin.name.rsplit(' ', 1)[0]}"
     base = f"https://www.example.com/{r.pick(_PATHS)}"
     links = tuple(
         (link_id, f"{base}?utm_source=customerio&utm_medium={channel}&utm_content=link{link_id}")
