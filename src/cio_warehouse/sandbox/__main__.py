@@ -40,6 +40,14 @@ def _positive(text: str) -> float:
     return value
 
 
+def _table_rows(text: str) -> tuple[str, int]:
+    table, _, count = text.partition("=")
+    if table not in Workspace.PRESETS["small"] or not count.isdigit():
+        tables = ", ".join(sorted(Workspace.PRESETS["small"]))
+        raise argparse.ArgumentTypeError(f"TABLE=N with a table of: {tables}")
+    return table, int(count)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cio_warehouse.sandbox",
@@ -53,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="workspace size (default: small)")
     size.add_argument("--scale", type=float, default=None,
                       help="the small preset times this factor (400 -> 100,000 newsletters)")
+    parser.add_argument("--rows", action="append", default=[], metavar="TABLE=N",
+                        type=_table_rows, help="row count of one table, over the preset/scale")
     # Secrets never go in argv (visible in ps): name the variable that holds the key.
     parser.add_argument("--api-key-env", required=True, metavar="VAR",
                         help="environment variable holding the App API key to accept")
@@ -82,10 +92,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     api_key = os.environ.get(args.api_key_env, "")
     if not api_key:
         parser.error(f"environment variable {args.api_key_env} is unset or empty")
+    overrides = dict(args.rows)
     if args.scale is not None:
-        workspace = Workspace.scaled(args.seed, args.scale, cursor_end=args.cursor_end)
+        workspace = Workspace.scaled(
+            args.seed, args.scale, cursor_end=args.cursor_end, **overrides
+        )
     else:
-        workspace = Workspace.preset(args.preset or "small", args.seed, cursor_end=args.cursor_end)
+        workspace = Workspace.preset(
+            args.preset or "small", args.seed, cursor_end=args.cursor_end, **overrides
+        )
     try:
         faults = (
             [fault_from_json(knob) for knob in json.loads(args.faults.read_text())]
