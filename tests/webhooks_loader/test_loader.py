@@ -196,6 +196,41 @@ def test_a_poisonous_event_does_not_block_the_others(
     assert loader.drain().events == 1  # nothing is stuck behind it
 
 
+def test_a_poisonous_event_alone_in_its_table_waits_for_evidence(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+) -> None:
+    """Dead-lettered only once another row of its table loads: the fault is then the event's."""
+    poison = b'{"object_type":"push","metric":"sent","data":{"recipient":"\\udfff"}}'
+    store_raw(inbox, "E-poison", poison)
+    store(inbox, [event("email"), event("email")])
+    with pytest.raises(LoadError, match="acme.push_events"):
+        loader.drain_once()
+    assert count(data_dir, "email_events") == 2  # the rest is not blocked
+    assert inbox.health(SOURCE).backlog == 1
+    assert "webhook_dead_letters" not in tables(data_dir)
+    good = event("push")
+    store(inbox, [good])
+    stats = loader.drain()
+    assert (stats.events, stats.isolated) == (1, 1)
+    assert query(data_dir, f"select event_id from {SOURCE}.push_events") == [(good["event_id"],)]
+    assert count(data_dir, "webhook_dead_letters", "event_id = 'E-poison'") == 1
+
+
+def test_a_table_wide_fault_dead_letters_nothing(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+) -> None:
+    """A push_events table the loader cannot use fails every push event: none is 'poisonous'."""
+    query(data_dir, f"create schema {SOURCE}")
+    query(data_dir, f"create table {SOURCE}.push_events (event_id integer)")
+    store(inbox, [event("push"), event("email"), event("push"), event("email"), event("push")])
+    with pytest.raises(LoadError, match="push_events"):
+        loader.drain_once()
+    assert count(data_dir, "email_events") == 2
+    assert inbox.health(SOURCE).backlog == 3
+    assert "webhook_dead_letters" not in tables(data_dir)
+    assert loader.status([SOURCE]).last_error
+
+
 def test_when_the_warehouse_is_down_events_wait_and_load_later(
     data_dir: DataDir, inbox: Inbox, loader: EventLoader
 ) -> None:

@@ -124,6 +124,15 @@ class _Tally:
     failed_loads: int = 0
     by_table: dict[str, int] = field(default_factory=dict)
 
+    def add(self, other: _Tally) -> None:
+        self.events += other.events
+        self.dead_letters += other.dead_letters
+        self.isolated += other.isolated
+        self.loads += other.loads
+        self.failed_loads += other.failed_loads
+        for table, n in other.by_table.items():
+            self.by_table[table] = self.by_table.get(table, 0) + n
+
     def committed(self, items: Sequence[_Item]) -> None:
         self.loads += 1
         for item in items:
@@ -195,10 +204,12 @@ class EventLoader:
                     dead_letter_seqs=[dl.seq]))
             error: LoadError | None = None
             for source, items in groups.items():
+                source_tally = _Tally()
                 try:
-                    self._load_isolating(source, list(items.values()), tally)
+                    self._load_source(source, list(items.values()), source_tally)
                 except LoadError as exc:
                     error = error or exc
+                tally.add(source_tally)
             stats = LoadStats(
                 tally.events, tally.dead_letters, tally.isolated, tally.loads,
                 tally.failed_loads, tally.by_table, time.monotonic() - started,
@@ -283,42 +294,63 @@ class EventLoader:
 
     # -- loading -------------------------------------------------------------------------------
 
-    def _load_isolating(self, source: str, items: list[_Item], tally: _Tally) -> None:
-        """Commit items; if that fails for a reason in the data, find the culprits by halving.
+    def _load_source(self, source: str, items: list[_Item], tally: _Tally) -> None:
+        """Commit a source's batch; an event the warehouse refuses must not block the others.
 
-        One event the warehouse refuses (a JSON it cannot parse, a string it cannot store) must
-        not hold back the others forever: halves that load are committed, and an event that fails
-        alone (twice) goes to the dead letters with the error as the reason. If even that dead
-        letter cannot be written, the warehouse itself is failing: LoadError, back off.
+        A failed load is split in halves until the rows that fail alone are found (a JSON the
+        warehouse cannot parse, a string it cannot store). Such an event goes to the dead letters,
+        with the error as the reason, only when other rows of its table did load just now: then
+        the fault is the event's. When nothing of its table loads (a table-wide fault, a bug), it
+        stays in the inbox and LoadError reports it, to be retried after a backoff.
         """
+        refused: list[tuple[_Item, Exception]] = []
+        self._split_until_loaded(source, items, tally, refused)
+        stuck: list[tuple[_Item, Exception]] = []
+        for item, failure in refused:
+            if not tally.by_table.get(item.table):
+                stuck.append((item, failure))
+                continue
+            retry = self._try_commit(source, [item], tally)  # in case it was a passing fault
+            if retry is None:
+                continue
+            reason = f"the warehouse refused this event: {_describe(retry)}"
+            log.warning("source %r: event %s moved to %s: %s", source, item.key,
+                        DEAD_LETTERS_TABLE, reason)
+            moved = _dead_letter_item(
+                f"event-{item.key}", item.received_at, reason, item.body, origin="loader",
+                event_id=item.key, event_seqs=item.event_seqs,
+            )
+            not_moved = self._try_commit(source, [moved], tally)
+            if not_moved is not None:
+                raise LoadError(_describe(not_moved)) from not_moved
+            tally.isolated += 1
+        if stuck:
+            item, failure = stuck[0]
+            raise LoadError(
+                f"{len(stuck)} event(s) of {source}.{item.table} did not load and no other row "
+                f"of that table did (kept in the inbox, retried later): {_describe(failure)}"
+            ) from failure
+
+    def _split_until_loaded(
+        self,
+        source: str,
+        items: list[_Item],
+        tally: _Tally,
+        refused: list[tuple[_Item, Exception]],
+    ) -> None:
         failure = self._try_commit(source, items, tally)
         if failure is None:
             return
         if _unreachable(failure):
             raise LoadError(_describe(failure)) from failure
-        if len(items) > 1:
-            middle = len(items) // 2
-            self._load_isolating(source, items[:middle], tally)
-            self._load_isolating(source, items[middle:], tally)
+        if len(items) == 1:
+            if items[0].table == DEAD_LETTERS_TABLE:  # text only: the warehouse itself fails
+                raise LoadError(f"a dead letter did not load: {_describe(failure)}") from failure
+            refused.append((items[0], failure))
             return
-        item = items[0]
-        if item.table == DEAD_LETTERS_TABLE:
-            raise LoadError(f"a dead letter could not be written: {_describe(failure)}")
-        # Once more alone, in case the failure was a passing one.
-        failure = self._try_commit(source, items, tally)
-        if failure is None:
-            return
-        reason = f"the warehouse refused this event: {_describe(failure)}"
-        log.warning("source %r: event %s moved to %s: %s", source, item.key,
-                    DEAD_LETTERS_TABLE, reason)
-        moved = _dead_letter_item(
-            f"event-{item.key}", item.received_at, reason, item.body, origin="loader",
-            event_id=item.key, event_seqs=item.event_seqs,
-        )
-        failure = self._try_commit(source, [moved], tally)
-        if failure is not None:
-            raise LoadError(_describe(failure)) from failure
-        tally.isolated += 1
+        middle = len(items) // 2
+        self._split_until_loaded(source, items[:middle], tally, refused)
+        self._split_until_loaded(source, items[middle:], tally, refused)
 
     def _try_commit(self, source: str, items: Sequence[_Item], tally: _Tally) -> Exception | None:
         """Load items, then mark their inbox rows loaded; the load's failure, if any.
