@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The browser tests drive Debian's chromium (Playwright never downloads a browser of its own).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test check bench clean
+.PHONY: install demo test check bench clean chromium
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +20,13 @@ install: $(INSTALLED)
 demo: $(INSTALLED)
 	$(BIN)/cio-warehouse demo
 
-test: $(INSTALLED)
+chromium:
+	@test -x $(CHROMIUM) || { echo "Installing chromium for the browser tests..."; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium >/dev/null; }
+
+test: $(INSTALLED) chromium
 	$(BIN)/pytest
 
 check: $(INSTALLED)
