@@ -359,3 +359,18 @@ def test_a_busy_source_waits_for_its_job_before_the_next_one(
     later = scheduler.tick()
     assert [job.tables for job in later] == [["segments"]]
     _finish(later[0])
+
+
+def test_a_run_still_running_outside_the_scheduler_is_never_doubled(
+    store: StateStore, sandbox: SandboxServer, api_key: str, clock: FakeClock,
+    make_scheduler: MakeScheduler,
+) -> None:
+    """E.g. a sync this process runs directly, or one hung past its interval."""
+    _link(store, sandbox, api_key, ("segments",))
+    run_id = store.start_run("acme", "segments")
+    scheduler = make_scheduler()
+    clock.now += 10 * FIVE_MINUTES
+    assert scheduler.tick() == []
+    store.finish_run(run_id, status="succeeded", rows=0, pages=0, retries=0)
+    _finish(scheduler.tick()[0])
+    assert _statuses(store, "segments") == ["succeeded", "succeeded"]

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import uvicorn
 
 from cio_warehouse.service import discovery
-from cio_warehouse.service.api import Warehouse, create_api
+from cio_warehouse.service.api import Warehouse
 from cio_warehouse.service.discovery import ServiceInfo
 from cio_warehouse.service.jobs import SyncJobs
+from cio_warehouse.service.scheduler import Scheduler
 from cio_warehouse.state import DataDir, StateError, StateStore
 from cio_warehouse.webhooks.loader import EventLoader
 
@@ -43,6 +44,8 @@ class ServeSettings:
 class Endpoints:
     api_url: str
     receiver_url: str
+    admin_token: str | None = None  # in clear once: on the start that created it
+    login_url: str | None = None  # a one-time login link, new at each start
 
 
 class ReceiverSupervisor:
@@ -126,8 +129,9 @@ class Service:
         self.store = StateStore(data_dir)
         self.warehouse = Warehouse(data_dir)
         self.jobs = SyncJobs(self.store)
+        self.scheduler = Scheduler(self.store, self.jobs)
         self.loader = EventLoader(data_dir)
-        self._token = secrets.token_urlsafe(32)
+        self.token = secrets.token_urlsafe(32)  # the CLI's bearer token (service.json)
         self._sock: socket.socket | None = None
         self._receiver = ReceiverSupervisor(data_dir, settings.webhook_host, settings.webhook_port)
         self._stop_loader = threading.Event()
@@ -151,12 +155,21 @@ class Service:
         api_url = f"http://{self.settings.host}:{sock.getsockname()[1]}"
         receiver_url = self._receiver.start()
         self._loader_thread.start()
-        app = create_api(self.data_dir, self.jobs, self.warehouse, self._token)
+        # Imported here: the web app's modules import this one for the Service type.
+        from cio_warehouse.web.app import create_web_app, login_details
+
+        app = create_web_app(self)
+        admin_token, login_path = login_details(app)
         self._server = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         )
-        discovery.publish(self.data_dir, ServiceInfo(os.getpid(), api_url, self._token))
-        return Endpoints(api_url, receiver_url)
+        discovery.publish(self.data_dir, ServiceInfo(os.getpid(), api_url, self.token))
+        self.scheduler.start()
+        return Endpoints(api_url, receiver_url, admin_token, api_url + login_path)
+
+    @property
+    def receiver_url(self) -> str:
+        return self._receiver.url
 
     def run(self) -> None:
         """Serve until Ctrl-C, SIGTERM or request_stop(); the caller then calls close()."""
@@ -170,7 +183,8 @@ class Service:
             self._server.should_exit = True
 
     def close(self) -> None:
-        # Order matters: no new acks, then everything acked reaches the warehouse.
+        # Order matters: no new syncs, no new acks, then everything acked reaches the warehouse.
+        self.scheduler.stop()
         self._receiver.stop()
         self._stop_loader.set()
         if self._loader_thread.is_alive():

@@ -249,6 +249,9 @@ class Scheduler:
             table
             for table, interval in table_frequencies(source).items()
             if next_run_at(last.get(table), interval, now) <= now
+            # Started outside this scheduler's jobs (the demo's own sync) and still running, or
+            # hung past its interval: a second run beside it would break "one run at a time".
+            and not (table in last and last[table].status == "running")
         ]
 
     def _start(self, source: str, tables: Sequence[str]) -> SyncJob:
