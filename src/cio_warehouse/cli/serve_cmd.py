@@ -32,7 +32,19 @@ def serve_command(
     names = context.store.source_names()
 
     def ready(endpoints: Endpoints) -> None:
-        console.print(f"Service API on {endpoints.api_url} (the CLI uses it while this runs).")
+        console.print(f"Web app and API on {endpoints.api_url} (the CLI uses it while this runs).")
+        if endpoints.admin_token is not None:
+            # Printed this once: only its hash is kept (admin_token.json in the data dir).
+            console.print(
+                f"Admin token (shown once, keep it safe): [bold]{endpoints.admin_token}[/]\n"
+                "  To get a new one, delete admin_token.json in the data dir and start again.",
+                highlight=False, soft_wrap=True,
+            )
+        if endpoints.login_url is not None:
+            console.print(
+                f"Log in once with {endpoints.login_url} (valid for an hour, for one login).",
+                highlight=False, soft_wrap=True,
+            )
         console.print(f"Webhook receiver on {endpoints.receiver_url}")
         for name in names:
             console.print(f"  {name}: {webhook_url(endpoints.receiver_url, name)}")

@@ -45,7 +45,7 @@ def find_running(data_dir: DataDir) -> ServiceInfo | None:
         pass
     try:
         response = httpx.get(
-            f"{info.url}/api/health",
+            f"{info.url}/api/v1/health",
             headers={"Authorization": f"Bearer {info.token}"},
             timeout=2.0,
         )

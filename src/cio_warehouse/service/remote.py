@@ -15,6 +15,8 @@ from cio_warehouse.state import StateError
 from cio_warehouse.sync import TableOutcome, TableProgress
 from cio_warehouse.warehouse.query import QueryError, QueryResult
 
+MAX_ROWS = 100_000  # the API's most; the CLI printed every row before, this many is plenty
+
 
 class RemoteService:
     def __init__(self, info: ServiceInfo) -> None:
@@ -32,13 +34,18 @@ class RemoteService:
             response = self._client.request(method, path, json=body)
         except httpx.HTTPError as exc:
             raise StateError(f"The running service did not answer ({exc}).") from None
-        payload = response.json()
+        try:
+            payload = response.json()
+        except ValueError:
+            raise StateError(
+                f"The running service answered {response.status_code} without JSON."
+            ) from None
         if response.status_code >= 400:
             raise QueryError(str(payload.get("error", response.text)))
         return payload
 
     def query(self, sql: str) -> QueryResult:
-        payload = self._call("POST", "/api/query", {"sql": sql})
+        payload = self._call("POST", "/api/v1/query", {"sql": sql, "max_rows": MAX_ROWS})
         return QueryResult(payload["columns"], [tuple(r) for r in payload["rows"]])
 
     def sync(
@@ -48,7 +55,7 @@ class RemoteService:
         on_start: Callable[[list[TableProgress]], None] | None = None,
         poll: float = 0.25,
     ) -> list[TableOutcome]:
-        job = self._call("POST", f"/api/sources/{source}/sync", {"tables": tables})
+        job = self._call("POST", f"/api/v1/sources/{source}/sync", {"tables": tables or None})
         progress: list[TableProgress] = []
         if on_start is not None:
             on_start(progress)
@@ -57,7 +64,7 @@ class RemoteService:
             if job["finished_at"] is not None:
                 break
             time.sleep(poll)
-            job = self._call("GET", f"/api/jobs/{job['id']}")
+            job = self._call("GET", f"/api/v1/jobs/{job['id']}")
         if job["error"]:
             raise StateError(job["error"])
         return [TableOutcome(**o) for o in job["outcomes"]]

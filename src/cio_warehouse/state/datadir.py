@@ -48,6 +48,16 @@ class DataDir:
         return self.root / "service.json"
 
     @property
+    def admin_token_file(self) -> Path:
+        """The web app's admin token, hashed: the clear token is printed once, never stored."""
+        return self.root / "admin_token.json"
+
+    @property
+    def web_settings(self) -> Path:
+        """Settings of the web app that are not a source's, e.g. the public base URL."""
+        return self.root / "web_settings.json"
+
+    @property
     def pipelines(self) -> Path:
         """dlt's working dir (extract/normalize/load packages) for this data dir."""
         return self.root / "pipelines"

@@ -1,0 +1,169 @@
+"""The warehouse side: read-only SQL, the table browser, activity and funnels, settings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from cio_warehouse.service.runtime import Service
+from cio_warehouse.state import StateError
+from cio_warehouse.warehouse.query import QueryError, execute
+from cio_warehouse.warehouse.values import to_json_value
+from cio_warehouse.web import analytics, browse
+from cio_warehouse.web.api import models
+from cio_warehouse.web.api.common import (
+    ServiceDep,
+    SettingsDep,
+    SourceName,
+    known_source,
+    warehouse_cursor,
+)
+from cio_warehouse.web.api.errors import ApiError
+from cio_warehouse.web.settings import WebSettings
+
+router = APIRouter()
+
+
+@router.get("/health", response_model=models.Ok)
+def get_health() -> models.Ok:
+    """The service answers (the CLI's check that a running service owns the warehouse)."""
+    return models.Ok(ok=True)
+
+
+# -- SQL -----------------------------------------------------------------------------------------
+
+
+def run_query(service: Service, sql: str, max_rows: int) -> models.QueryResult:
+    """Read-only SQL (checked with DuckDB's parser), at most `max_rows` rows."""
+    with warehouse_cursor(service) as cursor:
+        try:
+            result = execute(cursor, sql, max_rows)
+        except QueryError as exc:
+            raise ApiError(400, str(exc), "sql") from None
+    return models.QueryResult(
+        columns=result.columns,
+        rows=[[to_json_value(v) for v in row] for row in result.rows],
+        truncated=result.truncated,
+    )
+
+
+@router.post("/query", response_model=models.QueryResult)
+def post_query(body: models.QueryIn, service: ServiceDep) -> models.QueryResult:
+    return run_query(service, body.sql, body.max_rows)
+
+
+# -- the table browser ---------------------------------------------------------------------------
+
+
+def warehouse_tables(service: Service, source: str | None) -> list[models.WarehouseTable]:
+    with warehouse_cursor(service) as cursor:
+        found = browse.tables(cursor, source)
+    return [models.WarehouseTable(source=t.source, table=t.table, rows=t.rows) for t in found]
+
+
+@router.get("/warehouse/tables", response_model=list[models.WarehouseTable])
+def get_warehouse_tables(
+    service: ServiceDep,
+    source: Annotated[str | None, Query(description="Only this source's tables.")] = None,
+) -> list[models.WarehouseTable]:
+    return warehouse_tables(service, source)
+
+
+def table_preview(service: Service, source: str, table: str, limit: int) -> models.TablePreview:
+    with warehouse_cursor(service) as cursor:
+        if not browse.exists(cursor, source, table):
+            raise ApiError(404, f"No table {source}.{table} in the warehouse (yet): sync the "
+                           "source, or wait for its first webhook events.")
+        found = browse.preview(cursor, source, table, limit)
+    return models.TablePreview(
+        columns=[models.Column(name=n, type=t) for n, t in found.columns],
+        row_count=found.row_count,
+        rows=found.rows,
+    )
+
+
+@router.get("/warehouse/tables/{source}/{table}", response_model=models.TablePreview)
+def get_table_preview(
+    source: Annotated[str, Path(description="The source (SQL schema).")],
+    table: Annotated[str, Path(description="The table in it.")],
+    service: ServiceDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+) -> models.TablePreview:
+    return table_preview(service, source, table, limit)
+
+
+# -- charts --------------------------------------------------------------------------------------
+
+
+def activity(service: Service, name: str, days: int) -> list[models.ActivityPoint]:
+    known_source(service, name)
+    with warehouse_cursor(service) as cursor:
+        rows = analytics.activity(cursor, name, days)
+    return [
+        models.ActivityPoint(day=r.day, channel=r.channel, metric=r.metric, events=r.events)
+        for r in rows
+    ]
+
+
+@router.get("/sources/{name}/activity", response_model=list[models.ActivityPoint])
+def get_activity(
+    name: SourceName,
+    service: ServiceDep,
+    days: Annotated[int, Query(ge=1, le=3660, description="How many days back.")] = 30,
+) -> list[models.ActivityPoint]:
+    return activity(service, name, days)
+
+
+def funnels(
+    service: Service, name: str, kind: analytics.FunnelKind | None, limit: int
+) -> list[models.Funnel]:
+    known_source(service, name)
+    kinds = analytics.FUNNEL_KINDS if kind is None else (kind,)
+    with warehouse_cursor(service) as cursor:
+        rows = [row for k in kinds for row in analytics.funnels(cursor, name, k, limit)]
+    return [
+        models.Funnel(
+            kind=r.kind, id=r.id, name=r.name, sent=r.sent, delivered=r.delivered,
+            opened=r.opened, clicked=r.clicked,
+        )
+        for r in rows
+    ]
+
+
+@router.get("/sources/{name}/funnels", response_model=list[models.Funnel])
+def get_funnels(
+    name: SourceName,
+    service: ServiceDep,
+    kind: Annotated[
+        analytics.FunnelKind | None, Query(description="Default: all three kinds.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many per kind.")] = 100,
+) -> list[models.Funnel]:
+    return funnels(service, name, kind, limit)
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+
+def settings_view(service: Service, settings: WebSettings) -> models.Settings:
+    return models.Settings(
+        public_base_url=settings.public_base_url(),
+        public_base_url_is_default=settings.is_default(),
+        receiver_url=service.receiver_url,
+    )
+
+
+@router.get("/settings", response_model=models.Settings)
+def get_settings(service: ServiceDep, settings: SettingsDep) -> models.Settings:
+    return settings_view(service, settings)
+
+
+@router.put("/settings", response_model=models.Settings)
+def put_settings(body: models.SettingsIn, service: ServiceDep, settings: SettingsDep
+                 ) -> models.Settings:
+    try:
+        settings.set_public_base_url(body.public_base_url)
+    except StateError as exc:
+        raise ApiError(400, str(exc), "public_base_url") from None
+    return settings_view(service, settings)

@@ -1,0 +1,290 @@
+"""The JSON API's request and response bodies: what the OpenAPI document promises."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Keys are visible ASCII (they travel in an HTTP header or key an HMAC); spaces around a pasted
+# key are forgiven, as the CLI forgives them.
+KEY_PATTERN = r"^[ \t\r\n]*[!-~]+[ \t\r\n]*$"
+MAX_ROWS = 100_000
+
+
+class Body(BaseModel):
+    """Request bodies: exact types (no "5" for 5) and no unknown fields, so that a typo in a
+    field name is an error instead of a silent no-op."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="One sentence: what went wrong and what to do.")
+    field: str | None = Field(None, description="The input field at fault, when there is one.")
+
+
+class Ok(BaseModel):
+    ok: bool
+
+
+class SessionInfo(BaseModel):
+    kind: Literal["session", "admin_token", "service_token"]
+    csrf_token: str | None = Field(description="Send it as X-CSRF-Token (sessions only).")
+    expires_at: float | None
+
+
+# -- catalog -------------------------------------------------------------------------------------
+
+
+class CatalogTable(BaseModel):
+    name: str
+    description: str
+    sync_method: Literal["full_refresh", "webhook"]
+    default_selected: bool
+
+
+class Frequency(BaseModel):
+    label: str
+    seconds: int
+
+
+class Region(BaseModel):
+    id: str
+    label: str
+    host: str
+    caption: str
+
+
+class Catalog(BaseModel):
+    tables: list[CatalogTable]
+    frequencies: list[Frequency]
+    regions: list[Region]
+    default_frequency_seconds: int
+
+
+# -- sources -------------------------------------------------------------------------------------
+
+
+class CheckKeyIn(Body):
+    region: str
+    app_api_key: str = Field(pattern=KEY_PATTERN, max_length=1000)
+    api_base_url: str | None = None
+
+
+class Workspaces(BaseModel):
+    workspaces: list[dict[str, Any]]
+
+
+class SourceIn(Body):
+    name: str
+    region: str
+    app_api_key: str = Field(pattern=KEY_PATTERN, max_length=1000)
+    api_base_url: str | None = None
+    tables: list[str] | None = Field(None, description="Default: every table of the catalog.")
+    frequency_seconds: int | None = Field(None, description="One of the catalog's frequencies.")
+
+
+class SourcePatch(Body):
+    region: str | None = None
+    app_api_key: str | None = Field(None, pattern=KEY_PATTERN, max_length=1000)
+    api_base_url: str | None = Field(None, description='"" goes back to the region\'s host.')
+    tables: list[str] | None = None
+    frequency_seconds: int | None = None
+    table_frequencies: dict[str, int | None] | None = Field(
+        None, description="Per-table frequencies in seconds; null follows the source's again."
+    )
+
+
+class Source(BaseModel):
+    name: str
+    region: str
+    api_base_url: str | None
+    tables: list[str]
+    frequency_seconds: int
+    table_frequencies: dict[str, int]
+    app_api_key_set: bool = Field(description="Always true: the key itself is never sent back.")
+    signing_key_set: bool
+    webhook_id: int | None
+    webhook_url: str | None
+    created_at: float
+
+
+class RemovalWarning(BaseModel):
+    warning: str
+
+
+# -- webhook -------------------------------------------------------------------------------------
+
+
+class RegisterIn(Body):
+    public_base_url: str | None = Field(None, description="Default: the global setting.")
+
+
+class Registration(BaseModel):
+    ok: bool
+    url: str
+    events: list[str]
+    webhook: dict[str, Any] | None
+    created: bool
+    failure: str | None
+    steps: list[str]
+
+
+class SigningKeyIn(Body):
+    signing_key: str = Field(pattern=KEY_PATTERN, max_length=1000)
+
+
+class KeySaved(BaseModel):
+    webhook: dict[str, Any] | None
+    rotated: bool
+    enabled: bool
+
+
+class DeliveryHealth(BaseModel):
+    received: int
+    stored: int
+    duplicates: int
+    rejected: int
+    rejected_by_reason: dict[str, int]
+    dropped: int
+    dead_letters: int
+    last_delivery_at: float | None
+    backlog: int
+    deliveries_last_hour: int
+
+
+class Assessment(BaseModel):
+    level: Literal["ok", "warning", "error"]
+    message: str
+
+
+class WebhookStatus(BaseModel):
+    registered: bool
+    url: str | None
+    remote: dict[str, Any] | None
+    remote_error: str | None
+    health: DeliveryHealth
+    assessment: Assessment
+
+
+# -- tables, runs, jobs --------------------------------------------------------------------------
+
+
+class Run(BaseModel):
+    id: int
+    table: str
+    started_at: float
+    ended_at: float | None
+    duration: float | None
+    status: str
+    rows: int | None
+    pages: int | None
+    retries: int | None
+    error: str | None
+
+
+class TableStatus(BaseModel):
+    name: str
+    description: str
+    sync_method: Literal["full_refresh", "webhook"]
+    selected: bool
+    frequency_seconds: int | None
+    running: bool
+    next_run_at: float | None
+    last_run: Run | None
+    last_success: Run | None
+
+
+class SyncIn(Body):
+    tables: list[str] | None = Field(None, description="Default: the selected API tables.")
+
+
+class JobProgress(BaseModel):
+    table: str
+    phase: str
+    rows: int
+    pages: int
+    retries: int
+
+
+class JobOutcome(BaseModel):
+    table: str
+    status: str
+    rows: int
+    pages: int
+    retries: int
+    seconds: float
+    error: str | None
+
+
+class Job(BaseModel):
+    id: int
+    source: str
+    tables: list[str]
+    started_at: float
+    finished_at: float | None
+    error: str | None
+    progress: list[JobProgress]
+    outcomes: list[JobOutcome] | None
+
+
+# -- warehouse -----------------------------------------------------------------------------------
+
+
+class QueryIn(Body):
+    sql: str
+    max_rows: int = Field(1000, ge=1, le=MAX_ROWS)
+
+
+class QueryResult(BaseModel):
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool
+
+
+class WarehouseTable(BaseModel):
+    source: str
+    table: str
+    rows: int
+
+
+class Column(BaseModel):
+    name: str
+    type: str
+
+
+class TablePreview(BaseModel):
+    columns: list[Column]
+    row_count: int
+    rows: list[list[Any]]
+
+
+class ActivityPoint(BaseModel):
+    day: str = Field(description="The UTC day, YYYY-MM-DD.")
+    channel: str
+    metric: str
+    events: int
+
+
+class Funnel(BaseModel):
+    kind: Literal["campaign", "broadcast", "newsletter"]
+    id: int
+    name: str | None
+    sent: int
+    delivered: int
+    opened: int
+    clicked: int
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+
+class Settings(BaseModel):
+    public_base_url: str
+    public_base_url_is_default: bool
+    receiver_url: str
+
+
+class SettingsIn(Body):
+    public_base_url: str | None = Field(description="null or \"\": the receiver's own URL.")
