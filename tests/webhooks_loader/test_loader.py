@@ -91,6 +91,26 @@ def test_a_string_where_an_integer_belongs_is_kept_in_a_variant_column(
     assert rows == [(1, None), (None, "abc"), (12, None)]
 
 
+def test_unknown_and_odd_fields_never_break_a_load(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+) -> None:
+    odd = event(**{"new field": {"deep": [1, {"x": None}]}, "ünïcode": "ok", "a.b": 1,
+                   "big": 123456789012345678901234567890, "identifiers": "not an object"})
+    odd["future_top_level"] = {"v": 2}
+    store(inbox, [odd])
+    store_raw(inbox, "E-nan", b'{"object_type":"email","metric":"sent","timestamp":"soon",'
+                              b'"data":{"score":NaN,"campaign_id":"c-7"}}')
+    assert loader.drain().events == 2
+    rows = query(data_dir, f"select event_id, data->>'$.big', extra->>'$.future_top_level.v',"
+                           f" timestamp, timestamp__v_text, campaign_id__v_text"
+                           f" from {SOURCE}.email_events order by event_id")
+    assert rows == [
+        (odd["event_id"], "123456789012345678901234567890", "2", rows[0][3], None, None),
+        ("E-nan", None, None, None, "soon", "c-7"),
+    ]
+    assert rows[0][3] is not None
+
+
 def test_the_same_event_in_two_batches_is_one_row(
     data_dir: DataDir, inbox: Inbox, loader: EventLoader
 ) -> None:

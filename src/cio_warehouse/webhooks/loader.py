@@ -29,9 +29,9 @@ from cio_warehouse.webhooks.inbox import Inbox
 
 log = logging.getLogger(__name__)
 
-# Up to this many events per load. A dlt load costs ~0.2 s however small, plus ~65 us per event
-# (Arrow into DuckDB, 2 cores): while idle each event loads at once; a backlog drains in batches
-# this big (20,000 drain ~20% faster than 10,000; the memory stays in the tens of MB).
+# Up to this many events per load. A dlt load costs ~0.25 s of CPU however small (+~35 ms per
+# table it touches) plus ~60-80 us per event (Arrow into DuckDB, 2 cores): while idle each event
+# loads at once; a backlog drains in batches this big (~20% faster than 10,000; tens of MB).
 DEFAULT_BATCH_SIZE = 20_000
 # While idle, how often the inbox is asked for new events (event-to-queryable adds this at worst).
 IDLE_POLL_SECONDS = 0.1
