@@ -1,0 +1,123 @@
+"""The web app's HTML pages: server-rendered shells that plain JS modules (web/static/js) fill from
+the JSON API (`/api/v1`), so every fact on a page comes from the same endpoints scripts use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from cio_warehouse.customerio import regions
+from cio_warehouse.sources import validate_name
+from cio_warehouse.state import StateError
+from cio_warehouse.web.auth import page_user, principal_of
+from cio_warehouse.web.login import LOGIN_ERRORS, safe_next
+from cio_warehouse.web.security import csrf_token
+
+_HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(_HERE / "templates"))
+
+router = APIRouter(include_in_schema=False)
+pages = APIRouter(include_in_schema=False, dependencies=[Depends(page_user)])
+
+WIZARD_STEPS = ("Credentials", "Webhook", "Tables")
+REGION_CHOICES = tuple(
+    {"id": region, "label": region.upper(), "host": regions.host(region)} for region in regions.REGIONS
+)
+
+
+def _render(request: Request, template: str, **context: Any) -> HTMLResponse:
+    context.setdefault("nav", "")
+    return templates.TemplateResponse(
+        request, template, {"csrf_token": csrf_token(request), **context}
+    )
+
+
+def _source_name(name: str) -> str:
+    """A page for a name that could never be a source is a 404, not a page that fails later."""
+    try:
+        return validate_name(name)
+    except StateError:
+        raise HTTPException(status_code=404, detail="No such source.") from None
+
+
+@router.get("/login")
+def login_page(request: Request, next: str | None = None, error: str | None = None) -> Response:
+    """The admin token form (web.login handles the POST, the one-time links and logout)."""
+    next_path = safe_next(next)
+    if principal_of(request) is not None:
+        return RedirectResponse(next_path, status_code=303)
+    return _render(
+        request, "login.html", title="Log in", next_path=next_path,
+        error=LOGIN_ERRORS.get(error or ""),
+    )
+
+
+@pages.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/sources", status_code=303)
+
+
+@pages.get("/sources")
+def sources(request: Request) -> HTMLResponse:
+    return _render(request, "sources.html", title="Sources", nav="sources")
+
+
+@pages.get("/sources/new")
+def new_source(request: Request) -> HTMLResponse:
+    return _render(request, "new_source.html", title="New source", nav="sources")
+
+
+@pages.get("/sources/new/customerio")
+def wizard_credentials(request: Request) -> HTMLResponse:
+    return _render(
+        request, "wizard_credentials.html", title="Link Customer.io", nav="sources",
+        steps=WIZARD_STEPS, step=1, source=None, regions=REGION_CHOICES,
+    )
+
+
+@pages.get("/sources/{name}/setup/webhook")
+def wizard_webhook(request: Request, name: str) -> HTMLResponse:
+    return _render(
+        request, "wizard_webhook.html", title="Webhook", nav="sources",
+        steps=WIZARD_STEPS, step=2, source=_source_name(name), auto_register=True,
+    )
+
+
+@pages.get("/sources/{name}/setup/tables")
+def wizard_tables(request: Request, name: str) -> HTMLResponse:
+    return _render(
+        request, "wizard_tables.html", title="Tables", nav="sources",
+        steps=WIZARD_STEPS, step=3, source=_source_name(name),
+    )
+
+
+@pages.get("/sources/{name}")
+def source(request: Request, name: str) -> HTMLResponse:
+    name = _source_name(name)
+    return _render(request, "source.html", title=name, nav="sources", source=name)
+
+
+@pages.get("/sources/{name}/settings")
+def source_settings(request: Request, name: str) -> HTMLResponse:
+    name = _source_name(name)
+    return _render(
+        request, "source_settings.html", title=f"{name} settings", nav="sources", source=name,
+        regions=REGION_CHOICES,
+    )
+
+
+@pages.get("/data")
+def data(request: Request) -> HTMLResponse:
+    return _render(request, "data.html", title="Data", nav="data")
+
+
+@pages.get("/settings")
+def settings(request: Request) -> HTMLResponse:
+    return _render(request, "settings.html", title="Settings", nav="settings")
+
+
+router.include_router(pages)

@@ -1,0 +1,117 @@
+// /sources/{name}/settings: connection (key "replace", region, base URL), tables and frequency,
+// the webhook (register again, replace the signing key), and removing the source.
+
+import { del, get, patch } from "./api.js";
+import { banner, clearFieldErrors, h, replace, showFieldError } from "./dom.js";
+import { fillFrequencies, renderTablePicker, selectedTables } from "./tables-picker.js";
+import { registrationOutcome, setupWebhook } from "./webhook-setup.js";
+
+const source = document.getElementById("main").dataset.source;
+const base = `/sources/${encodeURIComponent(source)}`;
+const alerts = document.getElementById("alerts");
+const connection = document.getElementById("connection-form");
+const tablesForm = document.getElementById("tables-form");
+const picker = document.getElementById("tables-picker");
+const removeForm = document.getElementById("remove-form");
+
+function formStatus(form, text) {
+  form.querySelector(".form-status").textContent = text;
+}
+
+async function start() {
+  let catalog, config, hook, settings;
+  try {
+    [catalog, config, hook, settings] = await Promise.all([get("/catalog"), get(base), get(`${base}/webhook`), get("/settings")]);
+  } catch (error) {
+    replace(alerts, banner("error", null, error.message));
+    return;
+  }
+  connection.elements.region.value = config.region;
+  connection.elements.api_base_url.value = config.api_base_url ?? "";
+  renderTablePicker(picker, catalog, config.tables);
+  fillFrequencies(tablesForm.elements.frequency_seconds, catalog, config.frequency_seconds);
+  document.getElementById("key-stored").hidden = !config.signing_key_set;
+  document.getElementById("webhook-url").value = hook.url ?? "";
+  document.getElementById("public-base").textContent = settings.public_base_url ?? "";
+  document.getElementById("base-form").elements.public_base_url.value = settings.public_base_url ?? "";
+  if (hook.remote?.name) document.getElementById("hook-name").textContent = hook.remote.name;
+  const outcome = document.getElementById("register-outcome");
+  if (hook.registered && hook.remote) {
+    replace(outcome, registrationOutcome({ ok: true, webhook: hook.remote, created: false, events: hook.remote.events ?? [] }));
+  } else if (hook.registered) {
+    replace(outcome, banner("warning", null, hook.remote_error ?? "The webhook is registered, but Customer.io's side could not be read."));
+  } else {
+    replace(outcome, banner("warning", null, "No reporting webhook is registered: click Register again to create it, or follow the manual steps it shows."));
+  }
+}
+
+connection.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearFieldErrors(connection);
+  const body = {
+    region: connection.elements.region.value,
+    // "" goes back to the region's own host.
+    api_base_url: connection.elements.api_base_url.value.trim(),
+  };
+  const key = connection.elements.app_api_key.value.trim();
+  if (key) body.app_api_key = key;
+  formStatus(connection, "Checking with Customer.io…");
+  try {
+    await patch(base, body);
+    connection.elements.app_api_key.value = "";
+    formStatus(connection, key ? "Saved: the new key works and replaced the old one." : "Saved.");
+  } catch (error) {
+    formStatus(connection, "");
+    showFieldError(connection, error, alerts);
+  }
+});
+
+tablesForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const tables = selectedTables(picker);
+  if (!tables.length) {
+    formStatus(tablesForm, "Select at least one table.");
+    return;
+  }
+  formStatus(tablesForm, "Saving…");
+  try {
+    await patch(base, { tables, frequency_seconds: Number(tablesForm.elements.frequency_seconds.value) });
+    formStatus(tablesForm, "Saved. The webhook now subscribes to the selected event tables.");
+  } catch (error) {
+    formStatus(tablesForm, "");
+    replace(alerts, banner("error", null, error.message));
+  }
+});
+
+const { register } = setupWebhook(source);
+document.getElementById("register-again").addEventListener("click", async () => {
+  try {
+    await register();
+  } catch (error) {
+    replace(document.getElementById("register-outcome"), banner("error", null, error.message));
+  }
+});
+
+removeForm.elements.confirm.addEventListener("input", () => {
+  document.getElementById("remove-source").disabled = removeForm.elements.confirm.value.trim() !== source;
+});
+removeForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (removeForm.elements.confirm.value.trim() !== source) return;
+  const button = document.getElementById("remove-source");
+  button.disabled = true;
+  try {
+    const result = await del(base);
+    if (result?.warning) {
+      replace(document.getElementById("remove-outcome"), banner("warning", `Removed ${source}, with a warning`, result.warning,
+        h("p", {}, h("a", { href: "/sources" }, "Back to the sources"))));
+      return;
+    }
+    window.location.assign("/sources");
+  } catch (error) {
+    replace(document.getElementById("remove-outcome"), banner("error", null, error.message));
+    button.disabled = false;
+  }
+});
+
+start();

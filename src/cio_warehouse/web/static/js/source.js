@@ -1,0 +1,313 @@
+// /sources/{name}: per-table status, Sync now (per table and all) with live progress, the webhook
+// panel with a loud banner when deliveries fail, and the run history.
+
+import { get, post } from "./api.js";
+import { banner, empty, h, replace } from "./dom.js";
+import { ago, duration, frequencyLabel, METHOD_LABEL, num, until, when } from "./format.js";
+
+const source = document.getElementById("main").dataset.source;
+const base = `/sources/${encodeURIComponent(source)}`;
+const alerts = document.getElementById("alerts");
+const syncAll = document.getElementById("sync-all");
+const runsFilter = document.getElementById("runs-table");
+
+const state = { catalog: null, config: null, tables: [], webhook: null, counts: new Map(), jobs: new Map() };
+let refreshTimer = null;
+
+const PHASE_BADGE = {
+  queued: "badge", fetching: "badge badge-run", normalizing: "badge badge-run", loading: "badge badge-run",
+  succeeded: "badge badge-ok", failed: "badge badge-err", running: "badge badge-run", interrupted: "badge badge-warn",
+};
+
+function statusBadge(text, cls) {
+  return h("span", { class: cls ?? PHASE_BADGE[text] ?? "badge" }, text);
+}
+
+// What to do after a failed or interrupted run, beside the error itself.
+function remedy(run) {
+  if (run.status === "interrupted") {
+    return "The service stopped during this sync; the table keeps its previous rows. Sync now runs it again.";
+  }
+  return "The table keeps the rows of its last successful sync. Fix the cause above, then click Sync now.";
+}
+
+function showAlert(level, title, message, id) {
+  const existing = id ? document.getElementById(id) : null;
+  const node = banner(level, title, message);
+  if (id) node.id = id;
+  if (existing) existing.replaceWith(node);
+  else alerts.append(node);
+  return node;
+}
+
+async function loadAll() {
+  try {
+    const [catalog, config] = await Promise.all([state.catalog ?? get("/catalog"), get(base)]);
+    state.catalog = catalog;
+    state.config = config;
+  } catch (error) {
+    replace(document.getElementById("tables"), h("div", { class: "panel-body" }, banner("error", null,
+      error.status === 404 ? `${error.message} See the list of sources.` : error.message)));
+    syncAll.disabled = true;
+    return;
+  }
+  summarize();
+  await Promise.all([loadTables(), loadWebhook(), loadRuns()]);
+}
+
+function summarize() {
+  const { config, catalog } = state;
+  document.getElementById("source-summary").textContent =
+    `Customer.io · region ${config.region.toUpperCase()} · ${config.tables.length} tables · full refresh every ${frequencyLabel(config.frequency_seconds, catalog.frequencies)}` +
+    (config.api_base_url ? ` · API ${config.api_base_url}` : "");
+  const apiTables = config.tables.filter((t) => catalog.tables.find((c) => c.name === t)?.sync_method === "full_refresh");
+  syncAll.disabled = apiTables.length === 0;
+  syncAll.title = apiTables.length ? "" : "No full-refresh table is selected: webhook tables fill in realtime.";
+  if (runsFilter.options.length === 1) {
+    for (const name of apiTables) runsFilter.append(h("option", { value: name }, name));
+  }
+}
+
+async function loadTables() {
+  const container = document.getElementById("tables");
+  try {
+    const [tables, counts] = await Promise.all([get(`${base}/tables`), get(`/warehouse/tables?source=${encodeURIComponent(source)}`).catch(() => [])]);
+    state.tables = tables;
+    state.counts = new Map(counts.map((c) => [c.table, c.rows]));
+  } catch (error) {
+    replace(container, h("div", { class: "panel-body" }, banner("error", null, error.message)));
+    return;
+  }
+  renderTables();
+  scheduleRefresh();
+}
+
+function renderTables() {
+  const container = document.getElementById("tables");
+  const selected = state.tables.filter((t) => t.selected);
+  if (!selected.length) {
+    replace(container, empty("No tables selected", "Choose the tables to import in Settings.",
+      h("a", { class: "btn", href: `${base}/settings` }, "Choose tables")));
+    return;
+  }
+  const health = state.webhook?.health;
+  const webhookLive = state.config.signing_key_set && state.webhook?.registered;
+  const rows = [];
+  for (const table of selected) {
+    const isApi = table.sync_method === "full_refresh";
+    const last = table.last_run;
+    const success = table.last_success;
+    let status;
+    if (table.running) status = h("span", { class: "badge badge-run" }, h("span", { class: "spinner" }), " syncing");
+    else if (!isApi) status = webhookLive ? statusBadge("realtime", "badge badge-ok") : statusBadge("waiting for webhook", "badge badge-warn");
+    else if (!last) status = statusBadge("not synced yet", "badge");
+    else status = statusBadge(last.status);
+    const rowsCount = isApi ? (success?.rows ?? state.counts.get(table.name)) : state.counts.get(table.name);
+    const failed = isApi && !table.running && last && (last.status === "failed" || last.status === "interrupted");
+    rows.push(h("tr", { dataset: { table: table.name, status: table.running ? "running" : (last?.status ?? "none") }, class: failed ? "has-error" : null },
+      h("td", {}, h("span", { class: "mono cell-title" }, table.name), h("div", { class: "caption" }, table.description)),
+      h("td", {}, h("span", { class: "badge badge-method" }, METHOD_LABEL[table.sync_method])),
+      h("td", { class: "status-cell" }, status),
+      h("td", { class: "nowrap", title: isApi ? when(success?.ended_at) : when(health?.last_delivery_at) },
+        isApi ? (success ? ago(success.ended_at) : "never") : (health?.last_delivery_at ? `event ${ago(health.last_delivery_at)}` : "no events yet")),
+      h("td", { class: "num rows-cell" }, num(rowsCount ?? null)),
+      h("td", { class: "num nowrap" }, isApi ? duration(last?.duration ?? null) : "–"),
+      h("td", { class: "nowrap", title: when(table.next_run_at) }, isApi ? (table.running ? "running now" : until(table.next_run_at)) : "realtime"),
+      h("td", { class: "num" }, isApi
+        ? h("button", { type: "button", class: "btn btn-small sync-one", dataset: { table: table.name }, disabled: table.running }, "Sync now")
+        : ""),
+    ));
+    if (failed) {
+      rows.push(h("tr", { class: "error-row", dataset: { errorFor: table.name } }, h("td", { colspan: 8 },
+        h("div", { class: "error-text" }, `Last sync ${last.status} ${ago(last.ended_at ?? last.started_at)}: ${last.error ?? "no reason was recorded."}`),
+        h("div", { class: "fix" }, remedy(last)))));
+    }
+  }
+  const unselected = state.tables.length - selected.length;
+  replace(container, h("div", { class: "table-wrap" }, h("table", { class: "data", id: "status-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Table"), h("th", {}, "Method"), h("th", {}, "Status"), h("th", {}, "Last sync"),
+      h("th", { class: "num" }, "Rows"), h("th", { class: "num" }, "Duration"), h("th", {}, "Next run"), h("th", {}, ""))),
+    h("tbody", {}, rows))),
+  unselected ? h("div", { class: "panel-foot" }, h("span", { class: "caption" },
+    `${unselected} more ${unselected === 1 ? "table is" : "tables are"} available. `, h("a", { href: `${base}/settings` }, "Choose tables"))) : null);
+}
+
+async function loadWebhook() {
+  const container = document.getElementById("webhook");
+  let hook;
+  try {
+    hook = await get(`${base}/webhook`);
+  } catch (error) {
+    replace(container, banner("error", null, error.message));
+    return;
+  }
+  state.webhook = hook;
+  const health = hook.health ?? {};
+  const remote = hook.remote;
+  const byReason = Object.entries(health.rejected_by_reason ?? {}).map(([k, v]) => `${k} ${num(v)}`).join(", ");
+  let enabled;
+  if (!hook.registered) enabled = "–";
+  else if (remote) enabled = remote.disabled ? "no (disabled)" : "yes";
+  else enabled = "unknown";
+  const fact = (label, value, id, small = false) => h("div", {}, h("dt", {}, label), h("dd", { id, class: small ? "small" : null }, value));
+  const level = hook.assessment?.level ?? "ok";
+  replace(container,
+    banner(level === "ok" ? "ok" : level, null, h("span", { id: "webhook-assessment" }, hook.assessment?.message ?? "")),
+    h("dl", { class: "facts" },
+      fact("Registered", hook.registered ? `yes${remote?.id ? ` (id ${remote.id})` : ""}` : "no", "wh-registered"),
+      fact("Enabled", enabled, "wh-enabled"),
+      fact("Signing key", state.config.signing_key_set ? "stored" : "missing", "wh-key"),
+      fact("Last delivery", health.last_delivery_at ? ago(health.last_delivery_at) : "never", "wh-last"),
+      fact("Deliveries, last hour", num(health.deliveries_last_hour ?? 0), "wh-hour"),
+      fact("Stored events", num(health.stored ?? 0), "wh-stored"),
+      fact("Duplicates", num(health.duplicates ?? 0), "wh-duplicates"),
+      fact("Rejected", `${num(health.rejected ?? 0)}${byReason ? ` (${byReason})` : ""}`, "wh-rejected"),
+      fact("Dropped", num(health.dropped ?? 0), "wh-dropped"),
+      fact("Dead letters", num(health.dead_letters ?? 0), "wh-dead"),
+      fact("Backlog", num(health.backlog ?? 0), "wh-backlog"),
+    ),
+    h("p", { class: "caption" }, "URL: ", h("code", { id: "wh-url" }, hook.url ?? "not registered")),
+    hook.remote_error ? banner("warning", "Customer.io's side could not be read", hook.remote_error) : null,
+  );
+  const loud = document.getElementById("webhook-alarm");
+  if (level === "error") {
+    const alarm = showAlert("error", "Webhook deliveries are failing", h("span", {},
+      hook.assessment.message, " ", h("a", { href: `${base}/settings#webhook` }, "Fix it in the webhook settings.")), "webhook-alarm");
+    alarm.classList.add("banner-loud");
+  } else if (loud) {
+    loud.remove();
+  }
+  if (state.tables.length) renderTables();
+}
+
+async function loadRuns() {
+  const container = document.getElementById("runs");
+  const table = runsFilter.value;
+  let runs;
+  try {
+    runs = await get(`${base}/runs?limit=50${table ? `&table=${encodeURIComponent(table)}` : ""}`);
+  } catch (error) {
+    replace(container, h("div", { class: "panel-body" }, banner("error", null, error.message)));
+    return;
+  }
+  if (!runs.length) {
+    replace(container, empty("No syncs yet", "Click Sync all now to load the full-refresh tables, or wait for the schedule."));
+    return;
+  }
+  replace(container, h("div", { class: "table-wrap" }, h("table", { class: "data compact", id: "runs-list" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Started"), h("th", {}, "Table"), h("th", {}, "Status"), h("th", { class: "num" }, "Rows"),
+      h("th", { class: "num" }, "Pages"), h("th", { class: "num" }, "Retries"), h("th", { class: "num" }, "Duration"), h("th", {}, "Error"))),
+    h("tbody", {}, runs.map((run) => h("tr", { dataset: { run: run.id } },
+      h("td", { class: "nowrap", title: when(run.started_at) }, when(run.started_at)),
+      h("td", { class: "mono" }, run.table),
+      h("td", {}, statusBadge(run.status)),
+      h("td", { class: "num" }, num(run.rows)),
+      h("td", { class: "num" }, num(run.pages)),
+      h("td", { class: "num" }, num(run.retries)),
+      h("td", { class: "num nowrap" }, duration(run.duration)),
+      h("td", { class: "error-text" }, run.error ?? ""),
+    ))))));
+}
+
+// -- sync jobs ---------------------------------------------------------------------------------
+
+async function startSync(tables) {
+  try {
+    const job = await post(`${base}/sync`, tables ? { tables } : {});
+    track(job);
+    await loadTables();
+  } catch (error) {
+    showAlert("error", "The sync did not start", error.message, "sync-error");
+  }
+}
+
+function track(job) {
+  document.getElementById("sync-error")?.remove();
+  state.jobs.set(job.id, job);
+  renderJobs();
+  const poll = async () => {
+    let current;
+    try {
+      current = await get(`/jobs/${job.id}`);
+    } catch (error) {
+      state.jobs.delete(job.id);
+      showAlert("warning", "Lost track of the sync", `${error.message} Its outcome shows in the table list once it ends.`, `job-lost-${job.id}`);
+      renderJobs();
+      return;
+    }
+    state.jobs.set(job.id, current);
+    renderJobs();
+    if (current.finished_at === null || current.finished_at === undefined) {
+      setTimeout(poll, 600);
+      return;
+    }
+    finished(current);
+  };
+  setTimeout(poll, 300);
+}
+
+function finished(job) {
+  state.jobs.delete(job.id);
+  renderJobs();
+  const outcomes = job.outcomes ?? [];
+  const ok = outcomes.filter((o) => o.status === "succeeded");
+  const took = duration((job.finished_at ?? 0) - job.started_at);
+  if (job.error) {
+    showAlert("error", "The sync failed", job.error, `job-${job.id}`);
+  } else if (ok.length === outcomes.length) {
+    showAlert("ok", null, h("span", { class: "job-done", dataset: { job: job.id } },
+      `Synced ${ok.length} of ${outcomes.length} tables (${num(ok.reduce((n, o) => n + (o.rows ?? 0), 0))} rows) in ${took}.`), `job-${job.id}`);
+  } else {
+    const failed = outcomes.filter((o) => o.status !== "succeeded").map((o) => o.table).join(", ");
+    showAlert("error", `Synced ${ok.length} of ${outcomes.length} tables; ${failed} failed`,
+      "The failed tables keep their previous rows; their errors and what to do are in the table list below.", `job-${job.id}`);
+  }
+  loadTables();
+  loadRuns();
+}
+
+function renderJobs() {
+  const panel = document.getElementById("job-panel");
+  const jobs = [...state.jobs.values()];
+  panel.hidden = jobs.length === 0;
+  if (!jobs.length) return;
+  const progress = jobs.flatMap((job) => (job.progress?.length ? job.progress : job.tables.map((table) => ({ table, phase: "queued", rows: 0, pages: 0, retries: 0 }))));
+  const done = progress.filter((p) => p.phase === "succeeded" || p.phase === "failed").length;
+  document.getElementById("job-caption").textContent =
+    `${done} of ${progress.length} tables done; rows count up while pages arrive (paced under 10 requests per second).`;
+  replace(document.getElementById("job-progress"), progress.map((p) => h("div", { class: "progress-item", dataset: { table: p.table, phase: p.phase } },
+    h("div", {}, h("div", { class: "mono cell-title" }, p.table),
+      h("div", { class: "caption" }, `${num(p.rows)} rows · ${num(p.pages)} pages${p.retries ? ` · ${num(p.retries)} retries` : ""}`)),
+    h("div", {}, ["succeeded", "failed", "queued"].includes(p.phase) ? null : h("span", { class: "spinner" }), " ", statusBadge(p.phase)))));
+}
+
+// While anything runs that this page did not start (the scheduler, another tab), refresh.
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  const running = state.tables.some((t) => t.running);
+  refreshTimer = setTimeout(async () => {
+    await Promise.all([loadTables(), loadWebhook(), running ? loadRuns() : null]);
+  }, running ? 1500 : 5000);
+}
+
+syncAll.addEventListener("click", () => startSync(null));
+document.getElementById("tables").addEventListener("click", (event) => {
+  const button = event.target.closest("button.sync-one");
+  if (button) {
+    button.disabled = true;
+    startSync([button.dataset.table]);
+  }
+});
+runsFilter.addEventListener("change", loadRuns);
+
+await loadAll();
+const jobId = new URLSearchParams(location.search).get("job");
+if (jobId && /^\d+$/.test(jobId)) {
+  try {
+    const job = await get(`/jobs/${jobId}`);
+    if (job.finished_at === null || job.finished_at === undefined) track(job);
+    else finished(job);
+  } catch {
+    // A job from before a restart: the table list already shows its outcome.
+  }
+}

@@ -1,0 +1,122 @@
+// Register the Reporting Webhook and save its signing key: shared by the wizard and the source page.
+
+import { get, post, put } from "./api.js";
+import { banner, h, replace } from "./dom.js";
+import { num } from "./format.js";
+
+const enc = encodeURIComponent;
+
+// The outcome of a registration (ok, or why not plus the manual steps), as a banner.
+export function registrationOutcome(outcome) {
+  if (outcome.ok && outcome.webhook) {
+    const hook = outcome.webhook;
+    const verb = outcome.created ? "Registered" : "Found";
+    const state = hook.disabled
+      ? "disabled until its signing key is saved below"
+      : "enabled";
+    return banner("ok", `${verb} reporting webhook ${hook.id} in Customer.io`,
+      h("span", { id: "register-summary" }, `It is ${state}, and subscribed to ${num(outcome.events.length)} events of the selected tables.`));
+  }
+  return h("div", { class: "banner banner-warning", role: "alert", id: "manual-steps" },
+    h("strong", {}, "The webhook could not be registered automatically."),
+    h("p", { id: "register-failure" }, `Why: ${outcome.failure}.`),
+    h("p", {}, "Set it up by hand in Customer.io, then paste its signing key below:"),
+    h("ol", {}, outcome.steps.map((step) => h("li", {}, step))),
+  );
+}
+
+export function setupWebhook(source, { onRegistered = () => {} } = {}) {
+  const outcomeSlot = document.getElementById("register-outcome");
+  const urlInput = document.getElementById("webhook-url");
+  const baseForm = document.getElementById("base-form");
+  const keyForm = document.getElementById("key-form");
+  const keyOutcome = document.getElementById("key-outcome");
+
+  let lastOutcome = null;
+
+  async function register(publicBaseUrl) {
+    replace(outcomeSlot, h("p", { class: "loading" }, h("span", { class: "spinner" }), " Registering the reporting webhook with Customer.io…"));
+    const [settings, outcome] = await Promise.all([
+      get("/settings"),
+      post(`/sources/${enc(source)}/webhook/register`, publicBaseUrl ? { public_base_url: publicBaseUrl } : {}),
+    ]);
+    document.getElementById("public-base").textContent = publicBaseUrl || settings.public_base_url;
+    baseForm.elements.public_base_url.value = publicBaseUrl || settings.public_base_url || "";
+    urlInput.value = outcome.url;
+    if (outcome.webhook?.name) document.getElementById("hook-name").textContent = outcome.webhook.name;
+    replace(outcomeSlot, registrationOutcome(outcome));
+    lastOutcome = outcome;
+    onRegistered(outcome);
+    return outcome;
+  }
+
+  document.getElementById("copy-url").addEventListener("click", async (event) => {
+    urlInput.select();
+    try {
+      await navigator.clipboard.writeText(urlInput.value);
+      event.target.textContent = "Copied";
+    } catch {
+      event.target.textContent = "Press Ctrl+C";
+    }
+  });
+  document.getElementById("change-base").addEventListener("click", () => {
+    baseForm.hidden = false;
+    baseForm.elements.public_base_url.focus();
+  });
+  baseForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const slot = baseForm.querySelector(".field-error");
+    slot.hidden = true;
+    const value = baseForm.elements.public_base_url.value.trim();
+    try {
+      await put("/settings", { public_base_url: value });
+      await register(value);
+      baseForm.hidden = true;
+    } catch (error) {
+      slot.textContent = error.message;
+      slot.hidden = false;
+    }
+  });
+
+  keyForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = keyForm.elements.signing_key;
+    const slot = keyForm.querySelector(".field-error");
+    const field = input.closest(".field");
+    slot.hidden = true;
+    field.classList.remove("invalid");
+    const key = input.value.trim();
+    if (!key) {
+      slot.textContent = "Paste the signing key from the webhook's page in Customer.io first.";
+      slot.hidden = false;
+      field.classList.add("invalid");
+      return;
+    }
+    const button = keyForm.querySelector("button[type=submit]");
+    button.disabled = true;
+    replace(keyOutcome, h("span", { class: "spinner" }), " Saving the key and enabling the webhook…");
+    try {
+      const saved = await put(`/sources/${enc(source)}/webhook/signing-key`, { signing_key: key });
+      input.value = "";
+      const rotation = saved.rotated ? " The previous key stays valid during the rotation." : "";
+      const text = saved.enabled && saved.webhook
+        ? `Signing key saved and webhook ${saved.webhook.id} enabled: events now flow into the ${source}.*_events tables.${rotation}`
+        : `Signing key saved. No webhook is registered yet: create it by hand as shown above and enable it; deliveries signed with this key are then accepted.${rotation}`;
+      replace(keyOutcome, banner("ok", null, h("span", { id: "key-saved" }, text)));
+      document.getElementById("key-stored").hidden = false;
+      if (saved.webhook) {
+        const base = lastOutcome ?? { ok: true, created: false, events: saved.webhook.events ?? [] };
+        replace(outcomeSlot, registrationOutcome({ ...base, ok: true, webhook: saved.webhook }));
+      }
+    } catch (error) {
+      replace(keyOutcome);
+      slot.textContent = error.message;
+      slot.hidden = false;
+      field.classList.add("invalid");
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  return { register };
+}

@@ -1,0 +1,52 @@
+// Wizard step 3: choose tables and frequency; Import saves them and starts the first sync.
+
+import { get, patch, post } from "./api.js";
+import { banner, replace } from "./dom.js";
+import { fillFrequencies, renderTablePicker, selectedApiTables, selectedTables } from "./tables-picker.js";
+
+const source = document.getElementById("main").dataset.source;
+const path = `/sources/${encodeURIComponent(source)}`;
+const form = document.getElementById("tables-form");
+const picker = document.getElementById("tables-picker");
+const formError = document.getElementById("form-error");
+const status = document.getElementById("form-status");
+const button = document.getElementById("import");
+
+async function start() {
+  try {
+    const [catalog, config] = await Promise.all([get("/catalog"), get(path)]);
+    renderTablePicker(picker, catalog, config.tables);
+    fillFrequencies(form.elements.frequency_seconds, catalog, config.frequency_seconds);
+  } catch (error) {
+    replace(picker, banner("error", null, error.message));
+    button.disabled = true;
+  }
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  replace(formError);
+  const tables = selectedTables(picker);
+  if (!tables.length) {
+    replace(formError, banner("error", null, "Select at least one table to import."));
+    return;
+  }
+  button.disabled = true;
+  status.textContent = "Saving…";
+  try {
+    await patch(path, { tables, frequency_seconds: Number(form.elements.frequency_seconds.value) });
+    if (selectedApiTables(picker).length) {
+      status.textContent = "Starting the first sync…";
+      const job = await post(`${path}/sync`, {});
+      window.location.assign(`${path}?job=${job.id}`);
+    } else {
+      window.location.assign(path);
+    }
+  } catch (error) {
+    status.textContent = "";
+    replace(formError, banner("error", null, error.message));
+    button.disabled = false;
+  }
+});
+
+start();
