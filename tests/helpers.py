@@ -28,15 +28,20 @@ def add_source(
     sandbox: SandboxServer,
     api_key: str,
     name: str = "acme",
+    tables: tuple[str, ...] | None = None,
     **settings: object,
 ) -> SourceConfig:
-    """Link the sandbox directly in the store (no key check), with client setting overrides."""
+    """Link the sandbox directly in the store (no key check), with client setting overrides.
+
+    `tables` defaults to all 17; tests that run `serve` select only event tables, so that the
+    scheduler does not start syncs of its own.
+    """
     source = SourceConfig(
         name=name,
         region="us",
         app_api_key=Secret(api_key),
         api_base_url=sandbox.url,
-        tables=tuple(t.name for t in catalog.TABLES),
+        tables=tuple(t.name for t in catalog.TABLES) if tables is None else tables,
         settings=dict(settings),
     )
     store.add_source(source)
@@ -133,3 +138,6 @@ class ServeProcess:
         assert self.proc is not None
         self.proc.kill()
         self.proc.communicate(timeout=30)
+
+
+EVENT_TABLES = tuple(t.name for t in catalog.WEBHOOK_TABLES)

@@ -96,7 +96,8 @@ def test_nested_lists_are_queryable(
     synced: duckdb.DuckDBPyConnection, workspace: Workspace
 ) -> None:
     """campaigns.tags is a JSON array: filter on an element with DuckDB's JSON functions."""
-    tagged = [c for c in workspace.rows("campaigns") if isinstance(c.get("tags"), list) and c["tags"]]
+    campaigns = list(workspace.rows("campaigns"))
+    tagged = [c for c in campaigns if isinstance(c.get("tags"), list) and c["tags"]]
     assert tagged, "the sandbox should generate tagged campaigns"
     tag = tagged[0]["tags"][0]
     expected = sum(1 for c in workspace.rows("campaigns") if tag in (c.get("tags") or []))

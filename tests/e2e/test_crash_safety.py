@@ -18,7 +18,7 @@ import psutil
 from cio_warehouse.sandbox import SandboxServer
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import StateStore
-from tests.helpers import ServeProcess, add_source, cio_sign, run_cli
+from tests.helpers import EVENT_TABLES, ServeProcess, add_source, cio_sign, run_cli
 
 N_EVENTS = 10_000
 SENDERS = 40
@@ -80,7 +80,7 @@ def _receiver_pids(serve: ServeProcess) -> list[int]:
 def test_kill_nine_receiver_and_loader_loses_and_doubles_nothing(
     store: StateStore, sandbox: SandboxServer, api_key: str
 ) -> None:
-    source = add_source(store, sandbox, api_key)
+    source = add_source(store, sandbox, api_key, tables=EVENT_TABLES)
     store.update_source(replace(source, signing_key=Secret(SIGNING_KEY)))
     serve = ServeProcess(store.data_dir).start()
     url = f"{serve.webhook_base}/webhooks/customerio/acme"
@@ -116,6 +116,7 @@ def test_kill_nine_receiver_and_loader_loses_and_doubles_nothing(
         sql = f"select count(*) as n, count(distinct event_id) as d from ({union})"
         deadline = time.monotonic() + 120
         rows: list[dict[str, int]] = []
+        result = None
         while time.monotonic() < deadline:
             result = run_cli(store.data_dir, "query", sql, "--format", "json")
             if result.code == 0:
@@ -123,7 +124,7 @@ def test_kill_nine_receiver_and_loader_loses_and_doubles_nothing(
                 if rows[0]["n"] >= N_EVENTS:
                     break
             time.sleep(1)
-        assert rows == [{"n": N_EVENTS, "d": N_EVENTS}], (rows, kills)
+        assert rows == [{"n": N_EVENTS, "d": N_EVENTS}], (rows, kills, result)
         print(f"kills: {kills}, sent in {sent_in:.1f}s")
     finally:
         serve.stop()

@@ -14,7 +14,7 @@ import pytest
 from cio_warehouse.sandbox import SandboxServer
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import StateStore
-from tests.helpers import ServeProcess, add_source, cio_sign, run_cli
+from tests.helpers import EVENT_TABLES, ServeProcess, add_source, cio_sign, run_cli
 
 SIGNING_KEY = "9a8b7c6d5e4f30211f2e3d4c5b6a79881726354453627180a9b8c7d6e5f40312"
 
@@ -44,7 +44,7 @@ def _deliver(client: httpx.Client, serve: ServeProcess, body: bytes, key: str = 
 
 @pytest.fixture
 def served(store: StateStore, sandbox: SandboxServer, api_key: str) -> Iterator[ServeProcess]:
-    source = add_source(store, sandbox, api_key)
+    source = add_source(store, sandbox, api_key, tables=EVENT_TABLES)
     store.update_source(replace(source, signing_key=Secret(SIGNING_KEY)))
     serve = ServeProcess(store.data_dir).start()
     yield serve
@@ -97,7 +97,7 @@ def test_signed_deliveries_become_rows_once(served: ServeProcess, store: StateSt
 
 def test_ctrl_c_loads_every_acknowledged_event(store: StateStore, sandbox: SandboxServer,
                                                api_key: str) -> None:
-    source = add_source(store, sandbox, api_key)
+    source = add_source(store, sandbox, api_key, tables=EVENT_TABLES)
     store.update_source(replace(source, signing_key=Secret(SIGNING_KEY)))
     serve = ServeProcess(store.data_dir).start()
     acked = 0
