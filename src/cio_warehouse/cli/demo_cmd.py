@@ -20,8 +20,6 @@ from cio_warehouse.secret import Secret
 from cio_warehouse.service.runtime import Endpoints, ServeSettings, Service
 from cio_warehouse.sources import link_source
 from cio_warehouse.state import DataDir, StateError
-from cio_warehouse.sync import TableProgress
-from cio_warehouse.sync.runner import run_sync
 from cio_warehouse.warehouse.query import execute
 
 DEMO_SOURCE = "demo"
@@ -50,6 +48,10 @@ def demo(
     """Run the product end to end against a sandbox Customer.io workspace, until Ctrl-C."""
     context = cli_context(ctx)
     key = Secret(secrets.token_urlsafe(24))
+    if DEMO_SOURCE in context.store.source_names():
+        # The previous demo's sandbox is gone with its webhook: forget the source locally, before
+        # the service starts and its scheduler could try to sync it.
+        context.store.remove_source(DEMO_SOURCE)
     with SandboxServer(Workspace.preset("small", seed), api_key=key.reveal()) as sandbox:
         service, endpoints = _start_service(context.data_dir, port, webhook_port)
         failed = threading.Event()
@@ -108,18 +110,23 @@ def _steps(
 ) -> None:
     store = service.store
     console.print(f"1. Sandbox Customer.io workspace on {sandbox.url}")
-    if DEMO_SOURCE in store.source_names():
-        webhook_links.remove_source(store, DEMO_SOURCE)  # the previous demo's sandbox is gone
     link_source(store, DEMO_SOURCE, region="us", app_api_key=key, api_base_url=sandbox.url)
     console.print(f"2. Linked it as source [bold]{DEMO_SOURCE}[/]; syncing the App API tables:")
+    # Through the scheduler, like "Sync now": never a second run of a table it starts itself
+    # (and if its tick was first, watch that job instead).
+    try:
+        job = service.scheduler.trigger(DEMO_SOURCE)
+    except StateError:
+        job = service.jobs.active(DEMO_SOURCE)[0]
     view = ProgressView()
-
-    def show(progress: list[TableProgress]) -> None:
-        view.progress = progress
-
+    view.progress = job.progress
     with Live(view, console=console, refresh_per_second=4):
-        outcomes = run_sync(store, DEMO_SOURCE, on_start=show)
-    print_outcomes(outcomes)
+        while not job.done:
+            view.progress = job.progress
+            time.sleep(0.2)
+    if job.error or job.outcomes is None:
+        raise StateError(f"the first sync failed: {job.error}")
+    print_outcomes(job.outcomes)
 
     registered = webhook_links.register(store, DEMO_SOURCE, endpoints.receiver_url)
     if not registered.ok or registered.webhook is None:

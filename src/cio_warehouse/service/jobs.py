@@ -110,6 +110,11 @@ class SyncJobs:
     def get(self, job_id: int) -> SyncJob | None:
         return self._jobs.get(job_id)
 
+    def active(self, source: str) -> list[SyncJob]:
+        """The source's jobs that have not finished, oldest first."""
+        with self._lock:
+            return [j for _, j in sorted(self._jobs.items()) if j.source == source and not j.done]
+
     def busy(self) -> bool:
         with self._lock:
             return bool(self._running)
