@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test check bench clean chromium
+.PHONY: install demo test check bench clean chromium wrk
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,14 @@ check: $(INSTALLED)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-bench: $(INSTALLED)
+# The webhook benchmark's closed-loop load generator.
+wrk:
+	@command -v wrk >/dev/null || { echo "Installing wrk for the benchmarks..."; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    wrk >/dev/null; }
+
+bench: $(INSTALLED) wrk
 	$(BIN)/python benchmarks/run.py
 
 clean:

@@ -6,6 +6,8 @@ import json
 import os
 import platform
 import secrets
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +33,8 @@ def machine() -> str:
         mem = f"{mem_kb / 1024 / 1024:.0f} GiB"
     except OSError:
         mem = "unknown memory"
-    return f"{os.cpu_count()} cores ({cpu}), {mem}, Python {platform.python_version()}, {platform.system()}"
+    python = platform.python_version()
+    return f"{os.cpu_count()} cores ({cpu}), {mem}, Python {python}, {platform.system()}"
 
 
 @dataclass
@@ -86,3 +89,92 @@ def cli(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> list[s
 
 def fresh_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="cio-bench-"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Served:
+    """A running `cio-warehouse serve`: its API (with the bearer token) and its receiver."""
+
+    api_url: str
+    token: str
+    receiver_url: str
+    pid: int
+
+
+@contextmanager
+def serve_process(data_dir: Path, timeout: float = 60) -> Iterator[Served]:
+    """`cio-warehouse serve` as a user runs it, on free ports; Ctrl-C (SIGINT) at the end."""
+    webhook_port = free_port()
+    log = data_dir / "serve.log"  # a file, not a pipe: a full pipe would stall the service
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cli(data_dir, "serve", "--port", str(free_port()), "--webhook-port", str(webhook_port)),
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    service_file = data_dir / "service.json"
+    try:
+        deadline = time.monotonic() + timeout
+        while not service_file.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"serve did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        info = json.loads(service_file.read_text())
+        # service.json is published after the receiver printed that it listens.
+        yield Served(info["url"], info["token"], f"http://127.0.0.1:{webhook_port}", proc.pid)
+    finally:
+        # Ctrl-C: serve stops the receiver and loads every acked event; a second Ctrl-C abandons
+        # a sync still running (its tables keep their previous rows) instead of waiting for it.
+        for _ in range(2):
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+        else:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass(frozen=True)
+class CpuTimes:
+    """One process's threads summed (Linux /proc/PID/task/*/schedstat), in seconds: time on a
+    CPU, and time runnable but waiting on the run queue for one."""
+
+    running: float = 0.0
+    waiting: float = 0.0
+
+    def __sub__(self, other: CpuTimes) -> CpuTimes:
+        return CpuTimes(self.running - other.running, self.waiting - other.waiting)
+
+
+def cpu_times(pid: int) -> CpuTimes:
+    running = waiting = 0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return CpuTimes()
+    for task in tasks:
+        try:
+            run_ns, wait_ns, _ = (task / "schedstat").read_text().split()
+        except (OSError, ValueError):  # the thread ended meanwhile
+            continue
+        running += int(run_ns)
+        waiting += int(wait_ns)
+    return CpuTimes(running / 1e9, waiting / 1e9)
+
+
+def pressure(resource: str) -> float | None:
+    """Seconds, since boot, during which some task waited for `resource` ("cpu", "io"): Linux
+    pressure stall information; None where the kernel has none."""
+    try:
+        some = Path(f"/proc/pressure/{resource}").read_text().splitlines()[0]
+    except OSError:
+        return None
+    return int(some.rsplit("total=", 1)[1]) / 1e6
