@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from cio_warehouse import catalog
 from cio_warehouse.sandbox import SandboxServer
 from tests.browser.conftest import Served
 
@@ -30,13 +31,20 @@ def wait_job(client: httpx.Client, job_id: int, timeout: float = 120) -> dict[st
     raise AssertionError(f"job {job_id} did not finish in {timeout} s")
 
 
+WEBHOOK_TABLES = [t.name for t in catalog.WEBHOOK_TABLES]
+
+
 def link(
-    served: Served, sandbox: SandboxServer, api_key: str, name: str = "acme", *, sync: bool = True
+    served: Served, sandbox: SandboxServer, api_key: str, name: str = "acme", *,
+    tables: list[str] | None = None, sync: bool = True,
 ) -> int:
-    """Link, register the webhook, store its signing key (enabling it), sync; the webhook id."""
+    """Link (every table, or `tables`), register the webhook, store its signing key (enabling
+    it), sync the API tables; the webhook id. The scheduler syncs a never-synced API table at
+    its next tick: link without API tables when a test wants none synced."""
     with api(served) as client:
         client.post("/sources", json={
             "name": name, "region": "us", "app_api_key": api_key, "api_base_url": sandbox.url,
+            **({} if tables is None else {"tables": tables}),
         }).raise_for_status()
         registered = client.post(f"/sources/{name}/webhook/register", json={}).raise_for_status()
         webhook_id = int(registered.json()["webhook"]["id"])

@@ -23,7 +23,7 @@ def fill_credentials(page: Page, name: str, key: str, region: str, base_url: str
 
 
 def test_wizard_from_an_empty_data_dir_to_synced_tables_and_events(
-    page: Page, served: Served, sandbox: SandboxServer, workspace: Workspace, api_key: str
+    sandbox: SandboxServer, page: Page, served: Served, workspace: Workspace, api_key: str
 ) -> None:
     # Sources: the empty state says what to do.
     expect(page.get_by_role("heading", name="No sources yet")).to_be_visible()

@@ -22,7 +22,7 @@ def key_error(page: Page):  # noqa: ANN201  (a Playwright Locator)
 
 
 def test_a_wrong_key_and_a_wrong_region_are_named_beside_the_key(
-    page: Page, served: Served, sandbox: SandboxServer
+    sandbox: SandboxServer, page: Page, served: Served
 ) -> None:
     open_step1(page)
     fill_credentials(page, "acme", "sbx_not_the_right_key", "us", sandbox.url)

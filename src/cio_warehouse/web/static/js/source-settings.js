@@ -35,6 +35,8 @@ async function start() {
   document.getElementById("public-base").textContent = settings.public_base_url ?? "";
   document.getElementById("base-form").elements.public_base_url.value = settings.public_base_url ?? "";
   if (hook.remote?.name) document.getElementById("hook-name").textContent = hook.remote.name;
+  // Filled in: the forms may be sent now (before, they would send half-loaded values).
+  for (const button of document.querySelectorAll("#connection-form button, #tables-form button")) button.disabled = false;
   const outcome = document.getElementById("register-outcome");
   if (hook.registered && hook.remote) {
     replace(outcome, registrationOutcome({ ok: true, webhook: hook.remote, created: false, events: hook.remote.events ?? [] }));

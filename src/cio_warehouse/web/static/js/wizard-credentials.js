@@ -1,6 +1,6 @@
 // Wizard step 1: check the App API key at once (errors beside the field), then save the source.
 
-import { post } from "./api.js";
+import { get, post } from "./api.js";
 import { clearFieldErrors, replace, showFieldError } from "./dom.js";
 
 const form = document.getElementById("credentials-form");
@@ -38,6 +38,10 @@ form.addEventListener("submit", async (event) => {
   try {
     await post("/sources/check-key", { region: body.region, app_api_key: key, api_base_url: body.api_base_url });
     status.textContent = "Key accepted. Saving the source…";
+    // Only the event tables until step 3's Import: the webhook registers for their events now,
+    // and the scheduler (which syncs a never-synced API table at once) waits for Import.
+    const catalog = await get("/catalog");
+    body.tables = catalog.tables.filter((t) => t.sync_method === "webhook").map((t) => t.name);
     await post("/sources", body);
     window.location.assign(`/sources/${encodeURIComponent(name)}/setup/webhook`);
   } catch (error) {

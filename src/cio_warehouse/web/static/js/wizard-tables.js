@@ -15,8 +15,12 @@ const button = document.getElementById("import");
 async function start() {
   try {
     const [catalog, config] = await Promise.all([get("/catalog"), get(path)]);
-    renderTablePicker(picker, catalog, config.tables);
+    // Step 1 saved only the event tables: until Import, offer the catalog's default selection.
+    const imported = config.tables.some((name) => catalog.tables.find((t) => t.name === name)?.sync_method === "full_refresh");
+    const selected = imported ? config.tables : catalog.tables.filter((t) => t.default_selected).map((t) => t.name);
+    renderTablePicker(picker, catalog, selected);
     fillFrequencies(form.elements.frequency_seconds, catalog, config.frequency_seconds);
+    button.disabled = false;
   } catch (error) {
     replace(picker, banner("error", null, error.message));
     button.disabled = true;
@@ -37,8 +41,14 @@ form.addEventListener("submit", async (event) => {
     await patch(path, { tables, frequency_seconds: Number(form.elements.frequency_seconds.value) });
     if (selectedApiTables(picker).length) {
       status.textContent = "Starting the first sync…";
-      const job = await post(`${path}/sync`, {});
-      window.location.assign(`${path}?job=${job.id}`);
+      let job;
+      try {
+        job = await post(`${path}/sync`, {});
+      } catch (error) {
+        // The scheduler got there first: the source page shows that sync running.
+        if (!/^Already syncing/.test(error.message)) throw error;
+      }
+      window.location.assign(job ? `${path}?job=${job.id}` : path);
     } else {
       window.location.assign(path);
     }
