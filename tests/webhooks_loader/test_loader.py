@@ -216,6 +216,23 @@ def test_a_poisonous_event_does_not_block_the_others(
     assert loader.drain().events == 1  # nothing is stuck behind it
 
 
+def test_several_poisonous_events_are_all_isolated(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+) -> None:
+    for i in range(30):
+        if i in (3, 21):
+            store_raw(inbox, f"E-poison-{i}",
+                      b'{"object_type":"sms","data":{"recipient":"\\ud800"}}')
+        else:
+            store(inbox, [event("sms" if i % 2 else "email")])
+    stats = loader.drain()
+    assert (stats.events, stats.isolated) == (28, 2)
+    assert count(data_dir, "sms_events") + count(data_dir, "email_events") == 28
+    assert query(data_dir, f"select event_id from {SOURCE}.webhook_dead_letters"
+                           " order by event_id") == [("E-poison-21",), ("E-poison-3",)]
+    assert inbox.health(SOURCE).backlog == 0
+
+
 def test_a_poisonous_event_alone_in_its_table_waits_for_evidence(
     data_dir: DataDir, inbox: Inbox, loader: EventLoader
 ) -> None:
@@ -237,16 +254,26 @@ def test_a_poisonous_event_alone_in_its_table_waits_for_evidence(
 
 
 def test_a_table_wide_fault_dead_letters_nothing(
-    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A push_events table the loader cannot use fails every push event: none is 'poisonous'."""
     query(data_dir, f"create schema {SOURCE}")
     query(data_dir, f"create table {SOURCE}.push_events (event_id integer)")
-    store(inbox, [event("push"), event("email"), event("push"), event("email"), event("push")])
-    with pytest.raises(LoadError, match="push_events"):
+    store(inbox, [event("push" if i % 5 else "email") for i in range(50)])
+    loads = 0
+    commit = EventLoader._commit
+
+    def counting(self: EventLoader, source: str, items: Any) -> None:
+        nonlocal loads
+        loads += 1
+        commit(self, source, items)
+
+    monkeypatch.setattr(EventLoader, "_commit", counting)
+    with pytest.raises(LoadError, match="40 event.* of acme.push_events"):
         loader.drain_once()
-    assert count(data_dir, "email_events") == 2
-    assert inbox.health(SOURCE).backlog == 3
+    assert loads <= 6  # the batch, each table, three probes: not one load per event
+    assert count(data_dir, "email_events") == 10
+    assert inbox.health(SOURCE).backlog == 40
     assert "webhook_dead_letters" not in tables(data_dir)
     assert loader.status([SOURCE]).last_error
 

@@ -297,39 +297,61 @@ class EventLoader:
     def _load_source(self, source: str, items: list[_Item], tally: _Tally) -> None:
         """Commit a source's batch; an event the warehouse refuses must not block the others.
 
-        A failed load is split in halves until the rows that fail alone are found (a JSON the
-        warehouse cannot parse, a string it cannot store). Such an event goes to the dead letters,
-        with the error as the reason, only when other rows of its table did load just now: then
-        the fault is the event's. When nothing of its table loads (a table-wide fault, a bug), it
-        stays in the inbox and LoadError reports it, to be retried after a backoff.
+        After a failed load each table is loaded on its own, and a table that still fails is
+        probed with single rows. If none of them loads, the fault is the table's (a column type
+        the warehouse holds differently, a bug): its events stay in the inbox and LoadError
+        reports it, retried after a backoff. If some do, the rest is split in halves until the
+        rows that fail alone are found (a JSON the warehouse cannot parse, a string it cannot
+        store): those, and only those, go to the dead letters with the error as the reason.
         """
-        refused: list[tuple[_Item, Exception]] = []
-        self._split_until_loaded(source, items, tally, refused)
-        stuck: list[tuple[_Item, Exception]] = []
-        for item, failure in refused:
-            if not tally.by_table.get(item.table):
-                stuck.append((item, failure))
+        first = self._try_commit(source, items, tally)
+        if first is None:
+            return
+        _raise_if_unreachable(first)
+        by_table: dict[str, list[_Item]] = {}
+        for item in items:
+            by_table.setdefault(item.table, []).append(item)
+        stuck: list[tuple[str, int, Exception]] = []
+        for table, group in by_table.items():
+            failure = self._try_commit(source, group, tally) if len(by_table) > 1 else first
+            if failure is None:
                 continue
-            retry = self._try_commit(source, [item], tally)  # in case it was a passing fault
-            if retry is None:
+            _raise_if_unreachable(failure)
+            if table == DEAD_LETTERS_TABLE:  # text only: the warehouse itself is failing
+                raise LoadError(f"dead letters did not load: {_describe(failure)}") from failure
+            refused = self._isolate(source, group, tally, failure)
+            if refused and not tally.by_table.get(table):
+                stuck.append((table, len(refused), refused[0][1]))
                 continue
-            reason = f"the warehouse refused this event: {_describe(retry)}"
-            log.warning("source %r: event %s moved to %s: %s", source, item.key,
-                        DEAD_LETTERS_TABLE, reason)
-            moved = _dead_letter_item(
-                f"event-{item.key}", item.received_at, reason, item.body, origin="loader",
-                event_id=item.key, event_seqs=item.event_seqs,
-            )
-            not_moved = self._try_commit(source, [moved], tally)
-            if not_moved is not None:
-                raise LoadError(_describe(not_moved)) from not_moved
-            tally.isolated += 1
+            for item, _ in refused:
+                self._move_to_dead_letters(source, item, tally)
         if stuck:
-            item, failure = stuck[0]
+            table, n, failure = stuck[0]
             raise LoadError(
-                f"{len(stuck)} event(s) of {source}.{item.table} did not load and no other row "
-                f"of that table did (kept in the inbox, retried later): {_describe(failure)}"
+                f"{n} event(s) of {source}.{table} did not load and no other row of that table "
+                f"did (kept in the inbox, retried later): {_describe(failure)}"
             ) from failure
+
+    def _isolate(
+        self, source: str, items: list[_Item], tally: _Tally, failure: Exception
+    ) -> list[tuple[_Item, Exception]]:
+        """The rows of one table that fail alone; the others are committed on the way."""
+        if len(items) == 1:
+            return [(items[0], failure)]
+        # Probes: if not one row of the table loads, splitting further would only repeat the
+        # table's fault once per row.
+        probes = {0, len(items) // 2, len(items) - 1}
+        refused: list[tuple[_Item, Exception]] = []
+        for i in sorted(probes):
+            probe_failure = self._try_commit(source, [items[i]], tally)
+            if probe_failure is not None:
+                _raise_if_unreachable(probe_failure)
+                refused.append((items[i], probe_failure))
+        if len(refused) == len(probes):
+            return refused + [(item, failure) for i, item in enumerate(items) if i not in probes]
+        rest = [item for i, item in enumerate(items) if i not in probes]
+        self._split_until_loaded(source, rest, tally, refused)
+        return refused
 
     def _split_until_loaded(
         self,
@@ -338,19 +360,34 @@ class EventLoader:
         tally: _Tally,
         refused: list[tuple[_Item, Exception]],
     ) -> None:
+        if not items:
+            return
         failure = self._try_commit(source, items, tally)
         if failure is None:
             return
-        if _unreachable(failure):
-            raise LoadError(_describe(failure)) from failure
+        _raise_if_unreachable(failure)
         if len(items) == 1:
-            if items[0].table == DEAD_LETTERS_TABLE:  # text only: the warehouse itself fails
-                raise LoadError(f"a dead letter did not load: {_describe(failure)}") from failure
             refused.append((items[0], failure))
             return
         middle = len(items) // 2
         self._split_until_loaded(source, items[:middle], tally, refused)
         self._split_until_loaded(source, items[middle:], tally, refused)
+
+    def _move_to_dead_letters(self, source: str, item: _Item, tally: _Tally) -> None:
+        retry = self._try_commit(source, [item], tally)  # once more, in case it was passing
+        if retry is None:
+            return
+        reason = f"the warehouse refused this event: {_describe(retry)}"
+        log.warning("source %r: event %s moved to %s: %s", source, item.key,
+                    DEAD_LETTERS_TABLE, reason)
+        moved = _dead_letter_item(
+            f"event-{item.key}", item.received_at, reason, item.body, origin="loader",
+            event_id=item.key, event_seqs=item.event_seqs,
+        )
+        not_moved = self._try_commit(source, [moved], tally)
+        if not_moved is not None:
+            raise LoadError(_describe(not_moved)) from not_moved
+        tally.isolated += 1
 
     def _try_commit(self, source: str, items: Sequence[_Item], tally: _Tally) -> Exception | None:
         """Load items, then mark their inbox rows loaded; the load's failure, if any.
@@ -560,6 +597,11 @@ def _dead_letter_item(
 def _safe_text(raw: bytes) -> str:
     """Text any warehouse stores: bytes that are not UTF-8 (and NUL) become backslash escapes."""
     return raw.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+
+
+def _raise_if_unreachable(exc: Exception) -> None:
+    if _unreachable(exc):
+        raise LoadError(_describe(exc)) from exc
 
 
 def _unreachable(exc: BaseException) -> bool:
