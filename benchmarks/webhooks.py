@@ -88,7 +88,8 @@ class Events:
 
     def __init__(self, templates: int = 2000) -> None:
         stream = DeliveryGenerator(Workspace()).events(templates)
-        self._templates = [(e.event_id.encode(), e.to_bytes(False)) for e in stream]
+        self._templates: list[tuple[bytes, bytes]] = [
+            (e.event_id.encode(), e.to_bytes(False)) for e in stream]
         self.mean_bytes = sum(len(b) for _, b in self._templates) / len(self._templates)
         self.issued = 0
 
@@ -119,7 +120,7 @@ def _serve_bare() -> None:
     def bare_app(data_dir: DataDir, settings: object = None) -> Starlette:
         return Starlette(routes=[Route(WEBHOOK_PATH, ok, methods=["POST"])])
 
-    receiver_process.create_receiver_app = bare_app  # type: ignore[assignment]
+    receiver_process.create_receiver_app = bare_app
     scratch = Path(tempfile.mkdtemp(prefix="cio-bench-bare-"))
     try:
         receiver_process.build_server(DataDir(scratch), "127.0.0.1", 0).run()
@@ -222,6 +223,7 @@ class Background:
         self.rows_in_progress = 0
         self.sync_errors: list[str] = []
         self.query_seconds: list[float] = []
+        self.query_errors: list[str] = []
 
     def __enter__(self) -> Background:
         for thread in self._threads:
@@ -247,18 +249,24 @@ class Background:
                 job = api.client.get(f"/api/v1/jobs/{job['id']}").json()
                 self.rows_in_progress = sum(p["rows"] for p in job["progress"])
                 if job["finished_at"] is not None:
+                    self.rows_in_progress = 0
                     self.syncs_finished += 1
                     self.synced_rows += sum(o["rows"] or 0 for o in job["outcomes"] or [])
                     if job["error"]:
                         self.sync_errors.append(job["error"])
                     break
-        # A sync still running when we stop finishes on its own; serve's Ctrl-C waits for it.
+        # A sync still running when we stop is abandoned by serve_process's second Ctrl-C.
 
     def _query_loop(self) -> None:
         api = Api(self._served)
         while not self._stop.is_set():
             started = time.monotonic()
-            api.query(self._sql)
+            try:
+                api.query(self._sql)
+            except httpx.HTTPError as exc:  # counted, and the load goes on
+                self.query_errors.append(str(exc))
+                self._stop.wait(1.0)
+                continue
             self.query_seconds.append(time.monotonic() - started)
 
     def syncing(self) -> bool:
@@ -340,8 +348,15 @@ def _event_to_queryable(server: Server, api: Api, events: Events, key: str, work
     lo, hi = event_id(first), event_id(first + int(E2Q_RATE * E2Q_SECONDS) - 1)
     sql = f"select event_id from ({api.event_union()}) where event_id between '{lo}' and '{hi}'"
     raw: dict[str, Any] = {}
-    sender = threading.Thread(target=lambda: raw.update(
-        _fixed_rate(server, events, key, work, E2Q_RATE, E2Q_SECONDS)[1]))
+    failure: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            raw.update(_fixed_rate(server, events, key, work, E2Q_RATE, E2Q_SECONDS)[1])
+        except BaseException as exc:  # raised again below, in the benchmark's thread
+            failure.append(exc)
+
+    sender = threading.Thread(target=send)
     seen: dict[str, float] = {}
     sender.start()
     deadline: float | None = None
@@ -355,6 +370,8 @@ def _event_to_queryable(server: Server, api: Api, events: Events, key: str, work
             break
         time.sleep(max(0.0, POLL_SECONDS - (time.monotonic() - polled)))
     sender.join()
+    if failure:
+        raise failure[0]
     delays = sorted(seen[event_id(first + i)] - t for i, t in enumerate(raw["acked_at"])
                     if not math.isnan(t) and event_id(first + i) in seen)
     return _pct(delays, 50), _pct(delays, 95), len(delays), _acked(raw)
@@ -373,7 +390,7 @@ def _pct(values: Sequence[float], q: float) -> float:
 def _receiver_pid(served: Served) -> int:
     for child in psutil.Process(served.pid).children():
         if "receiver_process" in " ".join(child.cmdline()):
-            return child.pid
+            return int(child.pid)
     raise RuntimeError("no receiver process under serve")
 
 
@@ -411,7 +428,8 @@ def measure() -> dict[str, Any]:
                 api = Api(served)
                 idle = _measure(served, bare, data_dir, api, events, key, work, "idle")
                 with Background(served, _heavy_sql(api)) as background:
-                    while not background.syncing() and not background.sync_errors:
+                    deadline = time.monotonic() + 60
+                    while not background.syncing() and time.monotonic() < deadline:
                         time.sleep(0.5)  # into its stride: past start-up, fetching pages
                     loaded = _measure(served, bare, data_dir, api, events, key, work,
                                       "during sync+query")
@@ -434,6 +452,7 @@ def measure() -> dict[str, Any]:
         "syncs": background.syncs_finished,
         "synced_rows": background.synced_rows + background.rows_in_progress,
         "sync_errors": background.sync_errors, "queries": background.query_seconds,
+        "query_errors": background.query_errors,
         "mean_bytes": events.mean_bytes, "stored": stored, "duplicates": duplicates,
         "rows": rows,
     }
@@ -526,6 +545,7 @@ def report(m: dict[str, Any]) -> str:
             f"| {name} | {cond.e2q_seen:,} of {cond.e2q_acked:,} acked | {cond.e2q_p50_s:.2f} s "
             f"| **{cond.e2q_p95_s:.2f} s** ({_met(cond.e2q_p95_s <= GOAL_E2Q_P95_S)}) |")
     errors = f"; sync errors: {m['sync_errors'][0]}" if m["sync_errors"] else ""
+    query_errors = f", {len(m['query_errors'])} failed" if m["query_errors"] else ""
     lines += [
         "",
         f"During sync+query: a full refresh of the sandbox (small x {SYNC_SCALE}, unpaced: "
@@ -533,7 +553,8 @@ def report(m: dict[str, Any]) -> str:
         f"`POST /api/v1/sources/{SOURCE}/sync`, started again whenever one finished "
         f"({m['syncs']} finished, {m['synced_rows']:,} rows fetched{errors}), and a join of "
         f"every event row with a {HEAVY_ROWS}-row generated table, grouped, through "
-        f"`POST /api/v1/query`, back to back ({len(queries)} runs, {mean_query:.1f} s each). "
+        f"`POST /api/v1/query`, back to back ({len(queries)} runs, {mean_query:.1f} s each"
+        f"{query_errors}). "
         f"After the run the inbox held {m['stored']:,} events ({m['duplicates']:,} duplicates) "
         f"and the warehouse {m['rows'][0]:,} event rows, "
         f"{m['rows'][1]:,} distinct.",
@@ -547,7 +568,8 @@ def run() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=f"{__doc__} Run from the repository: python -m benchmarks.webhooks")
     parser.add_argument("--bare", action="store_true", help="serve the bare handler and exit")
     if parser.parse_args(argv).bare:
         _serve_bare()
