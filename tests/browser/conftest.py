@@ -29,7 +29,9 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 # Chrome logs every 4xx answer to fetch() as a console error; the pages show those errors
 # themselves (tests assert the message), so only script errors and CSP refusals count.
-_EXPECTED_CONSOLE = re.compile(r"Failed to load resource: the server responded with a status of 4\d\d")
+_EXPECTED_CONSOLE = re.compile(
+    r"Failed to load resource: the server responded with a status of 4\d\d"
+)
 
 
 @pytest.fixture(scope="session")
@@ -128,7 +130,13 @@ def page(browser: playwright_api.Browser, served: Served) -> Iterator[playwright
         yield opened
 
 
-def shot(page: playwright_api.Page, name: str) -> None:
-    """Save a full-page screenshot as test-output/screenshots/<name>.png."""
+def shot(
+    page: playwright_api.Page, name: str, element: playwright_api.Locator | None = None
+) -> None:
+    """Save test-output/screenshots/<name>.png: the full page, or one element of it."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    path = str(SCREENSHOTS / f"{name}.png")
+    if element is None:
+        page.screenshot(path=path, full_page=True)
+    else:
+        element.screenshot(path=path)

@@ -105,7 +105,7 @@ def test_activity_chart_has_a_line_per_metric_per_channel(data_page: Page, linke
     assert metrics == sorted(m for m, _ in expected)
     total = sum(n for _, n in expected)
     expect(email.locator("h3")).to_contain_text(f"{total:,} events")
-    shot(page, "16-data-activity-chart")
+    shot(page, "16-data-activity-chart", page.locator("#activity-panel"))
 
 
 def _event_tables_with(linked: Linked, *columns: str) -> list[str]:
@@ -159,5 +159,4 @@ def test_funnel_numbers_match_a_sql_count(
     # Named from the API table.
     [[name]] = query(linked.served, f"select name from acme.{kind}s where id = {funnel_id}")
     expect(first.locator(".cell-title")).to_have_text(name)
-    page.locator("#funnel-panel").scroll_into_view_if_needed()
-    shot(page, f"17-data-funnel-{kind}")
+    shot(page, f"17-data-funnel-{kind}", page.locator("#funnel-panel"))

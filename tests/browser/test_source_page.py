@@ -10,7 +10,6 @@ from cio_warehouse.sandbox import SandboxServer, Workspace
 from tests.browser.conftest import Served, shot
 from tests.browser.linking import WEBHOOK_TABLES, link
 
-
 # The sandbox comes first in each signature: set up before the service, stopped after it, so that
 # a sync still running at the end never waits on a sandbox that is gone.
 
@@ -58,7 +57,7 @@ def test_a_failed_table_shows_its_error_and_what_to_do(
     error = page.locator("tr[data-error-for=segments]")
     expect(error).to_contain_text("may not read segments (HTTP 403")
     expect(error).to_contain_text("give the key access to segments")
-    expect(error).to_contain_text("keeps the rows of its last successful sync")
+    expect(error).to_contain_text("What to do: fix the cause above, then click Sync now")
     expect(page.locator("#status-table tr[data-table=segments]")).to_have_attribute(
         "data-status", "failed"
     )

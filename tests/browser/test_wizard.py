@@ -1,5 +1,6 @@
 """The "Link a source" wizard in a real browser, against the sandbox over HTTP and the real
-`cio-warehouse serve`: from an empty data dir to synced tables and webhook events on the data page."""
+`cio-warehouse serve`: from an empty data dir to synced tables, then webhook events on the data
+page."""
 
 from __future__ import annotations
 

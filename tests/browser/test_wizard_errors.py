@@ -3,7 +3,7 @@ region, a key without scope, and a webhook that cannot be registered (the manual
 
 from __future__ import annotations
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from cio_warehouse.sandbox import SandboxServer, Workspace
 from tests.browser.conftest import Served, shot
@@ -15,10 +15,9 @@ def open_step1(page: Page) -> None:
     expect(page.locator("#app_api_key")).to_be_visible()
 
 
-def key_error(page: Page):  # noqa: ANN201  (a Playwright Locator)
-    return page.locator("#app_api_key").locator("xpath=ancestor::div[contains(@class,'field')]").locator(
-        ".field-error"
-    )
+def key_error(page: Page) -> Locator:
+    """The error slot beside the App API key field."""
+    return page.locator(".field", has=page.locator("#app_api_key")).locator(".field-error")
 
 
 def test_a_wrong_key_and_a_wrong_region_are_named_beside_the_key(

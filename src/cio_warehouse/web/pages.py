@@ -25,7 +25,8 @@ pages = APIRouter(include_in_schema=False, dependencies=[Depends(page_user)])
 
 WIZARD_STEPS = ("Credentials", "Webhook", "Tables")
 REGION_CHOICES = tuple(
-    {"id": region, "label": region.upper(), "host": regions.host(region)} for region in regions.REGIONS
+    {"id": region, "label": region.upper(), "host": regions.host(region)}
+    for region in regions.REGIONS
 )
 
 

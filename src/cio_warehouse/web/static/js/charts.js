@@ -79,25 +79,22 @@ function swatch(color) {
 
 export const FUNNEL_STEPS = ["sent", "delivered", "opened", "clicked"];
 
-// A funnel as four horizontal bars scaled to the first step, each labelled with its count
-// and its share of the step before.
-export function funnelBars(row, width = 300) {
-  const barH = 13;
-  const gap = 4;
-  const labelW = 64;
-  const height = FUNNEL_STEPS.length * (barH + gap);
+// A funnel as four thin horizontal bars scaled to its largest step (the counts and step-to-step
+// rates sit in the table cells beside it; each bar's tooltip repeats them).
+export function funnelBars(row, width = 220) {
+  const barH = 7;
+  const gap = 3;
+  const height = FUNNEL_STEPS.length * (barH + gap) - gap;
   const top = Math.max(1, ...FUNNEL_STEPS.map((step) => row[step] ?? 0));
-  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `Funnel of ${row.name ?? row.id}` });
+  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": `Funnel of ${row.name ?? row.id}` });
   FUNNEL_STEPS.forEach((step, i) => {
     const value = row[step] ?? 0;
     const prev = i === 0 ? null : row[FUNNEL_STEPS[i - 1]] ?? 0;
-    const yy = i * (barH + gap);
-    const bw = Math.max(value ? 2 : 0, ((width - labelW - 70) * value) / top);
+    const y = i * (barH + gap);
     svg.append(
-      s("text", { x: 0, y: yy + barH - 2, fill: "#5d6677" }, step),
-      s("rect", { x: labelW, y: yy, width: bw, height: barH, rx: 2, fill: metricColor(step) },
+      s("rect", { x: 0, y, width, height: barH, rx: 2, fill: "#eef0f3" }),
+      s("rect", { x: 0, y, width: value ? Math.max(2, (width * value) / top) : 0, height: barH, rx: 2, fill: metricColor(step) },
         s("title", {}, `${step}: ${num(value)}${prev === null ? "" : ` (${pct(value, prev)} of ${FUNNEL_STEPS[i - 1]})`}`)),
-      s("text", { x: labelW + bw + 6, y: yy + barH - 2, fill: "#1c2230" }, `${num(value)}${prev === null ? "" : ` · ${pct(value, prev)}`}`),
     );
   });
   return svg;

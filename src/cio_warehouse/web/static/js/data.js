@@ -13,6 +13,9 @@ const daysSelect = document.getElementById("days-select");
 const sqlForm = document.getElementById("sql-form");
 const sqlInput = document.getElementById("sql");
 const state = { sources: [], kind: "campaign", showAllFunnels: false };
+// Each load takes a ticket; an answer that arrives after a newer load began is dropped, so that a
+// slow first answer never overwrites what the user switched to.
+const tickets = { activity: 0, funnels: 0, table: 0 };
 
 const enc = encodeURIComponent;
 
@@ -70,13 +73,15 @@ async function showTable(source, table) {
   queryButton.hidden = false;
   queryButton.dataset.target = `${source}.${table}`;
   replace(detail, h("p", { class: "loading" }, "Loading…"));
+  const ticket = ++tickets.table;
   let info;
   try {
     info = await get(`/warehouse/tables/${enc(source)}/${enc(table)}?limit=20`);
   } catch (error) {
-    replace(detail, h("div", { class: "panel-body" }, banner("error", null, error.message)));
+    if (ticket === tickets.table) replace(detail, h("div", { class: "panel-body" }, banner("error", null, error.message)));
     return;
   }
+  if (ticket !== tickets.table) return;
   document.getElementById("table-caption").textContent =
     `${num(info.row_count)} rows · ${info.columns.length} columns${info.rows.length ? ` · first ${info.rows.length} rows below` : ""}`;
   const columns = info.columns.map((c) => c.name);
@@ -162,13 +167,15 @@ async function loadActivity() {
     return;
   }
   const days = Number(daysSelect.value);
+  const ticket = ++tickets.activity;
   let rows;
   try {
     rows = await get(`/sources/${enc(source)}/activity?days=${days}`);
   } catch (error) {
-    replace(container, banner("error", null, error.message));
+    if (ticket === tickets.activity) replace(container, banner("error", null, error.message));
     return;
   }
+  if (ticket !== tickets.activity) return;
   if (!rows.length) {
     replace(container, empty("No message events yet",
       "Events appear once Customer.io delivers to the webhook: check that the webhook is enabled and its signing key saved on the source page.",
@@ -216,13 +223,15 @@ async function loadFunnels() {
     replace(container, empty("No sources yet", "Funnels appear once a source receives message events."));
     return;
   }
+  const ticket = ++tickets.funnels;
   let rows;
   try {
     rows = await get(`/sources/${enc(source)}/funnels?kind=${state.kind}`);
   } catch (error) {
-    replace(container, h("div", { class: "panel-body" }, banner("error", null, error.message)));
+    if (ticket === tickets.funnels) replace(container, h("div", { class: "panel-body" }, banner("error", null, error.message)));
     return;
   }
+  if (ticket !== tickets.funnels) return;
   if (!rows.length) {
     replace(container, empty(`No ${state.kind} deliveries yet`,
       `Funnels count the deliveries in the event tables that carry a ${state.kind}_id; sync the ${state.kind}s table to see names.`));

@@ -11,8 +11,10 @@ const alerts = document.getElementById("alerts");
 const syncAll = document.getElementById("sync-all");
 const runsFilter = document.getElementById("runs-table");
 
-const state = { catalog: null, config: null, tables: [], webhook: null, counts: new Map(), jobs: new Map() };
+const state = { catalog: null, config: null, tables: [], webhook: null, counts: new Map(), lastEvents: new Map(), jobs: new Map() };
 let refreshTimer = null;
+// Loads overlap (the refresh timer, a finished job): only the newest answer is drawn.
+const tickets = { tables: 0, webhook: 0, runs: 0 };
 
 const PHASE_BADGE = {
   queued: "badge", fetching: "badge badge-run", normalizing: "badge badge-run", loading: "badge badge-run",
@@ -28,7 +30,8 @@ function remedy(run) {
   if (run.status === "interrupted") {
     return "The service stopped during this sync; the table keeps its previous rows. Sync now runs it again.";
   }
-  return "The table keeps the rows of its last successful sync. Fix the cause above, then click Sync now.";
+  const kept = /previous rows/.test(run.error ?? "") ? "" : " Until then the table keeps the rows of its last successful sync.";
+  return `What to do: fix the cause above, then click Sync now.${kept}`;
 }
 
 function showAlert(level, title, message, id) {
@@ -70,16 +73,34 @@ function summarize() {
 
 async function loadTables() {
   const container = document.getElementById("tables");
+  const ticket = ++tickets.tables;
   try {
     const [tables, counts] = await Promise.all([get(`${base}/tables`), get(`/warehouse/tables?source=${encodeURIComponent(source)}`).catch(() => [])]);
+    const last = await lastEvents(tables, counts);
+    if (ticket !== tickets.tables) return;
     state.tables = tables;
     state.counts = new Map(counts.map((c) => [c.table, c.rows]));
+    state.lastEvents = last;
   } catch (error) {
-    replace(container, h("div", { class: "panel-body" }, banner("error", null, error.message)));
+    if (ticket === tickets.tables) replace(container, h("div", { class: "panel-body" }, banner("error", null, error.message)));
     return;
   }
   renderTables();
   scheduleRefresh();
+}
+
+// When each event table last received a row: one read-only query over the tables that exist.
+async function lastEvents(tables, counts) {
+  const present = new Set(counts.filter((c) => c.rows > 0).map((c) => c.table));
+  const names = tables.filter((t) => t.sync_method === "webhook" && present.has(t.name)).map((t) => t.name);
+  if (!names.length) return new Map();
+  const sql = names.map((name) => `select '${name}' as t, epoch(max(received_at)) as at from "${source}"."${name}"`).join(" union all ");
+  try {
+    const result = await post("/query", { sql, max_rows: names.length });
+    return new Map(result.rows.map(([name, at]) => [name, at]));
+  } catch {
+    return new Map();
+  }
 }
 
 function renderTables() {
@@ -90,7 +111,7 @@ function renderTables() {
       h("a", { class: "btn", href: `${base}/settings` }, "Choose tables")));
     return;
   }
-  const health = state.webhook?.health;
+  const level = state.webhook?.assessment?.level;
   const webhookLive = state.config.signing_key_set && state.webhook?.registered;
   const rows = [];
   for (const table of selected) {
@@ -99,17 +120,19 @@ function renderTables() {
     const success = table.last_success;
     let status;
     if (table.running) status = h("span", { class: "badge badge-run" }, h("span", { class: "spinner" }), " syncing");
+    else if (!isApi && level === "error") status = statusBadge("deliveries failing", "badge badge-err");
     else if (!isApi) status = webhookLive ? statusBadge("realtime", "badge badge-ok") : statusBadge("waiting for webhook", "badge badge-warn");
     else if (!last) status = statusBadge("not synced yet", "badge");
     else status = statusBadge(last.status);
-    const rowsCount = isApi ? (success?.rows ?? state.counts.get(table.name)) : state.counts.get(table.name);
+    const rowsCount = isApi ? (success?.rows ?? state.counts.get(table.name)) : (state.counts.get(table.name) ?? 0);
+    const lastEvent = state.lastEvents.get(table.name);
     const failed = isApi && !table.running && last && (last.status === "failed" || last.status === "interrupted");
     rows.push(h("tr", { dataset: { table: table.name, status: table.running ? "running" : (last?.status ?? "none") }, class: failed ? "has-error" : null },
       h("td", {}, h("span", { class: "mono cell-title" }, table.name), h("div", { class: "caption" }, table.description)),
       h("td", {}, h("span", { class: "badge badge-method" }, METHOD_LABEL[table.sync_method])),
       h("td", { class: "status-cell" }, status),
-      h("td", { class: "nowrap", title: isApi ? when(success?.ended_at) : when(health?.last_delivery_at) },
-        isApi ? (success ? ago(success.ended_at) : "never") : (health?.last_delivery_at ? `event ${ago(health.last_delivery_at)}` : "no events yet")),
+      h("td", { class: "nowrap", title: isApi ? when(success?.ended_at) : when(lastEvent) },
+        isApi ? (success ? ago(success.ended_at) : "never") : (lastEvent ? `event ${ago(lastEvent)}` : "no events yet")),
       h("td", { class: "num rows-cell" }, num(rowsCount ?? null)),
       h("td", { class: "num nowrap" }, isApi ? duration(last?.duration ?? null) : "–"),
       h("td", { class: "nowrap", title: when(table.next_run_at) }, isApi ? (table.running ? "running now" : until(table.next_run_at)) : "realtime"),
@@ -134,17 +157,19 @@ function renderTables() {
 
 async function loadWebhook() {
   const container = document.getElementById("webhook");
+  const ticket = ++tickets.webhook;
   let hook;
   try {
     hook = await get(`${base}/webhook`);
   } catch (error) {
-    replace(container, banner("error", null, error.message));
+    if (ticket === tickets.webhook) replace(container, banner("error", null, error.message));
     return;
   }
+  if (ticket !== tickets.webhook) return;
   state.webhook = hook;
   const health = hook.health ?? {};
   const remote = hook.remote;
-  const byReason = Object.entries(health.rejected_by_reason ?? {}).map(([k, v]) => `${k} ${num(v)}`).join(", ");
+  const byReason = Object.entries(health.rejected_by_reason ?? {}).map(([k, v]) => `${k.replaceAll("_", " ")}: ${num(v)}`).join(", ");
   let enabled;
   if (!hook.registered) enabled = "–";
   else if (remote) enabled = remote.disabled ? "no (disabled)" : "yes";
@@ -161,7 +186,7 @@ async function loadWebhook() {
       fact("Deliveries, last hour", num(health.deliveries_last_hour ?? 0), "wh-hour"),
       fact("Stored events", num(health.stored ?? 0), "wh-stored"),
       fact("Duplicates", num(health.duplicates ?? 0), "wh-duplicates"),
-      fact("Rejected", `${num(health.rejected ?? 0)}${byReason ? ` (${byReason})` : ""}`, "wh-rejected"),
+      fact("Rejected", [num(health.rejected ?? 0), byReason ? h("span", { class: "fact-note" }, byReason) : null], "wh-rejected"),
       fact("Dropped", num(health.dropped ?? 0), "wh-dropped"),
       fact("Dead letters", num(health.dead_letters ?? 0), "wh-dead"),
       fact("Backlog", num(health.backlog ?? 0), "wh-backlog"),
@@ -183,13 +208,15 @@ async function loadWebhook() {
 async function loadRuns() {
   const container = document.getElementById("runs");
   const table = runsFilter.value;
+  const ticket = ++tickets.runs;
   let runs;
   try {
     runs = await get(`${base}/runs?limit=50${table ? `&table=${encodeURIComponent(table)}` : ""}`);
   } catch (error) {
-    replace(container, h("div", { class: "panel-body" }, banner("error", null, error.message)));
+    if (ticket === tickets.runs) replace(container, h("div", { class: "panel-body" }, banner("error", null, error.message)));
     return;
   }
+  if (ticket !== tickets.runs) return;
   if (!runs.length) {
     replace(container, empty("No syncs yet", "Click Sync all now to load the full-refresh tables, or wait for the schedule."));
     return;
