@@ -84,13 +84,16 @@ def fetch_webhook(store: StateStore, name: str) -> dict[str, Any] | None:
 
 
 def update_tables(store: StateStore, name: str, tables: tuple[str, ...]) -> None:
-    """Save the selected tables and subscribe the webhook to exactly their events."""
+    """Save the selected tables and subscribe the webhook to exactly their events (enabled when
+    a signing key is stored; disabled when no webhook table is left)."""
     source = replace(store.get_source(name), tables=tables)
     store.update_source(source)
     webhook_id = _webhook_id(source)
     if webhook_id is not None:
         with client_for(source) as client:
-            registration.update_events(client, webhook_id, tables)
+            registration.update_events(
+                client, webhook_id, tables, enabled=source.signing_key is not None
+            )
 
 
 def remove_source(store: StateStore, name: str) -> str | None:

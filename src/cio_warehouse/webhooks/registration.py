@@ -130,12 +130,18 @@ def set_enabled(client: AppAPIClient, webhook_id: int, enabled: bool) -> dict[st
     return client.update_reporting_webhook(webhook_id, {**current, "disabled": not enabled})
 
 
-def update_events(client: AppAPIClient, webhook_id: int, tables: Sequence[str]) -> dict[str, Any]:
-    """After the selected tables change: subscribe to exactly their events."""
+def update_events(
+    client: AppAPIClient, webhook_id: int, tables: Sequence[str], *, enabled: bool | None = None
+) -> dict[str, Any]:
+    """After the selected tables change: subscribe to exactly their events, and enable it or not
+    as `enabled` says. With no webhook table left it is disabled instead: Customer.io needs at
+    least one event, and nothing would keep what it sends."""
     current = client.get_reporting_webhook(webhook_id)
-    return client.update_reporting_webhook(
-        webhook_id, {**current, "events": subscribed_events(tables)}
-    )
+    events = subscribed_events(tables)
+    wanted: dict[str, Any] = {"events": events} if events else {"disabled": True}
+    if events and enabled is not None:
+        wanted["disabled"] = not enabled
+    return client.update_reporting_webhook(webhook_id, {**current, **wanted})
 
 
 def unregister(client: AppAPIClient, webhook_id: int) -> None:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 # Keys are visible ASCII (they travel in an HTTP header or key an HMAC); spaces around a pasted
 # key are forgiven, as the CLI forgives them.
 KEY_PATTERN = r"^[ \t\r\n]*[!-~]+[ \t\r\n]*$"
+KEY_MAX_LENGTH = 1000
 MAX_ROWS = 100_000
 
 
@@ -68,7 +69,7 @@ class Catalog(BaseModel):
 
 class CheckKeyIn(Body):
     region: str
-    app_api_key: str = Field(pattern=KEY_PATTERN, max_length=1000)
+    app_api_key: str = Field(pattern=KEY_PATTERN, max_length=KEY_MAX_LENGTH)
     api_base_url: str | None = None
 
 
@@ -79,7 +80,7 @@ class Workspaces(BaseModel):
 class SourceIn(Body):
     name: str
     region: str
-    app_api_key: str = Field(pattern=KEY_PATTERN, max_length=1000)
+    app_api_key: str = Field(pattern=KEY_PATTERN, max_length=KEY_MAX_LENGTH)
     api_base_url: str | None = None
     tables: list[str] | None = Field(None, description="Default: every table of the catalog.")
     frequency_seconds: int | None = Field(None, description="One of the catalog's frequencies.")
@@ -87,7 +88,7 @@ class SourceIn(Body):
 
 class SourcePatch(Body):
     region: str | None = None
-    app_api_key: str | None = Field(None, pattern=KEY_PATTERN, max_length=1000)
+    app_api_key: str | None = Field(None, pattern=KEY_PATTERN, max_length=KEY_MAX_LENGTH)
     api_base_url: str | None = Field(None, description='"" goes back to the region\'s host.')
     tables: list[str] | None = None
     frequency_seconds: int | None = None
@@ -132,7 +133,7 @@ class Registration(BaseModel):
 
 
 class SigningKeyIn(Body):
-    signing_key: str = Field(pattern=KEY_PATTERN, max_length=1000)
+    signing_key: str = Field(pattern=KEY_PATTERN, max_length=KEY_MAX_LENGTH)
 
 
 class KeySaved(BaseModel):
