@@ -63,7 +63,7 @@ def test_table_browser_shows_columns_row_count_and_first_rows(
     page.click("#table-columns summary")
     expect(page.locator("#table-columns td.mono", has_text="name").first).to_be_visible()
     expect(page.locator("#table-rows tbody tr")).to_have_count(min(20, rows))
-    shot(page, "13-data-table-browser")
+    shot(page, "13-data-table-browser", page.locator(".grid-side"))
 
 
 def test_sql_box_shows_results_and_a_clear_error(data_page: Page, linked: Linked) -> None:
@@ -75,13 +75,13 @@ def test_sql_box_shows_results_and_a_clear_error(data_page: Page, linked: Linked
         str(linked.workspace.expected_rows("segments"))
     )
     expect(page.locator("#sql-summary")).to_contain_text("1 row")
-    shot(page, "14-data-sql-results")
+    shot(page, "14-data-sql-results", page.locator("#sql-panel"))
 
     page.fill("#sql", "select * from acme.no_such_table")
     page.keyboard.press("Control+Enter")
     expect(page.locator("#sql-error")).to_contain_text("The query failed")
     expect(page.locator("#sql-error")).to_contain_text("no_such_table")
-    shot(page, "15-data-sql-error")
+    shot(page, "15-data-sql-error", page.locator("#sql-panel"))
 
     page.fill("#sql", "delete from acme.campaigns")
     page.click("#run-sql")

@@ -110,6 +110,9 @@ def test_edit_settings_and_remove_the_source(
     [hook] = sandbox.webhooks()
     assert not any(e.startswith(("email_", "push_")) for e in hook["events"])
     assert any(e.startswith("sms_") for e in hook["events"])
+    expect(page.locator("#register-summary")).to_contain_text(
+        f"subscribed to {len(hook['events'])} events"
+    )
     shot(page, "21-source-settings")
 
     page.fill("#confirm-name", "acm")

@@ -101,6 +101,12 @@ def test_wizard_from_an_empty_data_dir_to_synced_tables_and_events(
     expect(page.locator("#runs-list tbody tr")).to_have_count(9)
     expect(page.locator("#wh-enabled")).to_have_text("yes")
     shot(page, "08-source-synced")
+    page.goto("/sources")
+    listed = page.locator("#sources-table tr[data-source=acme]")
+    expect(listed).to_contain_text("every 12 hours")
+    expect(listed).to_contain_text("enabled")
+    expect(listed).to_contain_text("ok")
+    shot(page, "08b-sources-list")
 
     # Customer.io delivers signed events; they show on the data page.
     sandbox.send(300)

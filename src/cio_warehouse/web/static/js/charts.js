@@ -17,18 +17,17 @@ export function metricColor(metric, index = 0) {
   return METRIC_COLORS[metric] ?? SPARE[index % SPARE.length];
 }
 
+// The top of the y axis: four gridline steps of 1, 2 or 5 times a power of ten (whole numbers).
 function niceMax(value) {
-  if (value <= 4) return 4;
-  const power = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 2.5, 5, 10]) {
-    if (step * power >= value) return step * power;
-  }
-  return 10 * power;
+  const raw = Math.max(1, value / 4);
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
+  return Math.max(4, Math.ceil(step) * 4);
 }
 
 // labels: the x values (days); series: [{name, values}] aligned with labels.
 export function lineChart({ labels, series, title = "", width = 560, height = 220 }) {
-  const m = { left: 46, right: 14, top: 12, bottom: 28 };
+  const m = { left: 46, right: 22, top: 12, bottom: 28 };
   const w = width - m.left - m.right;
   const hgt = height - m.top - m.bottom;
   const max = niceMax(Math.max(1, ...series.flatMap((x) => x.values)));
@@ -46,7 +45,8 @@ export function lineChart({ labels, series, title = "", width = 560, height = 22
   labels.forEach((label, i) => {
     if (i % every === 0 || i === labels.length - 1) {
       if (i !== labels.length - 1 && labels.length - 1 - i < every / 2) return;
-      svg.append(s("text", { x: x(i), y: height - 8, "text-anchor": "middle" }, label.slice(5)));
+      const anchor = labels.length > 1 && i === labels.length - 1 ? "end" : "middle";
+      svg.append(s("text", { x: x(i) + (anchor === "end" ? 8 : 0), y: height - 8, "text-anchor": anchor }, label.slice(5)));
     }
   });
   series.forEach((line, index) => {

@@ -19,9 +19,9 @@ function formStatus(form, text) {
 }
 
 async function start() {
-  let catalog, config, hook, settings;
+  let catalog, config, settings;
   try {
-    [catalog, config, hook, settings] = await Promise.all([get("/catalog"), get(base), get(`${base}/webhook`), get("/settings")]);
+    [catalog, config, settings] = await Promise.all([get("/catalog"), get(base), get("/settings")]);
   } catch (error) {
     replace(alerts, banner("error", null, error.message));
     return;
@@ -31,15 +31,27 @@ async function start() {
   renderTablePicker(picker, catalog, config.tables);
   fillFrequencies(tablesForm.elements.frequency_seconds, catalog, config.frequency_seconds);
   document.getElementById("key-stored").hidden = !config.signing_key_set;
-  document.getElementById("webhook-url").value = hook.url ?? "";
   document.getElementById("public-base").textContent = settings.public_base_url ?? "";
   document.getElementById("base-form").elements.public_base_url.value = settings.public_base_url ?? "";
-  if (hook.remote?.name) document.getElementById("hook-name").textContent = hook.remote.name;
   // Filled in: the forms may be sent now (before, they would send half-loaded values).
   for (const button of document.querySelectorAll("#connection-form button, #tables-form button")) button.disabled = false;
+  await showWebhook();
+}
+
+// The webhook as Customer.io has it now (its events follow the selected tables).
+async function showWebhook() {
   const outcome = document.getElementById("register-outcome");
+  let hook;
+  try {
+    hook = await get(`${base}/webhook`);
+  } catch (error) {
+    replace(outcome, banner("error", null, error.message));
+    return;
+  }
+  document.getElementById("webhook-url").value = hook.url ?? "";
+  if (hook.remote?.name) document.getElementById("hook-name").textContent = hook.remote.name;
   if (hook.registered && hook.remote) {
-    replace(outcome, registrationOutcome({ ok: true, webhook: hook.remote, created: false, events: hook.remote.events ?? [] }));
+    replace(outcome, registrationOutcome({ ok: true, webhook: hook.remote, events: hook.remote.events ?? [] }));
   } else if (hook.registered) {
     replace(outcome, banner("warning", null, hook.remote_error ?? "The webhook is registered, but Customer.io's side could not be read."));
   } else {
@@ -79,6 +91,7 @@ tablesForm.addEventListener("submit", async (event) => {
   try {
     await patch(base, { tables, frequency_seconds: Number(tablesForm.elements.frequency_seconds.value) });
     formStatus(tablesForm, "Saved. The webhook now subscribes to the selected event tables.");
+    await showWebhook();
   } catch (error) {
     formStatus(tablesForm, "");
     replace(alerts, banner("error", null, error.message));

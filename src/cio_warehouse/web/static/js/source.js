@@ -239,6 +239,8 @@ async function loadRuns() {
 // -- sync jobs ---------------------------------------------------------------------------------
 
 async function startSync(tables) {
+  // The outcome of an earlier sync is old news once another starts.
+  for (const old of alerts.querySelectorAll('[id^="job-"]')) old.remove();
   try {
     const job = await post(`${base}/sync`, tables ? { tables } : {});
     track(job);

@@ -10,7 +10,7 @@ const enc = encodeURIComponent;
 export function registrationOutcome(outcome) {
   if (outcome.ok && outcome.webhook) {
     const hook = outcome.webhook;
-    const verb = outcome.created ? "Registered" : "Found";
+    const verb = outcome.created === undefined ? "Status of" : outcome.created ? "Registered" : "Found";
     const state = hook.disabled
       ? "disabled until its signing key is saved below"
       : "enabled";
