@@ -9,7 +9,7 @@ const METRIC_COLORS = {
   sent: "#1f4fd6", delivered: "#12946a", opened: "#d99100", clicked: "#8a3fd1", converted: "#0b8ea8",
   bounced: "#d6402f", failed: "#8f1c13", dropped: "#e07b39", spammed: "#b8326f", undeliverable: "#6d4c41",
   unsubscribed: "#5f6b7a", attempted: "#9aa5b4", drafted: "#c3cad4", deferred: "#b59b2a", replied: "#2e7d32",
-  subscribed: "#1f4fd6", subscription_preferences_changed: "#d99100",
+  subscribed: "#1f4fd6", subscription_preferences_changed: "#d99100", cio_subscription_preferences_changed: "#d99100",
 };
 const SPARE = ["#455a64", "#7e57c2", "#00897b", "#c0ca33", "#f4511e", "#6d8a99"];
 
