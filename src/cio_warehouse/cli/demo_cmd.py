@@ -162,6 +162,12 @@ def _steps(
         f'  cio-warehouse query "select * from {DEMO_SOURCE}.email_events limit 10"\n'
         f"  cio-warehouse status {DEMO_SOURCE}"
     )
+    if endpoints.login_url is not None:
+        console.print(f"Web app: log in once with {endpoints.login_url}", highlight=False,
+                      soft_wrap=True)
+    if endpoints.admin_token is not None:
+        console.print(f"Admin token (shown once): {endpoints.admin_token}", highlight=False,
+                      soft_wrap=True)
 
 
 def _wait_for_events(service: Service, timeout: float = 30.0) -> None:
