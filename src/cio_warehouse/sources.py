@@ -34,12 +34,23 @@ def validate_tables(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def client_for(source: SourceConfig) -> AppAPIClient:
+# A person waits for these calls (a key check, a status page): seconds of retries, not minutes.
+INTERACTIVE_SETTINGS: dict[str, object] = {
+    "max_attempts": 2,
+    "max_retry_seconds": 5.0,
+    "connect_timeout": 5.0,
+    "read_timeout": 15.0,
+}
+
+
+def client_for(source: SourceConfig, *, interactive: bool = False) -> AppAPIClient:
     """A client with its own rate limiter: all concurrent table syncs of one source share it.
 
-    The source's settings may override any ClientSettings field (max_rps, timeouts, attempts).
+    The source's settings may override any ClientSettings field (max_rps, timeouts, attempts);
+    `interactive` then cuts the retry budget to INTERACTIVE_SETTINGS.
     """
-    overrides = {k: v for k, v in source.settings.items() if k in _CLIENT_SETTINGS}
+    settings_in = {**source.settings, **(INTERACTIVE_SETTINGS if interactive else {})}
+    overrides = {k: v for k, v in settings_in.items() if k in _CLIENT_SETTINGS}
     if overrides.get("max_rps") == 0:
         overrides["max_rps"] = None  # 0 means unpaced
     settings = ClientSettings(**overrides)  # type: ignore[arg-type]

@@ -73,13 +73,16 @@ def save_signing_key(store: StateStore, name: str, key: Secret) -> KeySaved:
         return KeySaved(registration.set_enabled(client, webhook_id, True), rotated)
 
 
-def fetch_webhook(store: StateStore, name: str) -> dict[str, Any] | None:
-    """The webhook as Customer.io has it now, or None when none is registered."""
+def fetch_webhook(
+    store: StateStore, name: str, *, interactive: bool = False
+) -> dict[str, Any] | None:
+    """The webhook as Customer.io has it now, or None when none is registered (`interactive`:
+    a short retry budget, for a status page that someone is waiting for)."""
     source = store.get_source(name)
     webhook_id = _webhook_id(source)
     if webhook_id is None:
         return None
-    with client_for(source) as client:
+    with client_for(source, interactive=interactive) as client:
         return client.get_reporting_webhook(webhook_id)
 
 

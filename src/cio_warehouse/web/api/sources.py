@@ -44,15 +44,6 @@ REGION_CAPTIONS = {
     "eu": f"Workspaces in Customer.io's EU data center. The App API key is in Customer.io "
     f"under {_KEYS_PAGE}.",
 }
-# A key check is interactive: a person waits for it, so it gives up after seconds, not minutes.
-KEY_CHECK_SETTINGS: dict[str, object] = {
-    "max_attempts": 2,
-    "max_retry_seconds": 5.0,
-    "connect_timeout": 5.0,
-    "read_timeout": 15.0,
-}
-
-
 # -- catalog -------------------------------------------------------------------------------------
 
 
@@ -110,9 +101,9 @@ def _api_base_url(region: str, value: str | None) -> str | None:
 
 def check_key(source: SourceConfig) -> list[dict[str, Any]]:
     """The workspaces the key sees, or a 400 that says what is wrong with the key."""
-    quick = replace(source, settings={**source.settings, **KEY_CHECK_SETTINGS})
     try:
-        with client_for(quick) as client:
+        # Interactive: a person waits for the answer, so it gives up after seconds.
+        with client_for(source, interactive=True) as client:
             return client.check_key()
     except (KeyRejectedError, ScopeMissingError, RequestError) as exc:
         raise ApiError(400, str(exc), "app_api_key") from None
@@ -327,7 +318,7 @@ def webhook_status(service: Service, name: str) -> models.WebhookStatus:
     remote, remote_error = None, None
     if registered:
         try:
-            remote = webhook_links.fetch_webhook(service.store, name)
+            remote = webhook_links.fetch_webhook(service.store, name, interactive=True)
         except CustomerIOError as exc:
             remote_error = str(exc)
     inbox = Inbox(service.data_dir.inbox)
