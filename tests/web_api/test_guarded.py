@@ -4,6 +4,7 @@ login routes and static assets), and unsafe requests of a session need its CSRF 
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterator
 
 import httpx
@@ -13,7 +14,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute, Mount, Route
 
 from cio_warehouse import catalog
-from cio_warehouse.sandbox import SandboxServer
+from cio_warehouse.sandbox import SandboxServer, Workspace
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, SourceConfig, StateStore
 from cio_warehouse.web.auth import ENV_ADMIN_TOKEN
@@ -52,18 +53,24 @@ def _url(template: str) -> str:
     return filled + ("/x" if template == "/static" else "")
 
 
-@pytest.fixture
-def running(data_dir: DataDir, sandbox: SandboxServer, api_key: str,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningApp]:
-    monkeypatch.delenv(ENV_ADMIN_TOKEN, raising=False)
-    # Webhook tables only: the scheduler has nothing to sync, so no request depends on timing.
-    StateStore(data_dir).add_source(SourceConfig(
-        name="acme", region="us", app_api_key=Secret(api_key), api_base_url=sandbox.url,
-        tables=tuple(t.name for t in catalog.WEBHOOK_TABLES),
-    ))
-    app = start_app(data_dir)
-    yield app
-    app.stop()
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """One app for the module: these tests change nothing that another one reads."""
+    api_key = "sbx_guarded_" + secrets.token_hex(8)
+    data_dir = DataDir(tmp_path_factory.mktemp("guarded") / "data").create()
+    with SandboxServer(Workspace.preset("tiny", seed=3), api_key=api_key) as sandbox, \
+            pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.delenv(ENV_ADMIN_TOKEN, raising=False)
+        # Webhook tables only: the scheduler has nothing to sync, so nothing depends on timing.
+        StateStore(data_dir).add_source(SourceConfig(
+            name="acme", region="us", app_api_key=Secret(api_key), api_base_url=sandbox.url,
+            tables=tuple(t.name for t in catalog.WEBHOOK_TABLES),
+        ))
+        app = start_app(data_dir)
+        try:
+            yield app
+        finally:
+            app.stop()
 
 
 def _all_routes(app: RunningApp) -> list[tuple[str, str]]:

@@ -163,8 +163,10 @@ class Auth:
     def issue_login_link(self) -> str:
         """The path of a link that logs in once, within LOGIN_LINK_SECONDS."""
         nonce = secrets.token_urlsafe(32)
+        now = self.clock()
         with self._lock:
-            self._links[_digest(nonce)] = self.clock() + LOGIN_LINK_SECONDS
+            self._links = {k: v for k, v in self._links.items() if v > now}
+            self._links[_digest(nonce)] = now + LOGIN_LINK_SECONDS
         return LOGIN_ONCE_PREFIX + nonce
 
     def redeem_login_link(self, nonce: str) -> bool:

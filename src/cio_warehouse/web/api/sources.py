@@ -15,6 +15,7 @@ from cio_warehouse.customerio import CustomerIOError, KeyRejectedError, ScopeMis
 from cio_warehouse.customerio.errors import RequestError
 from cio_warehouse.secret import Secret
 from cio_warehouse.service import scheduler
+from cio_warehouse.service.jobs import SyncJob
 from cio_warehouse.service.runtime import Service
 from cio_warehouse.sources import client_for, link_source, validate_name, validate_tables
 from cio_warehouse.state import RunRecord, SourceConfig, StateError
@@ -420,7 +421,7 @@ def get_runs(
     return [r for r in map(run_view, service.store.runs(name, table, limit)) if r is not None]
 
 
-def job_view(job: Any) -> models.Job:
+def job_view(job: SyncJob) -> models.Job:
     return models.Job.model_validate(job.to_json())
 
 
