@@ -10,6 +10,7 @@ import typer
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console
 from cio_warehouse.service.runtime import Endpoints, ServeSettings, serve
+from cio_warehouse.web.settings import WebSettings
 from cio_warehouse.webhooks.registration import webhook_url
 
 
@@ -46,8 +47,10 @@ def serve_command(
                 highlight=False, soft_wrap=True,
             )
         console.print(f"Webhook receiver on {endpoints.receiver_url}")
+        # Customer.io posts to the public base URL (a setting of the web app, e.g. a proxy).
+        public = WebSettings(context.data_dir.web_settings, lambda: endpoints.receiver_url)
         for name in names:
-            console.print(f"  {name}: {webhook_url(endpoints.receiver_url, name)}")
+            console.print(f"  {name}: {webhook_url(public.public_base_url(), name)}")
         console.print("Press Ctrl-C to stop; acknowledged events are loaded before exit.")
 
     serve(
