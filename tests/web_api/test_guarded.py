@@ -189,3 +189,15 @@ def test_a_json_error_for_unknown_api_paths(running: RunningApp) -> None:
 def test_an_httpx_client_without_cookies_gets_the_login_page(running: RunningApp) -> None:
     page = httpx.get(f"{running.url}/login", timeout=30)
     assert page.status_code == 200 and 'name="csrf_token"' in page.text
+
+
+def test_a_form_that_cannot_be_read_is_refused_not_a_crash(running: RunningApp) -> None:
+    with running.client() as browser:
+        log_in(browser, running.admin_token)
+        broken = browser.post("/logout", content=b"--x\r\nnonsense",
+                              headers={"content-type": "multipart/form-data; boundary=x"})
+        assert broken.status_code == 403
+        huge = browser.post("/logout", content=b"a=" + b"b" * (2 << 20),
+                            headers={"content-type": "application/x-www-form-urlencoded"})
+        assert huge.status_code == 413
+        assert browser.get("/api/v1/session").status_code == 200  # still logged in

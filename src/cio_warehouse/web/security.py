@@ -102,7 +102,11 @@ class CsrfGuard:
                     scope, receive, send
                 )
                 return
-            field = (await Request(scope, _replay(body, receive)).form()).get(CSRF_FIELD)
+            try:
+                form = await Request(scope, _replay(body, receive)).form()
+                field = form.get(CSRF_FIELD)
+            except Exception:  # noqa: BLE001 - an unparsable form carries no token: refused below
+                field = None
             receive = _replay(body, receive)
             given = field if isinstance(field, str) else None
         if not self.signer.valid(_binding(request), given):
