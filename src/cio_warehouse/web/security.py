@@ -105,7 +105,7 @@ class CsrfGuard:
             try:
                 form = await Request(scope, _replay(body, receive)).form()
                 field = form.get(CSRF_FIELD)
-            except Exception:  # noqa: BLE001 - an unparsable form carries no token: refused below
+            except Exception:  # noqa: BLE001  an unparsable form carries no token: refused below
                 field = None
             receive = _replay(body, receive)
             given = field if isinstance(field, str) else None
