@@ -34,7 +34,9 @@ _EXPECTED_CONSOLE = re.compile(
 )
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an asyncio loop running in this thread
+# while it is started, so it must stop before other packages' tests call asyncio.run().
+@pytest.fixture(scope="package")
 def browser() -> Iterator[playwright_api.Browser]:
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium).")
