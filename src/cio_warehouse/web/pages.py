@@ -1,5 +1,8 @@
 """The web app's HTML pages: server-rendered shells that plain JS modules (web/static/js) fill from
-the JSON API (`/api/v1`), so every fact on a page comes from the same endpoints scripts use."""
+the JSON API (`/api/v1`), so every fact on a page comes from the same endpoints scripts use.
+
+Forms are sent by those scripts; they still say method="post" so that a form sent without them
+never puts a key in a URL (the server refuses such a post: it carries no CSRF token)."""
 
 from __future__ import annotations
 

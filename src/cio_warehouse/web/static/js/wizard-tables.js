@@ -46,7 +46,7 @@ form.addEventListener("submit", async (event) => {
         job = await post(`${path}/sync`, {});
       } catch (error) {
         // The scheduler got there first: the source page shows that sync running.
-        if (!/^Already syncing/.test(error.message)) throw error;
+        if (error.status !== 409) throw error;
       }
       window.location.assign(job ? `${path}?job=${job.id}` : path);
     } else {
