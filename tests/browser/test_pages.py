@@ -66,3 +66,14 @@ def test_an_unknown_source_says_what_to_do(page: Page) -> None:
     page.goto("/sources/nope")
     expect(page.locator("#tables")).to_contain_text("No source named 'nope'")
     expect(page.locator("#sync-all")).to_be_disabled()
+
+
+def test_an_empty_warehouse_says_what_to_do(page: Page) -> None:
+    page.goto("/data")
+    expect(page.locator("#table-list")).to_contain_text("No tables yet")
+    expect(page.locator("#activity")).to_contain_text("No sources yet")
+    expect(page.locator("#activity").get_by_role("link", name="+ New source")).to_be_visible()
+    page.fill("#sql", "select 42 as answer")
+    page.click("#run-sql")
+    expect(page.locator("#sql-rows tbody td")).to_have_text("42")
+    shot(page, "23-data-empty")

@@ -129,8 +129,9 @@ async function runQuery() {
       data.columns.length ? resultsTable(data.columns, data.rows, "sql-rows") : null);
   } catch (error) {
     status.textContent = "";
+    const titled = /^The query failed/.test(error.message);
     replace(result, h("div", { class: "panel-body" }, h("div", { class: "banner banner-error", role: "alert", id: "sql-error" },
-      h("strong", {}, "The query failed"), error.message)));
+      titled ? null : h("strong", {}, "The query failed"), error.message)));
   } finally {
     button.disabled = false;
   }
