@@ -253,6 +253,10 @@ def test_a_poisonous_event_alone_in_its_table_waits_for_evidence(
     assert count(data_dir, "webhook_dead_letters", "event_id = 'E-poison'") == 1
 
 
+# dlt's failed load job leaves a suspended SQL generator behind; when the garbage collector closes
+# it later (at a random moment, sometimes during another test) it re-raises the database error as
+# an "unraisable" exception. The failure itself is asserted below; the echo is dlt's, not ours.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_table_wide_fault_dead_letters_nothing(
     data_dir: DataDir, inbox: Inbox, loader: EventLoader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
