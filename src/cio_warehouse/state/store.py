@@ -126,6 +126,25 @@ class StateStore:
 
     # -- sources -------------------------------------------------------------------------------
 
+    # The columns a SourceConfig writes, in the order of _stored() below.
+    _WRITTEN = (
+        "region", "api_base_url", "app_api_key", "signing_key", "previous_signing_key", "tables",
+        "frequency_seconds", "settings",
+    )
+
+    def _stored(self, source: SourceConfig) -> tuple[object, ...]:
+        """The source as stored: secrets sealed, lists and settings as JSON."""
+        return (
+            source.region,
+            source.api_base_url,
+            self._box.encrypt(source.app_api_key),
+            self._seal(source.signing_key),
+            self._seal(source.previous_signing_key),
+            json.dumps(list(source.tables)),
+            source.frequency_seconds,
+            json.dumps(source.settings),
+        )
+
     def add_source(self, source: SourceConfig) -> None:
         with self._connect() as db:
             if db.execute("SELECT 1 FROM sources WHERE name = ?", (source.name,)).fetchone():
@@ -133,41 +152,19 @@ class StateStore:
                     f"A source named {source.name!r} already exists; pick another name or remove "
                     f"it first with `cio-warehouse source remove {source.name}`."
                 )
+            columns = ", ".join(("name", *self._WRITTEN, "created_at"))
+            marks = ", ".join("?" * (len(self._WRITTEN) + 2))
             db.execute(
-                "INSERT INTO sources (name, region, api_base_url, app_api_key, signing_key,"
-                " previous_signing_key, tables, frequency_seconds, settings, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    source.name,
-                    source.region,
-                    source.api_base_url,
-                    self._box.encrypt(source.app_api_key),
-                    self._seal(source.signing_key),
-                    self._seal(source.previous_signing_key),
-                    json.dumps(list(source.tables)),
-                    source.frequency_seconds,
-                    json.dumps(source.settings),
-                    time.time(),
-                ),
+                f"INSERT INTO sources ({columns}) VALUES ({marks})",
+                (source.name, *self._stored(source), time.time()),
             )
 
     def update_source(self, source: SourceConfig) -> None:
         with self._connect() as db:
+            assignments = ", ".join(f"{column} = ?" for column in self._WRITTEN)
             updated = db.execute(
-                "UPDATE sources SET region = ?, api_base_url = ?, app_api_key = ?, signing_key = ?,"
-                " previous_signing_key = ?, tables = ?, frequency_seconds = ?, settings = ?"
-                " WHERE name = ?",
-                (
-                    source.region,
-                    source.api_base_url,
-                    self._box.encrypt(source.app_api_key),
-                    self._seal(source.signing_key),
-                    self._seal(source.previous_signing_key),
-                    json.dumps(list(source.tables)),
-                    source.frequency_seconds,
-                    json.dumps(source.settings),
-                    source.name,
-                ),
+                f"UPDATE sources SET {assignments} WHERE name = ?",
+                (*self._stored(source), source.name),
             ).rowcount
         if not updated:
             raise self._unknown(source.name)
