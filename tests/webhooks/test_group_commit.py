@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ def test_concurrent_submissions_share_commits_and_each_gets_its_result(tmp_path:
 
 def test_a_group_never_exceeds_max_batch(tmp_path: Path) -> None:
     path = tmp_path / "inbox.db"
-    with GroupCommitter(path, max_batch=7, max_wait_seconds=0.05) as committer:
+    with GroupCommitter(path, max_batch=7) as committer:
         results = asyncio.run(submit_all(committer, [event(f"e{i}") for i in range(50)]))
         assert results == [Result.STORED] * 50
         assert committer.largest_group <= 7 and committer.groups >= 8
@@ -76,7 +77,7 @@ def test_a_failed_commit_fails_every_waiter_of_the_group_and_the_next_group_reco
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "inbox.db"
-    with GroupCommitter(path, busy_timeout_seconds=0.1, max_wait_seconds=0.02) as committer:
+    with GroupCommitter(path, busy_timeout_seconds=0.1) as committer:
         # Another process holds the write lock (say, a loader stuck in a long transaction).
         blocker = sqlite3.connect(path, isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")
@@ -92,7 +93,7 @@ def test_a_failed_commit_fails_every_waiter_of_the_group_and_the_next_group_reco
 
 def test_close_drains_everything_already_queued(tmp_path: Path) -> None:
     path = tmp_path / "inbox.db"
-    committer = GroupCommitter(path, max_batch=5, max_wait_seconds=0.01).start()
+    committer = GroupCommitter(path, max_batch=5).start()
 
     async def submit_then_close() -> list[object]:
         tasks = [asyncio.ensure_future(committer.submit(event(f"e{i}"))) for i in range(100)]
@@ -132,3 +133,117 @@ def test_start_fails_loudly_when_the_inbox_cannot_be_opened(tmp_path: Path) -> N
         committer.start()
     with pytest.raises(CommitError):
         asyncio.run(committer.submit(event("x")))
+
+
+# -- classic group commit: no timer; what queues during a commit is the next group ---------------
+
+
+class GatedWrites:
+    """Inbox.write, recorded and held at a gate until the test opens it; `fail` makes the write
+    of the group holding that event_id raise, as a full disk would."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail: str | None = None) -> None:
+        self.groups: list[list[str]] = []
+        self.entered = threading.Semaphore(0)
+        self.gate = threading.Event()
+        self.fail = fail
+        real: Callable[[Inbox, list[Submission]], list[Result]] = Inbox.write
+
+        def write(inbox: Inbox, subs: list[Submission]) -> list[Result]:
+            self.groups.append([s.event_id or "" for s in subs])
+            self.entered.release()
+            assert self.gate.wait(10), "the test never opened the gate"
+            if self.fail is not None and any(s.event_id == self.fail for s in subs):
+                raise sqlite3.OperationalError("disk I/O error")
+            return real(inbox, subs)
+
+        monkeypatch.setattr(Inbox, "write", write)
+
+    def wait_entered(self) -> None:
+        assert self.entered.acquire(timeout=10), "the writer never started a commit"
+
+
+def test_a_lone_delivery_is_committed_at_once_without_waiting_for_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = GatedWrites(monkeypatch)
+    writes.gate.set()
+    with GroupCommitter(tmp_path / "inbox.db") as committer:
+        async def one_by_one() -> list[float]:
+            seconds = []
+            for i in range(20):
+                started = time.monotonic()
+                assert await committer.submit(event(f"e{i}")) is Result.STORED
+                seconds.append(time.monotonic() - started)
+            return seconds
+
+        seconds = asyncio.run(one_by_one())
+        assert committer.groups == 20 and committer.largest_group == 1
+    assert writes.groups == [[f"e{i}"] for i in range(20)]
+    # No timer to wait for: a lone delivery costs one commit (generous bound: a busy CI box).
+    assert sorted(seconds)[10] < 1.0
+
+
+def test_deliveries_queued_during_a_commit_form_the_next_group_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = GatedWrites(monkeypatch)
+    with GroupCommitter(tmp_path / "inbox.db", max_batch=8) as committer:
+        async def scenario() -> list[object]:
+            first = asyncio.ensure_future(committer.submit(event("first")))
+            await asyncio.get_running_loop().run_in_executor(None, writes.wait_entered)
+            # "first" is being committed alone; these queue behind its commit.
+            rest = [asyncio.ensure_future(committer.submit(event(f"r{i}"))) for i in range(20)]
+            await asyncio.sleep(0)
+            writes.gate.set()
+            return list(await asyncio.gather(first, *rest, return_exceptions=True))
+
+        results = asyncio.run(scenario())
+    assert results == [Result.STORED] * 21
+    assert writes.groups == [
+        ["first"],
+        [f"r{i}" for i in range(8)],  # max_batch still caps a group
+        [f"r{i}" for i in range(8, 16)],
+        [f"r{i}" for i in range(16, 20)],
+    ]
+    assert sorted(stored_ids(tmp_path / "inbox.db")) == sorted(["first"] + [f"r{i}" for i in
+                                                                           range(20)])
+
+
+def test_a_failing_commit_fails_exactly_its_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "inbox.db"
+    writes = GatedWrites(monkeypatch, fail="bad")
+    with GroupCommitter(path) as committer:
+        async def scenario() -> tuple[list[object], list[object], object]:
+            first = asyncio.ensure_future(committer.submit(event("before")))
+            await asyncio.get_running_loop().run_in_executor(None, writes.wait_entered)
+            doomed = [asyncio.ensure_future(committer.submit(event(e)))
+                      for e in ("x1", "bad", "x2")]
+            await asyncio.sleep(0)
+            writes.gate.set()
+            done = await asyncio.gather(first, *doomed, return_exceptions=True)
+            after = await committer.submit(event("after"))
+            return done[:1], done[1:], after
+
+        before, doomed, after = asyncio.run(scenario())
+    assert writes.groups == [["before"], ["x1", "bad", "x2"], ["after"]]
+    assert before == [Result.STORED] and after is Result.STORED
+    assert len(doomed) == 3 and all(isinstance(r, CommitError) for r in doomed)
+    assert sorted(stored_ids(path)) == ["after", "before"]
+
+
+def test_a_waiter_that_went_away_does_not_disturb_its_group(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.db"
+    with GroupCommitter(path) as committer:
+        async def scenario() -> list[object]:
+            tasks = [asyncio.ensure_future(committer.submit(event(f"e{i}"))) for i in range(10)]
+            await asyncio.sleep(0)
+            tasks[3].cancel()  # the client disconnected; its delivery is stored all the same
+            return list(await asyncio.gather(*tasks, return_exceptions=True))
+
+        results = asyncio.run(scenario())
+    assert isinstance(results[3], asyncio.CancelledError)
+    assert [r for i, r in enumerate(results) if i != 3] == [Result.STORED] * 9
+    assert len(stored_ids(path)) == 10

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from cio_warehouse.service.priority import lower_current_thread_priority
 from cio_warehouse.state import StateError, StateStore
 from cio_warehouse.sync import TableOutcome, TableProgress
 from cio_warehouse.sync.runner import run_sync, tables_to_sync
@@ -98,6 +99,7 @@ class SyncJobs:
         def show(progress: list[TableProgress]) -> None:
             job.progress = progress
 
+        lower_current_thread_priority()  # a sync yields the CPU to the webhook receiver
         try:
             job.outcomes = run_sync(self._store, job.source, job.tables, on_start=show)
         except Exception as exc:  # noqa: BLE001  recorded on the job, shown to whoever watches

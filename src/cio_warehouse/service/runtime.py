@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import uvicorn
 
 from cio_warehouse.service import discovery
-from cio_warehouse.service.api import Warehouse
 from cio_warehouse.service.discovery import ServiceInfo
 from cio_warehouse.service.jobs import SyncJobs
+from cio_warehouse.service.priority import LowPriorityWarehouse
 from cio_warehouse.service.scheduler import Scheduler
 from cio_warehouse.state import DataDir, StateError, StateStore
 from cio_warehouse.webhooks.loader import EventLoader
@@ -127,7 +127,8 @@ class Service:
         self.data_dir = data_dir
         self.settings = settings
         self.store = StateStore(data_dir)
-        self.warehouse = Warehouse(data_dir)
+        # API queries run in the threads that take its cursors: they yield to the receiver.
+        self.warehouse = LowPriorityWarehouse(data_dir)
         self.jobs = SyncJobs(self.store)
         self.scheduler = Scheduler(self.store, self.jobs)
         self.loader = EventLoader(data_dir)

@@ -1,4 +1,4 @@
-"""Group commit: one writer thread turns the deliveries of a few milliseconds into one fsync."""
+"""Group commit: one writer thread commits all that is queued in one transaction (one fsync)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import contextlib
 import logging
 import queue
 import threading
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -17,7 +15,6 @@ from cio_warehouse.webhooks.inbox import Inbox, Result, Submission
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_WAIT_SECONDS = 0.002
 DEFAULT_MAX_BATCH = 512
 # Customer.io waits 4 s for a 2xx: waiting longer than this for a lock held by another process
 # (the loader) only turns a quick 503 (retried with backoff) into a timeout.
@@ -28,42 +25,41 @@ class CommitError(Exception):
     """The delivery is not durable: the receiver must answer 503 so that Customer.io retries."""
 
 
-@dataclass
-class _Waiter:
-    submission: Submission
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Result]
-
-
-_STOP = object()
+# A queued delivery: what to store, and its request's future on the event loop that awaits it.
+_Waiter = tuple[Submission, asyncio.AbstractEventLoop, "asyncio.Future[Result]"]
+_STOP = object()  # queued last by close()
 
 
 class GroupCommitter:
     """`await committer.submit(sub)` returns once `sub` is committed (fsync'd) with its group.
 
-    One thread owns the only Inbox connection (sqlite3 connections are per thread); request
-    handlers on any event loop hand it submissions and await a future that the thread resolves
-    through `loop.call_soon_threadsafe`.
+    Classic group commit, without a timer: the writer thread sleeps until a delivery is queued,
+    then commits at once everything queued (up to max_batch) in one transaction. Deliveries that
+    arrive while that commit and its fsync run form the next group. So a lone delivery waits for
+    one commit and nothing else, and under load the groups grow by themselves with the commit
+    time (the fsync), which is what bounds the throughput.
+
+    One thread owns the only Inbox connection (sqlite3 connections are per thread). Request
+    handlers put their submissions on a queue (a C SimpleQueue: a put wakes the writer only when
+    it sleeps on it); the writer settles each group's futures with one
+    `loop.call_soon_threadsafe` per event loop.
     """
 
     def __init__(
         self,
         inbox_path: Path,
         *,
-        max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
         max_batch: int = DEFAULT_MAX_BATCH,
         busy_timeout_seconds: float = DEFAULT_BUSY_TIMEOUT_SECONDS,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        if max_wait_seconds < 0:
-            raise ValueError("max_wait_seconds must not be negative")
         self.inbox_path = inbox_path
-        self.max_wait_seconds = max_wait_seconds
         self.max_batch = max_batch
         self.busy_timeout_seconds = busy_timeout_seconds
         self._queue: queue.SimpleQueue[_Waiter | object] = queue.SimpleQueue()
-        # Orders submit() against close(): nothing is queued behind the stop marker.
+        # Orders enqueue() against close(): nothing is queued behind the stop marker. Only
+        # request handlers and close() take it (the writer does not), so it is uncontended.
         self._lock = threading.Lock()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -124,13 +120,20 @@ class GroupCommitter:
 
     async def submit(self, submission: Submission) -> Result:
         """The result once the group holding `submission` committed; CommitError if it did not."""
+        return await self.enqueue(submission)
+
+    def enqueue(self, submission: Submission) -> asyncio.Future[Result]:
+        """Queue `submission` from a running event loop; its future is the result of submit().
+
+        Raises CommitError at once when the writer is not running.
+        """
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(submission, loop, loop.create_future())
+        future: asyncio.Future[Result] = loop.create_future()
         with self._lock:
             if self._closed or self._thread is None:
                 raise CommitError("the inbox writer is not running")
-            self._queue.put(waiter)
-        return await waiter.future
+            self._queue.put((submission, loop, future))
+        return future
 
     # -- the writer thread --------------------------------------------------------------------
 
@@ -155,32 +158,27 @@ class GroupCommitter:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if isinstance(item, _Waiter):
-                    leftovers.append(item)
+                if item is not _STOP:
+                    leftovers.append(item)  # type: ignore[arg-type]
             self._resolve(leftovers, [CommitError("the inbox writer stopped")] * len(leftovers))
             self._discard_inbox()
 
     def _next_batch(self) -> tuple[list[_Waiter], bool]:
-        """Block for one submission, then take what arrives within max_wait, up to max_batch."""
+        """Sleep until a submission is queued, then take it and everything queued behind it
+        (up to max_batch) without waiting for more; True once the stop marker was taken."""
         first = self._queue.get()
         if first is _STOP:
             return [], True
-        assert isinstance(first, _Waiter)
-        batch = [first]
-        deadline = time.monotonic() + self.max_wait_seconds
+        batch: list[_Waiter] = [first]  # type: ignore[list-item]
+        take = self._queue.get_nowait
         while len(batch) < self.max_batch:
-            remaining = deadline - time.monotonic()
             try:
-                # Past the deadline, still take whatever is already queued: it costs no wait.
-                item = self._queue.get(timeout=remaining) if remaining > 0 else (
-                    self._queue.get_nowait()
-                )
+                item = take()
             except queue.Empty:
                 break
             if item is _STOP:
                 return batch, True
-            assert isinstance(item, _Waiter)
-            batch.append(item)
+            batch.append(item)  # type: ignore[arg-type]
         return batch, False
 
     def _commit(self, batch: Sequence[_Waiter]) -> None:
@@ -190,7 +188,9 @@ class GroupCommitter:
         try:
             if self._inbox is None:
                 self._inbox = self._open()
-            results = self._inbox.write([waiter.submission for waiter in batch])
+            results: Sequence[Result | CommitError] = self._inbox.write(
+                [waiter[0] for waiter in batch]
+            )
         except Exception as exc:  # disk full, database locked, I/O error: nothing was committed
             log.error(
                 "inbox commit of %d deliveries failed (%s); answering 503 so Customer.io retries",
@@ -201,8 +201,7 @@ class GroupCommitter:
             # group is simpler than reasoning about which statement failed.
             self._discard_inbox()
             error = CommitError(f"the inbox could not commit: {type(exc).__name__}")
-            self._resolve(batch, [error] * len(batch))
-            return
+            results = [error] * len(batch)
         self._resolve(batch, results)
 
     def _discard_inbox(self) -> None:
@@ -216,8 +215,11 @@ class GroupCommitter:
     def _resolve(batch: Sequence[_Waiter], outcomes: Sequence[Result | CommitError]) -> None:
         # One hand-off per event loop per group, not one per delivery.
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Result], object]]] = {}
-        for waiter, outcome in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(waiter.loop, []).append((waiter.future, outcome))
+        for (_, loop, future), outcome in zip(batch, outcomes, strict=True):
+            pairs = by_loop.get(loop)
+            if pairs is None:
+                pairs = by_loop[loop] = []
+            pairs.append((future, outcome))
         for loop, pairs in by_loop.items():
             # RuntimeError: the loop is closed, so its requests are gone and nobody waits.
             with contextlib.suppress(RuntimeError):
@@ -231,5 +233,4 @@ def _settle(pairs: Sequence[tuple[asyncio.Future[Result], object]]) -> None:
         if isinstance(outcome, BaseException):
             future.set_exception(outcome)
         else:
-            assert isinstance(outcome, Result)
-            future.set_result(outcome)
+            future.set_result(outcome)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ receiver answers 2xx only after that commit. `UNIQUE(source, event_id)` makes a 
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -145,60 +146,68 @@ class Inbox:
     def write(self, submissions: Sequence[Submission]) -> list[Result]:
         """Store a group of deliveries in ONE transaction (group commit); results in order.
 
+        A handful of statements per group whatever its size (the events of a source in
+        multi-row statements, the health counters and marks summed up in Python): the sqlite3
+        module releases the GIL around every statement step, and each step the writer thread
+        then has to win the GIL back from the event loop.
+
         Raises sqlite3.Error when nothing could be committed: the receiver then answers 503 to
         every delivery of the group and Customer.io retries them.
         """
-        results: list[Result] = []
-        counts: dict[tuple[str, str], int] = {}
+        if not submissions:
+            return []
+        results: list[Result] = [Result.DROPPED] * len(submissions)
+        events: dict[str, list[int]] = {}  # source -> indexes of its events, in order
         with self._transaction() as db:
-            for sub in submissions:
-                result = self._write_one(db, sub)
-                results.append(result)
-                for counter in _counters(sub, result):
-                    counts[(sub.source, counter)] = counts.get((sub.source, counter), 0) + 1
-                self._mark(db, sub, result)
-            db.executemany(
-                "INSERT INTO health (source, counter, value) VALUES (?, ?, ?)"
-                " ON CONFLICT (source, counter) DO UPDATE SET value = value + excluded.value",
-                [(source, counter, n) for (source, counter), n in counts.items()],
-            )
+            for i, sub in enumerate(submissions):
+                kind = sub.kind
+                if kind is Kind.EVENT:
+                    events.setdefault(sub.source, []).append(i)
+                elif kind is Kind.DEAD_LETTER:
+                    db.execute(
+                        "INSERT INTO dead_letters (source, received_at, reason, body)"
+                        " VALUES (?, ?, ?, ?)",
+                        (sub.source, sub.received_at, sub.reason or "unusable body", sub.body),
+                    )
+                    results[i] = Result.DEAD_LETTERED
+                elif kind is Kind.REJECTED:
+                    results[i] = Result.REJECTED
+            for source, indexes in events.items():
+                for start in range(0, len(indexes), _CHUNK):
+                    self._write_events(db, source, submissions,
+                                       indexes[start:start + _CHUNK], results)
+            counters, marks = _tally(submissions, results)
+            db.execute(_health_upsert(len(counters)), [v for row in counters for v in row])
+            db.execute(_marks_upsert(len(marks)), [v for row in marks for v in row])
         return results
 
-    def _write_one(self, db: sqlite3.Connection, sub: Submission) -> Result:
-        if sub.kind is Kind.EVENT:
-            assert sub.event_id is not None
-            inserted = db.execute(
-                "INSERT INTO events (source, event_id, received_at, body) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (source, event_id) DO NOTHING",
-                (sub.source, sub.event_id, sub.received_at, sub.body),
-            ).rowcount
-            return Result.STORED if inserted else Result.DUPLICATE
-        if sub.kind is Kind.DEAD_LETTER:
-            db.execute(
-                "INSERT INTO dead_letters (source, received_at, reason, body) VALUES (?, ?, ?, ?)",
-                (sub.source, sub.received_at, sub.reason or "unusable body", sub.body),
-            )
-            return Result.DEAD_LETTERED
-        return Result.REJECTED if sub.kind is Kind.REJECTED else Result.DROPPED
-
-    def _mark(self, db: sqlite3.Connection, sub: Submission, result: Result) -> None:
-        if result is Result.REJECTED:
-            db.execute(
-                "INSERT INTO health_marks (source, last_rejected_at, last_rejection,"
-                " consecutive_rejections) VALUES (?, ?, ?, 1) ON CONFLICT (source) DO UPDATE SET"
-                " last_rejected_at = excluded.last_rejected_at,"
-                " last_rejection = excluded.last_rejection,"
-                " consecutive_rejections = consecutive_rejections + 1",
-                (sub.source, sub.received_at, sub.reason),
-            )
-        else:
-            # Any delivery that verified (or had no key to verify with) ends a rejection streak.
-            db.execute(
-                "INSERT INTO health_marks (source, last_delivery_at, consecutive_rejections)"
-                " VALUES (?, ?, 0) ON CONFLICT (source) DO UPDATE SET"
-                " last_delivery_at = excluded.last_delivery_at, consecutive_rejections = 0",
-                (sub.source, sub.received_at),
-            )
+    @staticmethod
+    def _write_events(
+        db: sqlite3.Connection,
+        source: str,
+        submissions: Sequence[Submission],
+        indexes: Sequence[int],
+        results: list[Result],
+    ) -> None:
+        """One source's events (at most _CHUNK): one look-up of the ids already stored, then one
+        multi-row INSERT of the others. The transaction (BEGIN IMMEDIATE) holds the write lock,
+        so nobody can store one of these ids in between. The INSERT has no ON CONFLICT clause
+        on purpose: were the look-up ever wrong, UNIQUE(source, event_id) fails the whole group
+        (503, retried) instead of a duplicate being answered as stored or the reverse."""
+        ids = [submissions[i].event_id for i in indexes]
+        n = len(ids)
+        seen = {row[0] for row in db.execute(_select_existing(n), [source, *ids])}
+        values: list[object] = []
+        for i, event_id in zip(indexes, ids, strict=True):
+            if event_id in seen:  # stored before, or earlier in this very group
+                results[i] = Result.DUPLICATE
+                continue
+            seen.add(event_id)
+            results[i] = Result.STORED
+            sub = submissions[i]
+            values += (source, event_id, sub.received_at, sub.body)
+        if values:
+            db.execute(_insert_events(len(values) // 4), values)
 
     # -- the loader's side ---------------------------------------------------------------------
 
@@ -264,16 +273,77 @@ class Inbox:
         return Health(source, counters, marks[0], marks[1], marks[2], marks[3], backlog)
 
 
-def _counters(sub: Submission, result: Result) -> list[str]:
-    counters = ["received"]
-    if result is Result.STORED:
-        counters.append("stored")
-    elif result is Result.DUPLICATE:
-        counters.append("duplicates")
-    elif result is Result.DEAD_LETTERED:
-        counters.append("dead_letters")
-    elif result is Result.DROPPED:
-        counters.append("dropped")
-    else:
-        counters.append(f"rejected:{sub.reason or 'unknown'}")
-    return counters
+# Events per multi-row statement: at most _CHUNK texts of each of the two statements, well
+# within the connection's statement cache (128), so that each is prepared once.
+_CHUNK = 32
+
+_COUNTER = {
+    Result.STORED: "stored",
+    Result.DUPLICATE: "duplicates",
+    Result.DEAD_LETTERED: "dead_letters",
+    Result.DROPPED: "dropped",
+}
+
+
+@functools.cache
+def _select_existing(n: int) -> str:
+    marks = ", ".join("?" * n)
+    return f"SELECT event_id FROM events WHERE source = ? AND event_id IN ({marks})"
+
+
+@functools.cache
+def _insert_events(n: int) -> str:
+    rows = ", ".join(["(?, ?, ?, ?)"] * n)
+    return f"INSERT INTO events (source, event_id, received_at, body) VALUES {rows}"
+
+
+@functools.cache
+def _health_upsert(n: int) -> str:
+    rows = ", ".join(["(?, ?, ?)"] * n)
+    return (f"INSERT INTO health (source, counter, value) VALUES {rows}"
+            " ON CONFLICT (source, counter) DO UPDATE SET value = value + excluded.value")
+
+
+
+@functools.cache
+def _marks_upsert(n: int) -> str:
+    # One row per source for the whole group, as if its deliveries had been marked one by one:
+    # the last delivery that verified (or had no key to verify with) sets last_delivery_at and
+    # ends the rejection streak; the rejections after it continue (or start) the streak.
+    rows = ", ".join(["(?, ?, ?, ?, ?)"] * n)
+    return (
+        "INSERT INTO health_marks (source, last_delivery_at, last_rejected_at, last_rejection,"
+        f" consecutive_rejections) VALUES {rows} ON CONFLICT (source) DO UPDATE SET"
+        " last_delivery_at = coalesce(excluded.last_delivery_at, last_delivery_at),"
+        " last_rejection = CASE WHEN excluded.last_rejected_at IS NULL THEN last_rejection"
+        " ELSE excluded.last_rejection END,"
+        " last_rejected_at = coalesce(excluded.last_rejected_at, last_rejected_at),"
+        " consecutive_rejections = CASE WHEN excluded.last_delivery_at IS NULL"
+        " THEN consecutive_rejections + excluded.consecutive_rejections"
+        " ELSE excluded.consecutive_rejections END"
+    )
+
+
+def _tally(
+    submissions: Sequence[Submission], results: Sequence[Result]
+) -> tuple[list[tuple[str, str, int]], list[list[object]]]:
+    """The group's health: counter increments, and one health_marks row per source."""
+    counts: dict[tuple[str, str], int] = {}
+    marks: dict[str, list[object]] = {}
+    for sub, result in zip(submissions, results, strict=True):
+        source = sub.source
+        counter = _COUNTER.get(result) or f"rejected:{sub.reason or 'unknown'}"
+        counts[(source, "received")] = counts.get((source, "received"), 0) + 1
+        counts[(source, counter)] = counts.get((source, counter), 0) + 1
+        # [source, last_delivery_at, last_rejected_at, last_rejection, rejections since then]
+        mark = marks.get(source)
+        if mark is None:
+            mark = marks[source] = [source, None, None, None, 0]
+        if result is Result.REJECTED:
+            mark[2] = sub.received_at
+            mark[3] = sub.reason
+            mark[4] += 1  # type: ignore[operator]
+        else:
+            mark[1] = sub.received_at
+            mark[4] = 0
+    return [(s, c, n) for (s, c), n in counts.items()], list(marks.values())

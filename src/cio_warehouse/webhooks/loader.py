@@ -19,6 +19,7 @@ from dlt.destinations.exceptions import DestinationConnectionError, LoadClientNo
 from dlt.extract.resource import DltResource
 
 from cio_warehouse import catalog
+from cio_warehouse.service.priority import lower_current_thread_priority
 from cio_warehouse.state import DataDir
 from cio_warehouse.sync import dlt_settings  # noqa: F401  (dlt's settings for this product)
 from cio_warehouse.warehouse.destination import destination_for
@@ -239,6 +240,7 @@ class EventLoader:
         A failure never ends the loop: it backs off (exponentially, capped) and tries again,
         while the inbox keeps every acknowledged event.
         """
+        lower_current_thread_priority()  # loading yields the CPU to the webhook receiver
         with self._status_lock:
             self._running = True
         next_prune = 0.0

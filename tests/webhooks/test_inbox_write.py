@@ -1,0 +1,117 @@
+"""Inbox.write: a group in a few statements gives the same rows, results and health as the same
+deliveries written one at a time."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cio_warehouse.webhooks.inbox import Health, Inbox, Kind, Result, Submission
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Iterator[Inbox]:
+    opened = Inbox(tmp_path / "inbox.db")
+    yield opened
+    opened.close()
+
+
+def ev(event_id: str, at: float, source: str = "acme") -> Submission:
+    return Submission(source, Kind.EVENT, at, body=f'{{"id":"{event_id}"}}'.encode(),
+                      event_id=event_id)
+
+
+def rejected(at: float, reason: str = "bad_signature", source: str = "acme") -> Submission:
+    return Submission(source, Kind.REJECTED, at, reason=reason)
+
+
+def dead(at: float, source: str = "acme") -> Submission:
+    return Submission(source, Kind.DEAD_LETTER, at, body=b"[]", reason="not a JSON object")
+
+
+def dropped(at: float, source: str = "acme") -> Submission:
+    return Submission(source, Kind.DROPPED, at)
+
+
+def marks(health: Health) -> tuple[object, ...]:
+    return (health.last_delivery_at, health.last_rejected_at, health.last_rejection,
+            health.consecutive_rejections)
+
+
+def test_duplicates_within_a_group_and_across_chunks_and_groups(inbox: Inbox) -> None:
+    # 70 events: past one multi-row statement (32), ids repeated inside and across chunks.
+    subs = [ev(f"e{i}", i) for i in range(70)] + [ev("e3", 70), ev("e69", 71), ev("e40", 72)]
+    random.Random(7).shuffle(subs)
+    first_seen: set[str] = set()
+    expected = []
+    for sub in subs:
+        expected.append(Result.DUPLICATE if sub.event_id in first_seen else Result.STORED)
+        first_seen.add(sub.event_id or "")
+    assert inbox.write(subs) == expected
+    assert inbox.write([ev("e5", 80), ev("new", 81)]) == [Result.DUPLICATE, Result.STORED]
+    stored = inbox.pending_events(1000)
+    assert sorted(e.event_id for e in stored) == sorted([f"e{i}" for i in range(70)] + ["new"])
+    # In the order of arrival (the loader reads by seq), each with its own bytes and time.
+    firsts = [s for s, r in zip(subs, expected, strict=True) if r is Result.STORED]
+    assert [(e.event_id, e.received_at, e.body) for e in stored[:70]] == [
+        (s.event_id, s.received_at, s.body) for s in firsts]
+    assert inbox.health("acme").counters == {"received": 75, "stored": 71, "duplicates": 4}
+
+
+def test_sources_are_kept_apart(inbox: Inbox) -> None:
+    subs = [ev("same", 1, "a"), ev("same", 2, "b"), rejected(3, source="b"), ev("same", 4, "a")]
+    assert inbox.write(subs) == [Result.STORED, Result.STORED, Result.REJECTED, Result.DUPLICATE]
+    assert inbox.health("a").counters == {"received": 2, "stored": 1, "duplicates": 1}
+    assert inbox.health("b").counters == {"received": 2, "stored": 1, "rejected:bad_signature": 1}
+    assert marks(inbox.health("a")) == (4, None, None, 0)
+    assert marks(inbox.health("b")) == (2, 3, "bad_signature", 1)
+
+
+def test_every_kind_in_one_group(inbox: Inbox) -> None:
+    subs = [dead(1), ev("x", 2), dropped(3), rejected(4, "stale_timestamp"), dead(5)]
+    assert inbox.write(subs) == [Result.DEAD_LETTERED, Result.STORED, Result.DROPPED,
+                                 Result.REJECTED, Result.DEAD_LETTERED]
+    assert [d.received_at for d in inbox.pending_dead_letters(10)] == [1, 5]
+    assert inbox.health("acme").counters == {"received": 5, "dead_letters": 2, "stored": 1,
+                                             "dropped": 1, "rejected:stale_timestamp": 1}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_health_marks_of_a_group_equal_those_of_its_deliveries_one_by_one(
+    tmp_path: Path, seed: int
+) -> None:
+    rng = random.Random(seed)
+    makers = [lambda t: ev(f"id{t}", t), lambda t: rejected(t, rng.choice(["bad_signature",
+              "stale_timestamp"])), lambda t: dropped(t), lambda t: dead(t)]
+    deliveries = [rng.choice(makers)(float(t)) for t in range(60)]
+    grouped, single = Inbox(tmp_path / "g.db"), Inbox(tmp_path / "s.db")
+    try:
+        at = 0
+        while at < len(deliveries):
+            size = rng.randint(1, 9)
+            grouped.write(deliveries[at:at + size])
+            for sub in deliveries[at:at + size]:
+                single.write([sub])
+            at += size
+            assert marks(grouped.health("acme")) == marks(single.health("acme"))
+        assert grouped.health("acme").counters == single.health("acme").counters
+    finally:
+        grouped.close()
+        single.close()
+
+
+def test_a_rejection_streak_across_groups(inbox: Inbox) -> None:
+    inbox.write([ev("a", 1), rejected(2), rejected(3, "stale_timestamp")])
+    assert marks(inbox.health("acme")) == (1, 3, "stale_timestamp", 2)
+    inbox.write([rejected(4)])
+    assert marks(inbox.health("acme")) == (1, 4, "bad_signature", 3)
+    inbox.write([rejected(5), dropped(6)])  # a delivery with no key to verify ends it too
+    assert marks(inbox.health("acme")) == (6, 5, "bad_signature", 0)
+
+
+def test_an_empty_group_writes_nothing(inbox: Inbox) -> None:
+    assert inbox.write([]) == []
+    assert inbox.health("acme").counters == {}
