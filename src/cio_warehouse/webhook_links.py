@@ -11,6 +11,7 @@ from cio_warehouse.secret import Secret
 from cio_warehouse.sources import client_for
 from cio_warehouse.state import SourceConfig, StateError, StateStore
 from cio_warehouse.webhooks import registration
+from cio_warehouse.webhooks.inbox import Inbox
 from cio_warehouse.webhooks.registration import Registration
 
 
@@ -113,8 +114,18 @@ def remove_source(store: StateStore, name: str) -> str | None:
                 f"The reporting webhook {webhook_id} could not be deleted ({exc}); delete it in "
                 f"Customer.io under {registration.UI_PATH}."
             )
-    store.remove_source(name)
+    forget_source(store, name)
     return warning
+
+
+def forget_source(store: StateStore, name: str) -> None:
+    """Remove the source here only: its state, keys and the deliveries waiting in the inbox."""
+    store.remove_source(name)
+    inbox = Inbox(store.data_dir.inbox)
+    try:
+        inbox.forget_source(name)
+    finally:
+        inbox.close()
 
 
 def require_registered(source: SourceConfig) -> int:

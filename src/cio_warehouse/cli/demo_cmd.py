@@ -51,7 +51,7 @@ def demo(
     if DEMO_SOURCE in context.store.source_names():
         # The previous demo's sandbox is gone with its webhook: forget the source locally, before
         # the service starts and its scheduler could try to sync it.
-        context.store.remove_source(DEMO_SOURCE)
+        webhook_links.forget_source(context.store, DEMO_SOURCE)
     with SandboxServer(Workspace.preset("small", seed), api_key=key.reveal()) as sandbox:
         service, endpoints = _start_service(context.data_dir, port, webhook_port)
         failed = threading.Event()

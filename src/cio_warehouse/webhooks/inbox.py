@@ -254,6 +254,13 @@ class Inbox:
             ).rowcount
         return gone
 
+    def forget_source(self, source: str) -> None:
+        """A removed source's rows and counters go: left pending, they would be loaded again and
+        bring its dataset back."""
+        with self._transaction() as db:
+            for table in ("events", "dead_letters", "health", "health_marks"):
+                db.execute(f"DELETE FROM {table} WHERE source = ?", (source,))  # noqa: S608
+
     # -- delivery health -----------------------------------------------------------------------
 
     def health(self, source: str) -> Health:
