@@ -6,7 +6,8 @@ from pathlib import Path
 from cio_warehouse import catalog
 from cio_warehouse.catalog import Paging, SyncMethod
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "cio-examples" / "app-api"
+# Customer.io's published App API examples, copied into the repository.
+EXAMPLES = Path(__file__).resolve().parents[1] / "sandbox" / "cio_examples"
 
 
 def test_seventeen_tables_with_unique_names() -> None:
