@@ -1,15 +1,25 @@
 """Inbox.write: a group in a few statements gives the same rows, results and health as the same
-deliveries written one at a time."""
+deliveries written one at a time; the loader's writes leave the write lock to the receiver."""
 
 from __future__ import annotations
 
 import random
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cio_warehouse.webhooks.inbox import Health, Inbox, Kind, Result, Submission
+from cio_warehouse.webhooks.inbox import (
+    RETENTION_SECONDS,
+    Health,
+    Inbox,
+    Kind,
+    Result,
+    Submission,
+)
 
 
 @pytest.fixture
@@ -115,3 +125,84 @@ def test_a_rejection_streak_across_groups(inbox: Inbox) -> None:
 def test_an_empty_group_writes_nothing(inbox: Inbox) -> None:
     assert inbox.write([]) == []
     assert inbox.health("acme").counters == {}
+
+
+# -- the loader's writes leave the write lock to the receiver --------------------------------
+
+
+def test_marks_and_prunes_go_in_short_transactions_that_let_the_receiver_in(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "inbox.db"
+    seed = Inbox(path)
+    old = time.time() - RETENTION_SECONDS - 60
+    for start in range(0, 20_000, 1000):
+        seed.write([ev(f"e{i}", old) for i in range(start, start + 1000)])
+    seed.write([ev("recent", time.time()), dead(old)])
+    seqs = [e.seq for e in seed.pending_events(100_000)]
+    dead_seqs = [d.seq for d in seed.pending_dead_letters(10)]
+    seed.close()
+
+    loader = Inbox(path)
+    waits: list[tuple[float, float]] = []  # (when a receiver's write ended, how long it took)
+    marking = threading.Event()
+    done = threading.Event()
+
+    def receive() -> None:
+        receiver = Inbox(path, timeout=5.0)  # its own thread, as the receiver's writer
+        marking.wait(5)
+        n = 0
+        while not done.is_set():
+            n += 1
+            started = time.monotonic()
+            receiver.write([ev(f"live{n}", time.time())])
+            waits.append((time.monotonic(), time.monotonic() - started))
+        receiver.close()
+
+    thread = threading.Thread(target=receive)
+    thread.start()
+    try:
+        marking.set()
+        time.sleep(0.05)
+        began = time.monotonic()
+        loader.mark_loaded(seqs[:-1], dead_seqs)  # all but "recent"
+        ended = time.monotonic()
+        time.sleep(0.05)
+        done.set()
+        thread.join(10)
+        during = [took for at, took in waits if began < at < ended + 0.05]
+        # Acks kept being committed while the 20,000 marks were written, each waiting for one
+        # short transaction at most, never for all of them.
+        assert len(during) >= 5, (len(during), ended - began)
+        assert max(during) < (ended - began) / 3, (max(during), ended - began)
+        assert loader.pending_events(100_000)[0].event_id == "recent"
+        assert loader.prune() == 20_001  # every loaded row past the retention, dead letter too
+        assert loader.pending_dead_letters(10) == []
+        assert [e.event_id for e in loader.pending_events(10)][0] == "recent"
+    finally:
+        done.set()
+        thread.join(10)
+        loader.close()
+
+
+def test_a_writer_waits_for_the_lock_up_to_its_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.db"
+    inbox = Inbox(path, timeout=0.3)
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.1, lambda: blocker.execute("ROLLBACK"))
+    try:
+        release.start()
+        assert inbox.write([ev("a", 1)]) == [Result.STORED]  # got the lock once it was free
+        blocker.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            inbox.write([ev("b", 2)])
+        assert 0.25 < time.monotonic() - started < 2
+        assert inbox.health("acme").counters == {"received": 1, "stored": 1}  # reads still go
+    finally:
+        release.join()
+        if blocker.in_transaction:
+            blocker.execute("ROLLBACK")
+        blocker.close()
+        inbox.close()

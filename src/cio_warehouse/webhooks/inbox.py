@@ -117,29 +117,90 @@ class Health:
 
 
 class Inbox:
-    """One SQLite file; open one Inbox per thread (sqlite3 connections are not shared)."""
+    """One SQLite file; open one Inbox per thread (sqlite3 connections are not shared).
+
+    The receiver (write) and the loader (mark_loaded, prune) take turns at the one write lock,
+    and the receiver needs it for every group of acks. So the loader writes in short
+    transactions with a pause between two, and a writer waiting for the lock tries again every
+    half millisecond: SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25... ms between
+    tries, sleeping through the gaps the other side leaves until it has waited a whole other
+    transaction or more (it made acks wait for the loader's marks for up to two seconds).
+    """
 
     def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
         self.path = path
+        self._timeout = timeout  # for the write lock, and for a read that meets a lock
         self._db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: the commit is fsync'd before the receiver acks (NORMAL could lose the last acks
         # on power loss in WAL mode).
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        # From here on SQLite never waits by itself: _begin polls for the write lock, and reads
+        # wait through SQLite's handler (_waiting), which a WAL read rarely needs.
+        self._db.execute("PRAGMA busy_timeout = 0")
 
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._begin()
         try:
             yield self._db
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE (the write lock), tried every _LOCK_POLL_SECONDS until the timeout;
+        raises sqlite3.OperationalError ("database is locked") past it."""
+        deadline: float | None = None
+        while True:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self._timeout
+                elif now >= deadline:
+                    raise
+            time.sleep(_LOCK_POLL_SECONDS)
+
+    @contextmanager
+    def _waiting(self) -> Iterator[sqlite3.Connection]:
+        """Reads wait for a lock as sqlite3.connect(timeout=...) made them (WAL readers meet one
+        only while a connection recovers or checkpoints the whole file)."""
+        self._db.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+        try:
+            yield self._db
+        finally:
+            self._db.execute("PRAGMA busy_timeout = 0")
+
+    @contextmanager
+    def _bookkeeping(self) -> Iterator[None]:
+        """The loader's writes: marks and pruning, not fsync'd one by one (synchronous=NORMAL
+        in WAL mode: never corrupt, durable at the next fsync'd commit, the receiver's next).
+        Lost to a power cut, a mark only makes the loader load those rows again, which the
+        warehouse's merge on the primary key makes harmless (as after a crash between the
+        warehouse commit and the mark); a prune is done again."""
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        try:
+            yield
+        finally:
+            self._db.execute("PRAGMA synchronous = FULL")
+
+    def _in_chunks(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
+        """executemany, _BOOKKEEPING_CHUNK rows per transaction, pausing between two."""
+        for start in range(0, len(rows), _BOOKKEEPING_CHUNK):
+            if start:
+                time.sleep(_BOOKKEEPING_PAUSE_SECONDS)  # the receiver's turn, if it waits
+            with self._transaction() as db:
+                db.executemany(sql, rows[start:start + _BOOKKEEPING_CHUNK])
 
     # -- the receiver's side -------------------------------------------------------------------
 
@@ -212,46 +273,53 @@ class Inbox:
     # -- the loader's side ---------------------------------------------------------------------
 
     def pending_events(self, limit: int) -> list[PendingEvent]:
-        rows = self._db.execute(
-            "SELECT seq, source, event_id, received_at, body FROM events"
-            " WHERE loaded_at IS NULL ORDER BY seq LIMIT ?",
-            (limit,),
-        ).fetchall()
+        with self._waiting() as db:
+            rows = db.execute(
+                "SELECT seq, source, event_id, received_at, body FROM events"
+                " WHERE loaded_at IS NULL ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
         return [PendingEvent(*row) for row in rows]
 
     def pending_dead_letters(self, limit: int) -> list[PendingDeadLetter]:
-        rows = self._db.execute(
-            "SELECT seq, source, received_at, reason, body FROM dead_letters"
-            " WHERE loaded_at IS NULL ORDER BY seq LIMIT ?",
-            (limit,),
-        ).fetchall()
+        with self._waiting() as db:
+            rows = db.execute(
+                "SELECT seq, source, received_at, reason, body FROM dead_letters"
+                " WHERE loaded_at IS NULL ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
         return [PendingDeadLetter(*row) for row in rows]
 
     def mark_loaded(
         self, event_seqs: Iterable[int], dead_letter_seqs: Iterable[int] = ()
     ) -> None:
-        """Called only after the warehouse committed these rows."""
+        """Called only after the warehouse committed these rows; in short transactions (see
+        _bookkeeping and _in_chunks)."""
         now = time.time()
-        with self._transaction() as db:
-            db.executemany(
-                "UPDATE events SET loaded_at = ? WHERE seq = ?", [(now, s) for s in event_seqs]
-            )
-            db.executemany(
-                "UPDATE dead_letters SET loaded_at = ? WHERE seq = ?",
-                [(now, s) for s in dead_letter_seqs],
-            )
+        with self._bookkeeping():
+            self._in_chunks("UPDATE events SET loaded_at = ? WHERE seq = ?",
+                            [(now, s) for s in event_seqs])
+            self._in_chunks("UPDATE dead_letters SET loaded_at = ? WHERE seq = ?",
+                            [(now, s) for s in dead_letter_seqs])
 
     def prune(self, now: float | None = None) -> int:
-        """Forget loaded rows older than the retention; returns how many went."""
+        """Forget loaded rows older than the retention; returns how many went.
+
+        The rows are found by a read (a scan, which holds no lock in WAL mode), then deleted by
+        seq in short transactions: a day's worth of rows deleted in one would hold the write
+        lock, and every ack, for seconds."""
         cutoff = (time.time() if now is None else now) - RETENTION_SECONDS
-        with self._transaction() as db:
-            gone = db.execute(
-                "DELETE FROM events WHERE loaded_at IS NOT NULL AND received_at < ?", (cutoff,)
-            ).rowcount
-            gone += db.execute(
-                "DELETE FROM dead_letters WHERE loaded_at IS NOT NULL AND received_at < ?",
-                (cutoff,),
-            ).rowcount
+        gone = 0
+        with self._bookkeeping():
+            for table in ("events", "dead_letters"):
+                with self._waiting() as db:
+                    due = db.execute(
+                        f"SELECT seq FROM {table} WHERE loaded_at IS NOT NULL AND received_at < ?",
+                        (cutoff,),
+                    ).fetchall()
+                # Loaded rows never change again, so what the read found is still due.
+                self._in_chunks(f"DELETE FROM {table} WHERE seq = ?", due)
+                gone += len(due)
         return gone
 
     def forget_source(self, source: str) -> None:
@@ -264,21 +332,29 @@ class Inbox:
     # -- delivery health -----------------------------------------------------------------------
 
     def health(self, source: str) -> Health:
-        counters = dict(
-            self._db.execute(
-                "SELECT counter, value FROM health WHERE source = ?", (source,)
-            ).fetchall()
-        )
-        marks = self._db.execute(
-            "SELECT last_delivery_at, last_rejected_at, last_rejection, consecutive_rejections"
-            " FROM health_marks WHERE source = ?",
-            (source,),
-        ).fetchone() or (None, None, None, 0)
-        backlog = self._db.execute(
-            "SELECT count(*) FROM events WHERE source = ? AND loaded_at IS NULL", (source,)
-        ).fetchone()[0]
+        with self._waiting() as db:
+            counters = dict(
+                db.execute(
+                    "SELECT counter, value FROM health WHERE source = ?", (source,)
+                ).fetchall()
+            )
+            marks = db.execute(
+                "SELECT last_delivery_at, last_rejected_at, last_rejection, consecutive_rejections"
+                " FROM health_marks WHERE source = ?",
+                (source,),
+            ).fetchone() or (None, None, None, 0)
+            backlog = db.execute(
+                "SELECT count(*) FROM events WHERE source = ? AND loaded_at IS NULL", (source,)
+            ).fetchone()[0]
         return Health(source, counters, marks[0], marks[1], marks[2], marks[3], backlog)
 
+
+# How often a writer tries again for the write lock while another connection holds it.
+_LOCK_POLL_SECONDS = 0.0005
+# The loader's marks and deletes: rows per transaction (1-2 ms of work), and the
+# pause after each, longer than the poll above so that a waiting receiver gets its turn.
+_BOOKKEEPING_CHUNK = 512
+_BOOKKEEPING_PAUSE_SECONDS = 0.001
 
 # Events per multi-row statement: at most _CHUNK texts of each of the two statements, well
 # within the connection's statement cache (128), so that each is prepared once.
