@@ -76,6 +76,7 @@ class ReceiverSupervisor:
         line = proc.stdout.readline()  # the receiver prints its URL once it listens
         if not line:
             proc.wait(timeout=RECEIVER_START_SECONDS)
+            _close_pipe(proc)
             raise StateError(
                 f"The webhook receiver did not start (exit code {proc.returncode}); see the "
                 "message above, e.g. its port may be in use: pick another with --webhook-port."
@@ -88,6 +89,7 @@ class ReceiverSupervisor:
             proc = self._proc
             if proc is not None and proc.poll() is not None and not self._stopping.is_set():
                 log.warning("the webhook receiver exited (%s); restarting it", proc.returncode)
+                _close_pipe(proc)
                 self._stopping.wait(delay)
                 try:
                     self._spawn()
@@ -108,6 +110,14 @@ class ReceiverSupervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if proc is not None:
+            _close_pipe(proc)
+
+
+def _close_pipe(proc: subprocess.Popen[str]) -> None:
+    """The receiver prints one line (its URL); its pipe is closed once it has exited."""
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def _die_with_parent() -> None:
