@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test check bench clean chromium wrk
+.PHONY: install demo test check bench clean chromium wrk services
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,16 @@ chromium:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    chromium >/dev/null; }
 
-test: $(INSTALLED) chromium
+# Servers the tests start themselves (never as system services): PostgreSQL for the Postgres
+# destination and the shared inbox, nginx in front of several receivers.
+services:
+	@{ ls /usr/lib/postgresql/*/bin/initdb && command -v nginx; } >/dev/null 2>&1 || { \
+	  echo "Installing postgresql and nginx for the tests..."; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    postgresql postgresql-client nginx-light >/dev/null; }
+
+test: $(INSTALLED) chromium services
 	$(BIN)/pytest
 
 check: $(INSTALLED)

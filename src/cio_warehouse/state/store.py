@@ -15,7 +15,7 @@ from cio_warehouse.state.crypto import SecretBox, load_or_create_key
 from cio_warehouse.state.datadir import DataDir
 from cio_warehouse.state.errors import StateError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
     name TEXT PRIMARY KEY,
@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS sources (
     tables TEXT NOT NULL,
     frequency_seconds INTEGER NOT NULL,
     settings TEXT NOT NULL DEFAULT '{}',
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    destination BLOB
 );
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -60,6 +61,9 @@ class SourceConfig:
     previous_signing_key: Secret | None = None
     settings: dict[str, object] = field(default_factory=dict)
     created_at: float = 0.0
+    # Where its tables land, as a destination URL (warehouse.destination); None: the data dir's
+    # DuckDB file. A Secret: a URL may hold a password.
+    destination: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ class StateStore:
                     "upgrade cio-warehouse to use this data dir."
                 )
             db.executescript(_SCHEMA)
+            if 0 < version < 2:  # v2: a destination per source (NULL: the data dir's DuckDB)
+                db.execute("ALTER TABLE sources ADD COLUMN destination BLOB")
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
@@ -129,7 +135,7 @@ class StateStore:
     # The columns a SourceConfig writes, in the order of _stored() below.
     _WRITTEN = (
         "region", "api_base_url", "app_api_key", "signing_key", "previous_signing_key", "tables",
-        "frequency_seconds", "settings",
+        "frequency_seconds", "settings", "destination",
     )
 
     def _stored(self, source: SourceConfig) -> tuple[object, ...]:
@@ -143,6 +149,7 @@ class StateStore:
             json.dumps(list(source.tables)),
             source.frequency_seconds,
             json.dumps(source.settings),
+            self._seal(source.destination),
         )
 
     def add_source(self, source: SourceConfig) -> None:
@@ -173,7 +180,8 @@ class StateStore:
         with self._connect(transaction=False) as db:
             row = db.execute(
                 "SELECT name, region, api_base_url, app_api_key, signing_key, previous_signing_key,"
-                " tables, frequency_seconds, settings, created_at FROM sources WHERE name = ?",
+                " tables, frequency_seconds, settings, created_at, destination FROM sources"
+                " WHERE name = ?",
                 (name,),
             ).fetchone()
         if row is None:
@@ -189,6 +197,7 @@ class StateStore:
             frequency_seconds=row[7],
             settings=json.loads(row[8]),
             created_at=row[9],
+            destination=self._open(row[10]),
         )
 
     def source_names(self) -> list[str]:
