@@ -15,14 +15,14 @@ import dlt
 # Imported here, once: dlt imports pyarrow lazily, and several table threads doing that at the
 # same moment see a half-initialised module.
 import pyarrow
-from dlt.common.destination import Destination
-from dlt.common.schema.typing import TColumnSchema
+from dlt.common.schema.typing import TColumnSchema, TTableFormat
 from dlt.extract.resource import DltResource
 
 from cio_warehouse.catalog import Paging, Table
 from cio_warehouse.customerio import AppAPIClient, CustomerIOError, RequestStats
 from cio_warehouse.state import SourceConfig, StateStore
 from cio_warehouse.sync import dlt_settings
+from cio_warehouse.warehouse.destination import Target
 from cio_warehouse.warehouse.write_lock import write_lock
 
 dlt_settings.apply()
@@ -53,7 +53,12 @@ class TableOutcome:
     error: str | None = None
 
 
-def table_resource(client: AppAPIClient, table: Table, progress: TableProgress) -> DltResource:
+def table_resource(
+    client: AppAPIClient,
+    table: Table,
+    progress: TableProgress,
+    table_format: TTableFormat | None = None,
+) -> DltResource:
     """One dlt resource per catalog row; the hints come from the catalog, never from the data."""
     columns: dict[str, TColumnSchema] = {
         f: {"data_type": "timestamp"} for f in table.timestamp_fields
@@ -65,7 +70,7 @@ def table_resource(client: AppAPIClient, table: Table, progress: TableProgress) 
         yield from client.iter_pages(table, progress.stats)
         progress.phase = "normalizing"
 
-    return dlt.resource(
+    resource: DltResource = dlt.resource(
         pages(),
         name=table.name,
         write_disposition="replace",
@@ -75,13 +80,16 @@ def table_resource(client: AppAPIClient, table: Table, progress: TableProgress) 
         # table itself, so a replace swaps exactly one table and queries need no joins.
         max_table_nesting=0,
     )
+    if table_format is not None:  # delta on a lakehouse destination
+        resource.apply_hints(table_format=table_format)
+    return resource
 
 
 def sync_tables(
     store: StateStore,
     source: SourceConfig,
     tables: Sequence[Table],
-    destination: Destination,  # type: ignore[type-arg]
+    target: Target,
     client: AppAPIClient,
     *,
     max_workers: int = 4,
@@ -96,7 +104,7 @@ def sync_tables(
     workers = max(1, min(max_workers, len(tables)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
         futures = [
-            pool.submit(_sync_one, store, source, table, destination, client, p)
+            pool.submit(_sync_one, store, source, table, target, client, p)
             for table, p in zip(tables, progress, strict=True)
         ]
         return [f.result() for f in futures]
@@ -106,7 +114,7 @@ def _sync_one(
     store: StateStore,
     source: SourceConfig,
     table: Table,
-    destination: Destination,  # type: ignore[type-arg]
+    target: Target,
     client: AppAPIClient,
     progress: TableProgress,
 ) -> TableOutcome:
@@ -117,7 +125,7 @@ def _sync_one(
         pipeline = dlt.pipeline(
             # One pipeline per table: tables load in parallel and fail independently.
             pipeline_name=f"{source.name}__{table.name}",
-            destination=destination,
+            destination=target.dlt_destination(store.data_dir),
             dataset_name=source.name,
             pipelines_dir=str(store.data_dir.pipelines),
         )
@@ -130,12 +138,15 @@ def _sync_one(
                 warnings.simplefilter("ignore", DeprecationWarning)
                 pipeline.drop_pending_packages()
         # Parquet: the warehouse copies it in streaming; insert_values SQL grows with the table.
-        pipeline.extract(table_resource(client, table, progress), loader_file_format="parquet")
+        pipeline.extract(
+            table_resource(client, table, progress, target.table_format),
+            loader_file_format="parquet",
+        )
         # One table normalizes at a time: it is CPU-bound (no gain from threads under the GIL)
         # and two large tables at once would double the peak memory.
         with _normalize_lock:
             pipeline.normalize()
-        with write_lock(str(store.data_dir.warehouse)):
+        with write_lock(target.key(store.data_dir)):
             progress.phase = "loading"
             pipeline.load()
     except Exception as exc:  # noqa: BLE001  one table's failure is recorded, never raised

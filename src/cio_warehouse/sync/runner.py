@@ -9,7 +9,7 @@ from cio_warehouse.catalog import SyncMethod
 from cio_warehouse.sources import client_for, validate_tables
 from cio_warehouse.state import StateError, StateStore
 from cio_warehouse.sync.full_refresh import TableOutcome, TableProgress, sync_tables
-from cio_warehouse.warehouse.destination import destination_for
+from cio_warehouse.warehouse import destination
 
 
 def tables_to_sync(selected: Sequence[str], requested: Sequence[str] = ()) -> list[catalog.Table]:
@@ -42,6 +42,5 @@ def run_sync(
             "select tables for it."
         )
     with client_for(source) as client:
-        return sync_tables(
-            store, source, tables, destination_for(store.data_dir), client, on_start=on_start
-        )
+        target = destination.of_source(source.destination)
+        return sync_tables(store, source, tables, target, client, on_start=on_start)

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import dlt
@@ -14,15 +15,20 @@ import duckdb
 import pyarrow as pa
 from dlt.common.data_types import TDataType
 from dlt.common.destination import Destination
-from dlt.common.schema.typing import TColumnSchema, TLoaderMergeStrategy, TMergeDispositionDict
+from dlt.common.schema.typing import (
+    TColumnSchema,
+    TLoaderMergeStrategy,
+    TMergeDispositionDict,
+    TTableFormat,
+)
 from dlt.destinations.exceptions import DestinationConnectionError, LoadClientNotConnected
 from dlt.extract.resource import DltResource
 
 from cio_warehouse import catalog
 from cio_warehouse.service.priority import lower_current_thread_priority
-from cio_warehouse.state import DataDir
+from cio_warehouse.state import DataDir, StateError, StateStore
 from cio_warehouse.sync import dlt_settings  # noqa: F401  (dlt's settings for this product)
-from cio_warehouse.warehouse.destination import destination_for
+from cio_warehouse.warehouse import destination as destinations
 from cio_warehouse.warehouse.write_lock import write_lock
 from cio_warehouse.webhooks import event_rows
 from cio_warehouse.webhooks.event_rows import RowError
@@ -145,7 +151,10 @@ class _Tally:
 
 
 class EventLoader:
-    """Inbox -> warehouse, in the process that owns the warehouse (DuckDB: one writer process)."""
+    """Inbox -> warehouse, in the process that owns the warehouse (DuckDB: one writer process).
+
+    Each source's events go to that source's destination; `destination` overrides it for all.
+    """
 
     def __init__(
         self,
@@ -158,15 +167,14 @@ class EventLoader:
     ) -> None:
         dlt_settings.apply()  # before the first pipeline is made
         self.data_dir = data_dir
-        # The default warehouse is the data dir's DuckDB file, which run_forever holds open.
-        self._duckdb_file = data_dir.warehouse if destination is None else None
+        # The data dir's DuckDB file is held open by run_forever once a source loads into it.
+        self._duckdb_file: Path | None = None
         self._keeper: duckdb.DuckDBPyConnection | None = None
-        self.destination = destination if destination is not None else destination_for(data_dir)
+        self.destination = destination
         self.batch_size = batch_size
         self.idle_poll = idle_poll
         self.backoff_max = backoff_max
-        self._strategy = merge_strategy(self.destination)
-        self._pipelines: dict[str, dlt.Pipeline] = {}
+        self._pipelines: dict[str, _SourcePipeline] = {}
         self._local = threading.local()  # one Inbox (sqlite connection) per thread
         self._drain_lock = threading.Lock()
         self._status_lock = threading.Lock()
@@ -413,39 +421,47 @@ class EventLoader:
         by_table: dict[str, list[_Item]] = {}
         for item in items:
             by_table.setdefault(item.table, []).append(item)
-        resources = [self._resource(table, group) for table, group in by_table.items()]
-        pipeline = self._pipeline(source)
+        loading = self._pipeline(source)
+        resources = [loading.resource(table, group) for table, group in by_table.items()]
+        pipeline = loading.pipeline
         # A package left by a failed attempt holds a batch that is being retried differently
         # (split, or grown with new events): never load it as well.
         if pipeline.has_pending_data:
             pipeline.abort_packages()
         pipeline.extract(resources)
         pipeline.normalize()
-        with write_lock(str(self.data_dir.warehouse)):
+        with write_lock(loading.lock_key):
             pipeline.load()
 
-    def _resource(self, table: str, items: Sequence[_Item]) -> DltResource:
-        rows = [item.row for item in items]
-        if table == DEAD_LETTERS_TABLE:
-            data = event_rows.to_arrow(rows, _DEAD_SCHEMA)
-            return _dlt_resource(table, data, catalog.DEAD_LETTERS.primary_key,
-                                 catalog.DEAD_LETTER_COLUMNS, self._strategy)
-        variants = sorted({v for item in items for v in item.variants})
-        data = event_rows.to_arrow(rows, event_rows.EVENT_SCHEMA, variants)
-        return _dlt_resource(table, data, "event_id", catalog.EVENT_COLUMNS, self._strategy)
-
-    def _pipeline(self, source: str) -> dlt.Pipeline:
-        pipeline = self._pipelines.get(source)
-        if pipeline is None:
+    def _pipeline(self, source: str) -> _SourcePipeline:
+        loading = self._pipelines.get(source)
+        if loading is None:
+            table_format: TTableFormat | None = None
+            if self.destination is not None:
+                destination, key = self.destination, str(self.data_dir.warehouse)
+            else:
+                target = self._target_of(source)
+                destination = target.dlt_destination(self.data_dir)
+                key, table_format = target.key(self.data_dir), target.table_format
+                if target.is_default:
+                    self._duckdb_file = self.data_dir.warehouse
             pipeline = dlt.pipeline(
                 # One pipeline per source for all its event tables: one load per micro-batch.
                 pipeline_name=f"{source}__event_loader",
-                destination=self.destination,
+                destination=destination,
                 dataset_name=source,
                 pipelines_dir=str(self.data_dir.pipelines),
             )
-            self._pipelines[source] = pipeline
-        return pipeline
+            loading = _SourcePipeline(pipeline, key, merge_strategy(destination), table_format)
+            self._pipelines[source] = loading
+        return loading
+
+    def _target_of(self, source: str) -> destinations.Target:
+        try:
+            stored = StateStore(self.data_dir).get_source(source).destination
+        except StateError:  # removed meanwhile: its inbox rows go with it; DuckDB is harmless
+            stored = None
+        return destinations.of_source(stored)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -511,6 +527,27 @@ class EventLoader:
             return delay
 
 
+@dataclass(frozen=True)
+class _SourcePipeline:
+    """A source's loader pipeline and how its destination takes a batch."""
+
+    pipeline: dlt.Pipeline
+    lock_key: str
+    strategy: TLoaderMergeStrategy
+    table_format: TTableFormat | None
+
+    def resource(self, table: str, items: Sequence[_Item]) -> DltResource:
+        rows = [item.row for item in items]
+        if table == DEAD_LETTERS_TABLE:
+            data = event_rows.to_arrow(rows, _DEAD_SCHEMA)
+            return _dlt_resource(table, data, catalog.DEAD_LETTERS.primary_key,
+                                 catalog.DEAD_LETTER_COLUMNS, self.strategy, self.table_format)
+        variants = sorted({v for item in items for v in item.variants})
+        data = event_rows.to_arrow(rows, event_rows.EVENT_SCHEMA, variants)
+        return _dlt_resource(table, data, "event_id", catalog.EVENT_COLUMNS, self.strategy,
+                             self.table_format)
+
+
 def merge_strategy(destination: Destination) -> TLoaderMergeStrategy:  # type: ignore[type-arg]
     """How a batch meets the rows already loaded, deduplicating on the primary key.
 
@@ -532,6 +569,7 @@ def _dlt_resource(
     primary_key: str,
     columns: Sequence[catalog.Column],
     strategy: TLoaderMergeStrategy,
+    table_format: TTableFormat | None,
 ) -> DltResource:
     # Arrow carries every type but JSON (a string there): only those columns need a hint. Fewer
     # hints is faster too: dlt validates and serializes every hint on every extract.
@@ -549,6 +587,8 @@ def _dlt_resource(
         columns=hints,
         max_table_nesting=0,
     )
+    if table_format is not None:
+        resource.apply_hints(table_format=table_format)
     return resource
 
 
