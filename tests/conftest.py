@@ -10,6 +10,7 @@ import pytest
 
 from cio_warehouse.sandbox import SandboxServer, Workspace
 from cio_warehouse.state import DataDir, StateStore
+from tests.services.postgres import PostgresServer, remove, start_postgres
 
 
 @pytest.fixture
@@ -37,3 +38,19 @@ def data_dir(tmp_path: Path) -> DataDir:
 @pytest.fixture
 def store(data_dir: DataDir) -> StateStore:
     return StateStore(data_dir)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One real PostgreSQL for the session (Debian's package, installed by `make test`)."""
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        remove(server)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh database of the session's PostgreSQL, as a URL with its password."""
+    return postgres_server.create_database("t_" + secrets.token_hex(6))
