@@ -10,6 +10,8 @@ from cio_warehouse import catalog
 from cio_warehouse.customerio import AppAPIClient, ClientSettings, regions
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import SourceConfig, StateError, StateStore
+from cio_warehouse.warehouse import destination
+from cio_warehouse.warehouse.admin import check_destination
 
 # A source name becomes a SQL schema and a URL path segment: keep it to safe identifiers.
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -71,8 +73,11 @@ def link_source(
     api_base_url: str | None = None,
     tables: Sequence[str] = (),
     max_rps: int | None = None,
+    target: destination.Target | None = None,
 ) -> tuple[SourceConfig, list[dict[str, object]]]:
-    """Check the key against Customer.io, then save the source. Returns it and its workspaces."""
+    """Check the key against Customer.io and that the destination answers, then save the source.
+    Returns it and its workspaces. `target` defaults to $CIO_WAREHOUSE_DESTINATION, else DuckDB."""
+    target = target if target is not None else destination.for_new_source(None)
     validate_name(name)
     try:
         regions.base_url(region, api_base_url)  # an unknown region fails before any request
@@ -86,11 +91,13 @@ def link_source(
         api_base_url=api_base_url,
         tables=validate_tables(tables or [t.name for t in catalog.TABLES]),
         settings=settings,
+        destination=target.url,
     )
     if name in store.source_names():
         # Same message as add_source, but before a request is spent on the key check.
         store.add_source(source)
     with client_for(source) as client:
         workspaces = client.check_key()
+    check_destination(target)
     store.add_source(source)
     return source, workspaces

@@ -13,6 +13,7 @@ from cio_warehouse.cli.output import console, rich_table, when
 from cio_warehouse.secret import Secret
 from cio_warehouse.sources import link_source
 from cio_warehouse.state import StateError
+from cio_warehouse.warehouse import destination
 from cio_warehouse.warehouse.admin import drop_dataset
 
 ENV_APP_API_KEY = "CIO_APP_API_KEY"
@@ -58,6 +59,15 @@ def add(
         int | None,
         typer.Option(help="App API requests per second (Customer.io allows 10; 0 = unpaced)."),
     ] = None,
+    destination_url: Annotated[
+        str | None,
+        typer.Option(
+            "--destination",
+            help="Where its tables land: duckdb (default), postgresql://..., delta:///path, ... "
+            f"(docs/destinations.md). Default: ${destination.ENV_DESTINATION}, else duckdb.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Link a Customer.io workspace: checks the key at once, then saves it encrypted."""
     store = cli_context(ctx).store
@@ -69,11 +79,14 @@ def add(
         api_base_url=api_base_url,
         tables=table or (),
         max_rps=max_rps,
+        target=destination.for_new_source(destination_url),
     )
     names = ", ".join(str(w.get("name", w.get("id", "?"))) for w in workspaces) or "(none listed)"
     console.print(
         f"Linked source [bold]{source.name}[/] (region {source.region}; workspace: {names}) "
-        f"with {len(source.tables)} tables. Next: [bold]cio-warehouse sync {source.name}[/]"
+        f"with {len(source.tables)} tables, loading into "
+        f"{destination.of_source(source.destination).display()}. "
+        f"Next: [bold]cio-warehouse sync {source.name}[/]"
     )
 
 
@@ -106,11 +119,12 @@ def remove(
 ) -> None:
     """Unlink a source: delete its reporting webhook and keys (tables stay unless --drop-data)."""
     context = cli_context(ctx)
+    target = destination.of_source(context.store.get_source(name).destination)
     warning = webhook_links.remove_source(context.store, name)
     if warning:
         console.print(f"[yellow]Warning:[/] {warning}", highlight=False)
     if drop_data:
-        drop_dataset(context.data_dir, name)
+        drop_dataset(context.data_dir, name, target)
         console.print(f"Removed source [bold]{name}[/], its keys and its tables.")
     else:
         console.print(

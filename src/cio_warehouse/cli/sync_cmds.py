@@ -18,6 +18,7 @@ from cio_warehouse.service.remote import RemoteService
 from cio_warehouse.state import RunRecord
 from cio_warehouse.sync import TableOutcome, TableProgress
 from cio_warehouse.sync.runner import run_sync
+from cio_warehouse.warehouse import destination
 
 
 class ProgressView:
@@ -129,6 +130,16 @@ def status(
         + (f", API {source.api_base_url}" if source.api_base_url else "")
         + f", {len(source.tables)} tables selected."
     )
+    target = destination.of_source(source.destination)
+    console.print(f"Destination: {target.display()}", highlight=False)
+    if target.engine.caveat:
+        console.print(f"  {target.engine.caveat}", highlight=False)
+    if not target.engine.transactional_replace:
+        console.print(
+            f"  [yellow]{target.engine.label} has no transactional replace:[/] a full refresh "
+            "may be seen half-done by readers while it swaps a table.",
+            highlight=False,
+        )
     rows = []
     for table_name in source.tables:
         entry = catalog.get(table_name)

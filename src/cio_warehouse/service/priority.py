@@ -24,9 +24,8 @@ import os
 import sys
 import threading
 
-import duckdb
-
 from cio_warehouse.service.api import Warehouse
+from cio_warehouse.warehouse.readers import SqlCursor
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +51,6 @@ class LowPriorityWarehouse(Warehouse):
     """The service's warehouse: a thread that takes a cursor is about to run a query on it (the
     API's worker threads), so it yields to the receiver first."""
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
+    def cursor(self, source: str | None = None) -> SqlCursor:
         lower_current_thread_priority()
-        return super().cursor()
+        return super().cursor(source)

@@ -138,7 +138,7 @@ class Service:
         self.settings = settings
         self.store = StateStore(data_dir)
         # API queries run in the threads that take its cursors: they yield to the receiver.
-        self.warehouse = LowPriorityWarehouse(data_dir)
+        self.warehouse = LowPriorityWarehouse(data_dir, self.store)
         self.jobs = SyncJobs(self.store)
         self.scheduler = Scheduler(self.store, self.jobs)
         self.loader = EventLoader(data_dir)

@@ -1,24 +1,91 @@
-"""Changes to the warehouse that are not loads: dropping a source's dataset."""
+"""Changes to a warehouse that are not loads: checking a destination, dropping a dataset."""
 
 from __future__ import annotations
 
 import duckdb
 
 from cio_warehouse.state import DataDir
-from cio_warehouse.warehouse.query import QueryError
+from cio_warehouse.warehouse.destination import Target, delta_location
+from cio_warehouse.warehouse.readers import WarehouseUnavailable, first_line
 
 
-def drop_dataset(data_dir: DataDir, dataset: str) -> None:
-    """Drop the source's schema and dlt's staging schema beside it."""
-    if not data_dir.warehouse.exists():
+def check_destination(target: Target) -> None:
+    """Fail at `source add`, not at the first sync, when the destination cannot be reached."""
+    if target.url is None:
         return
-    try:
-        con = duckdb.connect(str(data_dir.warehouse))
-    except duckdb.IOException as exc:
-        raise QueryError(f"The warehouse is locked by another process: {exc}") from None
-    try:
-        for schema in (dataset, f"{dataset}_staging"):
-            # Source names are validated identifiers (sources.validate_name); quote anyway.
-            con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        con.close()
+    if target.engine.name == "postgres":
+        with _postgres(target) as con:
+            con.cursor().execute("SELECT 1")
+    elif target.engine.name == "delta":
+        fs, path = _filesystem(target)
+        try:
+            fs.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise WarehouseUnavailable(
+                f"The Delta Lake location {target.display()} is not writable: {exc}"
+            ) from None
+
+
+def drop_dataset(data_dir: DataDir, dataset: str, target: Target) -> None:
+    """Drop the source's schema (and dlt's staging schema beside it) from its warehouse."""
+    schemas = (dataset, f"{dataset}_staging")
+    if target.url is None:
+        if not data_dir.warehouse.exists():
+            return
+        try:
+            con = duckdb.connect(str(data_dir.warehouse))
+        except duckdb.IOException as exc:
+            raise WarehouseUnavailable(
+                f"The warehouse is locked by another process: {first_line(exc)}"
+            ) from None
+        try:
+            for schema in schemas:
+                # Source names are validated identifiers (sources.validate_name); quote anyway.
+                con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            con.close()
+    elif target.engine.name == "postgres":
+        with _postgres(target) as con:
+            for schema in schemas:
+                con.cursor().execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    elif target.engine.name == "delta":
+        fs, path = _filesystem(target)
+        for schema in schemas:
+            if fs.exists(f"{path}/{schema}"):
+                fs.rm(f"{path}/{schema}", recursive=True)
+    else:
+        raise WarehouseUnavailable(
+            f"Drop the schema {dataset} in {target.engine.label} yourself: cio-warehouse does not "
+            "change that warehouse outside of loads."
+        )
+
+
+class _postgres:
+    """A read-write session for the few statements above (autocommit)."""
+
+    def __init__(self, target: Target) -> None:
+        assert target.url is not None
+        self._url = target.url.reveal()
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        import psycopg2
+
+        try:
+            self._con = psycopg2.connect(self._url, connect_timeout=10)
+        except psycopg2.Error as exc:
+            raise WarehouseUnavailable(
+                f"Could not connect to PostgreSQL: {first_line(exc)} Check that it runs and that "
+                "the destination URL's user, password and database are right."
+            ) from None
+        self._con.autocommit = True
+        return self._con
+
+    def __exit__(self, *exc: object) -> None:
+        self._con.close()
+
+
+def _filesystem(target: Target):  # type: ignore[no-untyped-def]
+    import fsspec
+
+    assert target.url is not None
+    return fsspec.core.url_to_fs(delta_location(target.url.reveal()))

@@ -29,7 +29,7 @@ from dlt.common.schema.typing import TTableFormat
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from cio_warehouse.secret import Secret
-from cio_warehouse.state import DataDir
+from cio_warehouse.state import DataDir, StateError
 
 ENV_DESTINATION = "CIO_WAREHOUSE_DESTINATION"
 
@@ -39,7 +39,7 @@ ENV_DESTINATION = "CIO_WAREHOUSE_DESTINATION"
 DEFAULT_MEMORY_LIMIT = "256MB"
 
 
-class DestinationError(ValueError):
+class DestinationError(StateError):
     """A destination URL that cannot be used; the message says what to write instead."""
 
 

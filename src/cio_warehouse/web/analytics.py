@@ -2,17 +2,18 @@
 
 Tables and columns appear as data arrives (a channel with no event yet has no table, and dlt adds
 a column once a value for it is seen), so each query is built from the columns that exist now:
-what is missing counts as no rows, never as an error.
+what is missing counts as no rows, never as an error. The SQL is portable: DuckDB (and Delta Lake
+through it) and PostgreSQL run the same text; times are computed here and passed as parameters.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-import duckdb
-
 from cio_warehouse import catalog
+from cio_warehouse.warehouse.readers import SqlCursor
 
 FunnelKind = Literal["campaign", "broadcast", "newsletter"]
 FUNNEL_KINDS: tuple[FunnelKind, ...] = ("campaign", "broadcast", "newsletter")
@@ -26,7 +27,7 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def columns_by_table(cursor: duckdb.DuckDBPyConnection, schema: str) -> dict[str, set[str]]:
+def columns_by_table(cursor: SqlCursor, schema: str) -> dict[str, set[str]]:
     rows = cursor.execute(
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = ?",
         [schema],
@@ -45,25 +46,28 @@ class ActivityRow:
     events: int
 
 
-def activity(cursor: duckdb.DuckDBPyConnection, source: str, days: int) -> list[ActivityRow]:
+def activity(cursor: SqlCursor, source: str, days: int) -> list[ActivityRow]:
     """Events per UTC day, channel and metric over the last `days` days."""
     tables = columns_by_table(cursor, source)
     parts = [
-        f"SELECT timezone('UTC', \"timestamp\")::DATE AS day, '{table.removesuffix('_events')}'"
-        f" AS channel, metric FROM {ident(source)}.{ident(table)}"
-        " WHERE \"timestamp\" >= now() - to_days(CAST($days AS INTEGER)) AND metric IS NOT NULL"
+        f"SELECT CAST(\"timestamp\" AT TIME ZONE 'UTC' AS DATE) AS day,"
+        f" '{table.removesuffix('_events')}' AS channel, metric"
+        f" FROM {ident(source)}.{ident(table)}"
+        " WHERE \"timestamp\" >= ? AND metric IS NOT NULL"
         for table in CHANNEL_TABLES
         if {"timestamp", "metric"} <= tables.get(table, set())
     ]
     if not parts:
         return []
+    since = datetime.now(UTC) - timedelta(days=days)
     rows = cursor.execute(
-        "SELECT strftime(day, '%Y-%m-%d'), channel, metric, count(*) FROM ("
+        "SELECT day, channel, metric, count(*) FROM ("
         + " UNION ALL ".join(parts)
-        + ") GROUP BY ALL ORDER BY 1, 2, 3",
-        {"days": days},
+        + ") AS events GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        [since] * len(parts),
     ).fetchall()
-    return [ActivityRow(*row) for row in rows]
+    return [ActivityRow(day.isoformat(), channel, metric, int(n))
+            for day, channel, metric, n in rows]
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class FunnelRow:
 
 
 def funnels(
-    cursor: duckdb.DuckDBPyConnection, source: str, kind: FunnelKind, limit: int
+    cursor: SqlCursor, source: str, kind: FunnelKind, limit: int
 ) -> list[FunnelRow]:
     """Distinct deliveries that reached each step, per campaign (broadcast, newsletter), with
     its name from the API table; every one the API table lists, even with no event yet."""
@@ -98,13 +102,13 @@ def funnels(
         f"count(DISTINCT delivery_id) FILTER (WHERE metric = '{m}') AS {m}" for m in FUNNEL_METRICS
     )
     counts = (
-        f"SELECT id, {steps} FROM ({' UNION ALL '.join(events)}) GROUP BY id"
+        f"SELECT id, {steps} FROM ({' UNION ALL '.join(events)}) AS events GROUP BY id"
         if events
         else "SELECT NULL::BIGINT AS id, " + ", ".join(f"0 AS {m}" for m in FUNNEL_METRICS)
         + " WHERE false"
     )
     names = (
-        f"SELECT try_cast(id AS BIGINT) AS id, any_value(CAST(name AS VARCHAR)) AS name"
+        f"SELECT CAST(id AS BIGINT) AS id, max(CAST(name AS VARCHAR)) AS name"
         f" FROM {ident(source)}.{ident(names_table)} GROUP BY 1"
         if has_names
         else "SELECT NULL::BIGINT AS id, NULL::VARCHAR AS name WHERE false"
@@ -115,24 +119,24 @@ def funnels(
         f" SELECT coalesce(c.id, n.id) AS id, n.name, {totals}"
         " FROM c FULL OUTER JOIN n ON c.id = n.id"
         " WHERE coalesce(c.id, n.id) IS NOT NULL"
-        " ORDER BY 3 DESC, 1 LIMIT $limit",
-        {"limit": limit},
+        " ORDER BY 3 DESC, 1 LIMIT ?",
+        [limit],
     ).fetchall()
     return [FunnelRow(kind, int(r[0]), r[1], *(int(v) for v in r[2:])) for r in rows]
 
 
-def deliveries_since(cursor: duckdb.DuckDBPyConnection, source: str, seconds: int) -> int:
+def deliveries_since(cursor: SqlCursor, source: str, seconds: int) -> int:
     """Events that reached the warehouse with a receive time in the last `seconds` seconds."""
     tables = columns_by_table(cursor, source)
     parts = [
-        f"SELECT count(*) AS n FROM {ident(source)}.{ident(t.name)}"
-        " WHERE received_at >= now() - to_seconds(CAST($seconds AS BIGINT))"
+        f"SELECT count(*) AS n FROM {ident(source)}.{ident(t.name)} WHERE received_at >= ?"
         for t in catalog.EVENT_TABLES
         if "received_at" in tables.get(t.name, set())
     ]
     if not parts:
         return 0
+    since = datetime.now(UTC) - timedelta(seconds=seconds)
     found = cursor.execute(
-        f"SELECT sum(n) FROM ({' UNION ALL '.join(parts)})", {"seconds": seconds}
+        f"SELECT sum(n) FROM ({' UNION ALL '.join(parts)}) AS counts", [since] * len(parts)
     ).fetchone()
     return int(found[0] or 0) if found else 0

@@ -5,17 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
-
+from cio_warehouse.warehouse.readers import SqlCursor
 from cio_warehouse.warehouse.values import to_json_value
 from cio_warehouse.web.analytics import ident
 
 # dlt's bookkeeping (its load ids and schema versions) and its staging copies are not data.
+# Portable SQL: DuckDB and PostgreSQL both run it. Delta Lake tables are views in the embedded
+# DuckDB that reads them.
 _DATA_TABLES = (
     "SELECT table_schema, table_name FROM information_schema.tables"
-    " WHERE table_type = 'BASE TABLE'"
-    " AND table_schema NOT IN ('main', 'information_schema', 'pg_catalog')"
-    " AND NOT ends_with(table_schema, '_staging') AND NOT starts_with(table_name, '_dlt_')"
+    " WHERE table_type IN ('BASE TABLE', 'VIEW')"
+    " AND table_schema NOT IN ('main', 'public', 'information_schema', 'pg_catalog')"
+    " AND right(table_schema, 8) <> '_staging' AND left(table_name, 5) <> '_dlt_'"
 )
 
 
@@ -26,11 +27,13 @@ class TableCount:
     rows: int
 
 
-def tables(cursor: duckdb.DuckDBPyConnection, source: str | None = None) -> list[TableCount]:
-    found = cursor.execute(
-        _DATA_TABLES + " AND ($source IS NULL OR table_schema = $source) ORDER BY 1, 2",
-        {"source": source},
-    ).fetchall()
+def tables(cursor: SqlCursor, sources: list[str] | None = None) -> list[TableCount]:
+    """The data tables of `sources` (all the warehouse holds if None)."""
+    found = [
+        (schema, table)
+        for schema, table in cursor.execute(_DATA_TABLES + " ORDER BY 1, 2", []).fetchall()
+        if sources is None or schema in sources
+    ]
     counted = []
     for schema, table in found:
         row = cursor.execute(f"SELECT count(*) FROM {ident(schema)}.{ident(table)}").fetchone()
@@ -38,11 +41,10 @@ def tables(cursor: duckdb.DuckDBPyConnection, source: str | None = None) -> list
     return counted
 
 
-def exists(cursor: duckdb.DuckDBPyConnection, source: str, table: str) -> bool:
+def exists(cursor: SqlCursor, source: str, table: str) -> bool:
     return bool(
         cursor.execute(
-            _DATA_TABLES + " AND table_schema = $source AND table_name = $table",
-            {"source": source, "table": table},
+            _DATA_TABLES + " AND table_schema = ? AND table_name = ?", [source, table]
         ).fetchall()
     )
 
@@ -54,7 +56,7 @@ class Preview:
     rows: list[list[Any]]
 
 
-def preview(cursor: duckdb.DuckDBPyConnection, source: str, table: str, limit: int) -> Preview:
+def preview(cursor: SqlCursor, source: str, table: str, limit: int) -> Preview:
     """Columns, row count and the first `limit` rows; the caller checked that the table exists."""
     columns = cursor.execute(
         "SELECT column_name, data_type FROM information_schema.columns"

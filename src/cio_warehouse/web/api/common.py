@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-import duckdb
 from fastapi import Depends, Path, Request
 
 from cio_warehouse.service.runtime import Service
 from cio_warehouse.state import SourceConfig
+from cio_warehouse.warehouse.query import QueryError
+from cio_warehouse.warehouse.readers import SqlCursor, WarehouseUnavailable
 from cio_warehouse.web.api.errors import ApiError
 from cio_warehouse.web.settings import WebSettings
 
@@ -41,8 +42,14 @@ def known_source(service: Service, name: str) -> SourceConfig:
 
 
 @contextmanager
-def warehouse_cursor(service: Service) -> Iterator[duckdb.DuckDBPyConnection]:
-    cursor = service.warehouse.cursor()
+def warehouse_cursor(service: Service, source: str | None = None) -> Iterator[SqlCursor]:
+    """A cursor on `source`'s warehouse (else the shared one); 503 when it cannot be reached."""
+    try:
+        cursor = service.warehouse.cursor(source)
+    except WarehouseUnavailable as exc:
+        raise ApiError(503, str(exc)) from None
+    except QueryError as exc:
+        raise ApiError(400, str(exc)) from None
     try:
         yield cursor
     finally:

@@ -34,9 +34,14 @@ def get_health() -> models.Ok:
 # -- SQL -----------------------------------------------------------------------------------------
 
 
-def run_query(service: Service, sql: str, max_rows: int) -> models.QueryResult:
-    """Read-only SQL (checked with DuckDB's parser), at most `max_rows` rows."""
-    with warehouse_cursor(service) as cursor:
+def run_query(
+    service: Service, sql: str, max_rows: int, source: str | None = None
+) -> models.QueryResult:
+    """Read-only SQL (checked with DuckDB's parser), at most `max_rows` rows, on `source`'s
+    warehouse (else the one every source shares)."""
+    if source is not None:
+        known_source(service, source)
+    with warehouse_cursor(service, source) as cursor:
         try:
             result = execute(cursor, sql, max_rows)
         except QueryError as exc:
@@ -50,15 +55,19 @@ def run_query(service: Service, sql: str, max_rows: int) -> models.QueryResult:
 
 @router.post("/query", response_model=models.QueryResult)
 def post_query(body: models.QueryIn, service: ServiceDep) -> models.QueryResult:
-    return run_query(service, body.sql, body.max_rows)
+    return run_query(service, body.sql, body.max_rows, body.source)
 
 
 # -- the table browser ---------------------------------------------------------------------------
 
 
 def warehouse_tables(service: Service, source: str | None) -> list[models.WarehouseTable]:
-    with warehouse_cursor(service) as cursor:
-        found = browse.tables(cursor, source)
+    """Every source's tables, each read in the warehouse that source loads into."""
+    names = [source] if source is not None else service.store.source_names()
+    found: list[browse.TableCount] = []
+    for name in names:
+        with warehouse_cursor(service, name) as cursor:
+            found += browse.tables(cursor, [name])
     return [models.WarehouseTable(source=t.source, table=t.table, rows=t.rows) for t in found]
 
 
@@ -71,7 +80,9 @@ def get_warehouse_tables(
 
 
 def table_preview(service: Service, source: str, table: str, limit: int) -> models.TablePreview:
-    with warehouse_cursor(service) as cursor:
+    if source not in service.store.source_names():
+        raise ApiError(404, f"No table {source}.{table} in the warehouse: no source {source!r}.")
+    with warehouse_cursor(service, source) as cursor:
         if not browse.exists(cursor, source, table):
             raise ApiError(404, f"No table {source}.{table} in the warehouse (yet): sync the "
                            "source, or wait for its first webhook events.")
@@ -98,7 +109,7 @@ def get_table_preview(
 
 def activity(service: Service, name: str, days: int) -> list[models.ActivityPoint]:
     known_source(service, name)
-    with warehouse_cursor(service) as cursor:
+    with warehouse_cursor(service, name) as cursor:
         rows = analytics.activity(cursor, name, days)
     return [
         models.ActivityPoint(day=r.day, channel=r.channel, metric=r.metric, events=r.events)
@@ -120,7 +131,7 @@ def funnels(
 ) -> list[models.Funnel]:
     known_source(service, name)
     kinds = analytics.FUNNEL_KINDS if kind is None else (kind,)
-    with warehouse_cursor(service) as cursor:
+    with warehouse_cursor(service, name) as cursor:
         rows = [row for k in kinds for row in analytics.funnels(cursor, name, k, limit)]
     return [
         models.Funnel(

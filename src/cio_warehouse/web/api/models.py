@@ -236,6 +236,9 @@ class Job(BaseModel):
 class QueryIn(Body):
     sql: str
     max_rows: int = Field(1000, ge=1, le=MAX_ROWS)
+    source: str | None = Field(
+        None, description="Run on this source's warehouse (default: the one all sources share)."
+    )
 
 
 class QueryResult(BaseModel):

@@ -327,7 +327,7 @@ def webhook_status(service: Service, name: str) -> models.WebhookStatus:
         health = inbox.health(name)
     finally:
         inbox.close()
-    with warehouse_cursor(service) as cursor:
+    with warehouse_cursor(service, name) as cursor:
         last_hour = analytics.deliveries_since(cursor, name, 3600)
     verdict = assess(health, has_signing_key=source.signing_key is not None, registered=registered)
     counters = health.counters

@@ -1,0 +1,140 @@
+"""Read-only SQL sessions on a source's warehouse, whatever its engine.
+
+The query path, the table browser and the charts run through `SqlCursor`: one shape (execute with
+`?` placeholders, fetch, description) over DuckDB and psycopg2, whose placeholders and return
+values differ. DuckDB and Delta Lake speak DuckDB's SQL (Delta tables are read by an embedded
+DuckDB); PostgreSQL speaks its own, and refuses writes itself: its sessions are read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import duckdb
+
+from cio_warehouse.state import DataDir
+from cio_warehouse.warehouse.destination import Target
+
+Dialect = Literal["duckdb", "postgres"]
+
+# A browser tab or a CLI user can start a query that never ends; a warehouse shared with a team
+# should not pay for it. DuckDB has no statement timeout: its queries are bounded by memory only.
+POSTGRES_STATEMENT_TIMEOUT_MS = 120_000
+
+
+class QueryError(Exception):
+    """A query could not run; the message says why and what to do."""
+
+
+class WarehouseUnavailable(QueryError):
+    """The warehouse could not be reached (down, locked, wrong credentials): try again later."""
+
+
+class SqlCursor:
+    """One cursor over DuckDB or psycopg2, with `?` placeholders for our own SQL."""
+
+    def __init__(self, raw: Any, dialect: Dialect, owner: Any = None) -> None:
+        self._raw = raw
+        self.dialect: Dialect = dialect
+        self._owner = owner  # closed with the cursor (a connection opened for it alone)
+
+    def execute(self, sql: str, params: Sequence[object] | None = None) -> SqlCursor:
+        if self.dialect == "postgres":
+            if params is not None:
+                sql = sql.replace("%", "%%").replace("?", "%s")
+            self._raw.execute(sql, params)
+        else:
+            self._raw.execute(sql, params)
+        return self
+
+    @property
+    def description(self) -> Any:
+        return self._raw.description
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        row = self._raw.fetchone()
+        return None if row is None else tuple(row)
+
+    def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self._raw.fetchmany(size)]
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self._raw.fetchall()]
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            if self._owner is not None:
+                self._owner.close()
+
+
+def open_cursor(
+    target: Target,
+    data_dir: DataDir,
+    datasets: Sequence[str],
+    duckdb_connection: duckdb.DuckDBPyConnection | None = None,
+) -> SqlCursor:
+    """A read-only cursor on `target`; `duckdb_connection` is the service's own, if it runs."""
+    engine = target.engine
+    if not engine.queryable:
+        raise QueryError(
+            f"{engine.label} is not queried through cio-warehouse: {engine.caveat}"
+        )
+    if target.is_default:
+        if duckdb_connection is not None:
+            return SqlCursor(duckdb_connection.cursor(), "duckdb")
+        return SqlCursor(*_duckdb_file(data_dir))
+    assert target.url is not None
+    if engine.name == "postgres":
+        return SqlCursor(*_postgres(target.url.reveal()))
+    from cio_warehouse.warehouse.delta_reader import open_delta
+    from cio_warehouse.warehouse.destination import delta_location
+
+    try:
+        con = open_delta(delta_location(target.url.reveal()), datasets)
+    except Exception as exc:  # noqa: BLE001  storage errors of any kind: say which
+        raise WarehouseUnavailable(f"The Delta Lake tables could not be opened: {exc}") from None
+    return SqlCursor(con.cursor(), "duckdb", owner=con)
+
+
+def _duckdb_file(data_dir: DataDir) -> tuple[Any, Dialect, Any]:
+    if not data_dir.warehouse.exists():
+        raise QueryError(
+            f"The warehouse {data_dir.warehouse} does not exist yet: add a source and run "
+            "`cio-warehouse sync NAME` first."
+        )
+    try:
+        con = duckdb.connect(str(data_dir.warehouse), read_only=True)
+    except duckdb.IOException as exc:
+        raise WarehouseUnavailable(
+            f"The warehouse is locked by another process ({first_line(exc)}); wait for the "
+            "running sync to finish, or run `cio-warehouse serve` so that the CLI goes through it."
+        ) from None
+    return con.cursor(), "duckdb", con
+
+
+def _postgres(url: str) -> tuple[Any, Dialect, Any]:
+    import psycopg2  # dlt's postgres extra brings it
+
+    try:
+        con = psycopg2.connect(
+            url,
+            connect_timeout=10,
+            application_name="cio-warehouse query",
+            options=f"-c default_transaction_read_only=on "
+            f"-c statement_timeout={POSTGRES_STATEMENT_TIMEOUT_MS}",
+        )
+    except psycopg2.Error as exc:
+        raise WarehouseUnavailable(
+            f"Could not connect to PostgreSQL: {first_line(exc)} Check that it runs and that the "
+            "destination URL's user, password and database are right."
+        ) from None
+    con.set_session(readonly=True, autocommit=True)
+    return con.cursor(), "postgres", con
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
