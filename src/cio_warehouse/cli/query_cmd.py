@@ -28,16 +28,27 @@ def query(
     ctx: typer.Context,
     sql: Annotated[str, typer.Argument(help='e.g. "select name, state from acme.campaigns"')],
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="Run on this source's warehouse (needed only when sources load into "
+            "different destinations).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run read-only SQL; each source is a schema (acme.campaigns, acme.email_events, ...)."""
+    """Run read-only SQL; each source is a schema (acme.campaigns, acme.email_events, ...).
+
+    The SQL is that of the source's warehouse: DuckDB's (also for Delta Lake) or PostgreSQL's.
+    """
     data_dir = cli_context(ctx).data_dir
     service = find_running(data_dir)
     if service is None:
-        result = run_query(data_dir, sql)
+        result = run_query(data_dir, sql, source=source)
     else:
         remote = RemoteService(service)
         try:
-            result = remote.query(sql)
+            result = remote.query(sql, source)
         finally:
             remote.close()
     print_rows(result.columns, result.rows, format.value)

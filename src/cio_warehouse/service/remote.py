@@ -44,8 +44,10 @@ class RemoteService:
             raise QueryError(str(payload.get("error", response.text)))
         return payload
 
-    def query(self, sql: str) -> QueryResult:
-        payload = self._call("POST", "/api/v1/query", {"sql": sql, "max_rows": MAX_ROWS})
+    def query(self, sql: str, source: str | None = None) -> QueryResult:
+        payload = self._call(
+            "POST", "/api/v1/query", {"sql": sql, "max_rows": MAX_ROWS, "source": source}
+        )
         return QueryResult(payload["columns"], [tuple(r) for r in payload["rows"]])
 
     def sync(
