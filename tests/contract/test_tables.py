@@ -1,4 +1,6 @@
-"""Every App API table of the catalog lands from the sandbox with its rows, columns and types."""
+"""Every App API table of the catalog lands from the sandbox with its rows, columns and types,
+in the embedded DuckDB and in a real PostgreSQL: the same contract, read back by each engine's own
+client (not through the product's query path)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,45 @@ from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.sync.runner import run_sync
 from tests.helpers import add_source
+from tests.services.postgres import PostgresServer
 
-TYPE_OF = {"timestamp": "TIMESTAMP WITH TIME ZONE", "json": "JSON"}
+TYPE_OF = {
+    "duckdb": {"timestamp": "TIMESTAMP WITH TIME ZONE", "json": "JSON"},
+    "postgres": {"timestamp": "timestamp with time zone", "json": "json"},
+}
+
+
+class Engine:
+    """The warehouse as its own client sees it: `?` placeholders, one row back."""
+
+    def __init__(self, name: str, store: StateStore, url: str | None) -> None:
+        self.name = name
+        if url is None:
+            self._con: Any = duckdb.connect(str(store.data_dir.warehouse), read_only=True)
+        else:
+            import psycopg2
+
+            self._con = psycopg2.connect(url)
+            self._con.autocommit = True
+
+    def one(self, sql: str, params: list[Any] | None = None) -> tuple[Any, ...]:
+        if self.name == "duckdb":
+            row = self._con.execute(sql, params).fetchone()
+        else:
+            cursor = self._con.cursor()
+            cursor.execute(sql.replace("?", "%s"), params)
+            row = cursor.fetchone()
+        return tuple(row)
+
+    def all(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        if self.name == "duckdb":
+            return self._con.execute(sql, params).fetchall()  # type: ignore[no-any-return]
+        cursor = self._con.cursor()
+        cursor.execute(sql.replace("?", "%s"), params)
+        return cursor.fetchall()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._con.close()
 
 
 @pytest.fixture(scope="module")
@@ -25,31 +64,47 @@ def workspace() -> Workspace:
     return Workspace.preset("small", seed=11)
 
 
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def engine_url(request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    if request.param == "duckdb":
+        return "duckdb", None
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return "postgres", server.create_database("contract_" + secrets.token_hex(4))
+
+
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory, workspace: Workspace) -> Iterator[StateStore]:
-    """One full sync of every table for the whole module (a sync costs seconds)."""
+def store(
+    tmp_path_factory: pytest.TempPathFactory,
+    workspace: Workspace,
+    engine_url: tuple[str, str | None],
+) -> Iterator[StateStore]:
+    """One full sync of every table per engine for the whole module (a sync costs seconds)."""
     key = "sbx_" + secrets.token_hex(20)
     store = StateStore(DataDir(tmp_path_factory.mktemp("contract") / "data"))
     with SandboxServer(workspace, api_key=key) as sandbox:
         add_source(store, sandbox, key)
+        url = engine_url[1]
+        if url is not None:
+            source = store.get_source("acme")
+            store.update_source(replace(source, destination=Secret(url)))
         outcomes = run_sync(store, "acme")
         assert [o.error for o in outcomes if o.error] == []
         yield store
 
 
 @pytest.fixture
-def synced(store: StateStore) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect(str(store.data_dir.warehouse), read_only=True)
-    yield con
-    con.close()
+def synced(store: StateStore, engine_url: tuple[str, str | None]) -> Iterator[Engine]:
+    engine = Engine(engine_url[0], store, engine_url[1])
+    yield engine
+    engine.close()
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
-    rows = con.execute(
+def _columns(engine: Engine, table: str) -> dict[str, str]:
+    rows = engine.all(
         "select column_name, data_type from information_schema.columns"
         " where table_schema = 'acme' and table_name = ?",
         [table],
-    ).fetchall()
+    )
     return dict(rows)
 
 
@@ -59,16 +114,14 @@ def _non_null_fields(rows: list[dict[str, Any]]) -> set[str]:
 
 @pytest.mark.parametrize("table", [t.name for t in catalog.API_TABLES])
 def test_table_lands_whole(
-    synced: duckdb.DuckDBPyConnection, workspace: Workspace, table: str
+    synced: Engine, workspace: Workspace, table: str
 ) -> None:
     entry = catalog.get(table)
     expected = list(workspace.rows(table, hidden=True))
-    count = synced.execute(f"select count(*) from acme.{table}").fetchone()
+    count = synced.one(f"select count(*) from acme.{table}")
     assert count == (len(expected),)
     # Keys unique, as the catalog's primary key promises.
-    distinct = synced.execute(
-        f"select count(distinct {entry.primary_key}) from acme.{table}"
-    ).fetchone()
+    distinct = synced.one(f"select count(distinct {entry.primary_key}) from acme.{table}")
     assert distinct == (len(expected),)
     columns = _columns(synced, table)
     for field in _non_null_fields(expected):
@@ -76,72 +129,74 @@ def test_table_lands_whole(
         assert field in columns or any(c.startswith(f"{field}__v_") for c in columns), field
     for field in entry.timestamp_fields:
         if field in columns:
-            assert columns[field] == TYPE_OF["timestamp"], field
+            assert columns[field] == TYPE_OF[synced.name]["timestamp"], field
     for field in entry.json_fields:
         if field in columns:
-            assert columns[field] == TYPE_OF["json"], field
+            assert columns[field] == TYPE_OF[synced.name]["json"], field
 
 
 def test_timestamps_are_the_api_unix_seconds(
-    synced: duckdb.DuckDBPyConnection, workspace: Workspace
+    synced: Engine, workspace: Workspace
 ) -> None:
     first = next(workspace.rows("campaigns"))
-    loaded = synced.execute(
-        "select epoch(created)::bigint from acme.campaigns where id = ?", [first["id"]]
-    ).fetchone()
+    loaded = synced.one(
+        "select cast(extract(epoch from created) as bigint) from acme.campaigns where id = ?",
+        [first["id"]],
+    )
     assert loaded == (first["created"],)
 
 
 def test_nested_lists_are_queryable(
-    synced: duckdb.DuckDBPyConnection, workspace: Workspace
+    synced: Engine, workspace: Workspace
 ) -> None:
-    """campaigns.tags is a JSON array: filter on an element with DuckDB's JSON functions."""
+    """campaigns.tags is a JSON array: filter on an element with the engine's JSON functions."""
     campaigns = list(workspace.rows("campaigns"))
     tagged = [c for c in campaigns if isinstance(c.get("tags"), list) and c["tags"]]
     assert tagged, "the sandbox should generate tagged campaigns"
     tag = tagged[0]["tags"][0]
     expected = sum(1 for c in workspace.rows("campaigns") if tag in (c.get("tags") or []))
-    found = synced.execute(
-        "select count(*) from acme.campaigns where list_contains(tags::varchar[], ?)", [tag]
-    ).fetchone()
+    contains, unnest = {
+        "duckdb": ("list_contains(tags::varchar[], ?)",
+                   "unnest(from_json(actions, '[\"json\"]'))"),
+        "postgres": ("tags::jsonb @> jsonb_build_array(?::text)", "json_array_elements(actions)"),
+    }[synced.name]
+    found = synced.one(f"select count(*) from acme.campaigns where {contains}", [tag])
     assert found == (expected,)
     actions = sum(len(c.get("actions") or []) for c in workspace.rows("campaigns"))
-    unnested = synced.execute(
-        "select count(*) from (select unnest(from_json(actions, '[\"json\"]')) from acme.campaigns)"
-    ).fetchone()
+    unnested = synced.one(f"select count(*) from (select {unnest} from acme.campaigns) as a")
     assert unnested == (actions,)
 
 
 def test_hidden_sender_identities_are_included(
-    synced: duckdb.DuckDBPyConnection, workspace: Workspace
+    synced: Engine, workspace: Workspace
 ) -> None:
     assert workspace.expected_rows("sender_identities", hidden=True) > workspace.expected_rows(
         "sender_identities", hidden=False
     )
-    count = synced.execute("select count(*) from acme.sender_identities").fetchone()
+    count = synced.one("select count(*) from acme.sender_identities")
     assert count == (workspace.expected_rows("sender_identities", hidden=True),)
 
 
 def test_second_sync_replaces_rather_than_appends(
-    store: StateStore, workspace: Workspace, api_key: str
+    store: StateStore, workspace: Workspace, api_key: str, engine_url: tuple[str, str | None]
 ) -> None:
     with SandboxServer(workspace, api_key=api_key) as sandbox:
         source = store.get_source("acme")
         store.update_source(replace(source, api_base_url=sandbox.url, app_api_key=Secret(api_key)))
         outcomes = run_sync(store, "acme", ["newsletters"])
     assert outcomes[0].status == "succeeded"
-    con = duckdb.connect(str(store.data_dir.warehouse), read_only=True)
+    engine = Engine(engine_url[0], store, engine_url[1])
     try:
-        count = con.execute("select count(*) from acme.newsletters").fetchone()
-        loads = con.execute("select count(distinct _dlt_load_id) from acme.newsletters").fetchone()
+        count = engine.one("select count(*) from acme.newsletters")
+        loads = engine.one("select count(distinct _dlt_load_id) from acme.newsletters")
     finally:
-        con.close()
+        engine.close()
     assert count == (workspace.expected_rows("newsletters"),)
     assert loads == (1,)
 
 
 def test_runs_are_recorded_with_rows_and_pages(
-    synced: duckdb.DuckDBPyConnection, store: StateStore, workspace: Workspace
+    synced: Engine, store: StateStore, workspace: Workspace
 ) -> None:
     runs = store.last_runs("acme")
     assert set(runs) == {t.name for t in catalog.API_TABLES}
