@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 import queue
+import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -19,6 +21,9 @@ DEFAULT_MAX_BATCH = 512
 # Customer.io waits 4 s for a 2xx: waiting longer than this for a lock held by another process
 # (the loader) only turns a quick 503 (retried with backoff) into a timeout.
 DEFAULT_BUSY_TIMEOUT_SECONDS = 2.0
+# While the inbox cannot commit (a full disk fails every group, hundreds a second), how often to
+# say so again: one line per failed group would flood a log that often sits on that same disk.
+OUTAGE_LOG_EVERY_SECONDS = 60.0
 
 
 class CommitError(Exception):
@@ -64,6 +69,7 @@ class GroupCommitter:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._inbox: Inbox | None = None
+        self._outage = _Outage(inbox_path)
         # Counters for tests and benchmarks (written by the writer thread only).
         self.groups = 0  # commits attempted
         self.submitted = 0  # deliveries in them
@@ -192,16 +198,15 @@ class GroupCommitter:
                 [waiter[0] for waiter in batch]
             )
         except Exception as exc:  # disk full, database locked, I/O error: nothing was committed
-            log.error(
-                "inbox commit of %d deliveries failed (%s); answering 503 so Customer.io retries",
-                len(batch),
-                type(exc).__name__,
-            )
+            self._outage.failed(len(batch), exc)
             # A failed COMMIT can leave the transaction open; a fresh connection for the next
             # group is simpler than reasoning about which statement failed.
             self._discard_inbox()
             error = CommitError(f"the inbox could not commit: {type(exc).__name__}")
             results = [error] * len(batch)
+        else:
+            if self._outage.failing:
+                self._outage.succeeded()
         self._resolve(batch, results)
 
     def _discard_inbox(self) -> None:
@@ -224,6 +229,50 @@ class GroupCommitter:
             # RuntimeError: the loop is closed, so its requests are gone and nobody waits.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, pairs)
+
+
+class _Outage:
+    """What the log says about failed commits (writer thread only).
+
+    A full disk fails every group, hundreds a second, and the log often sits on that disk. So a
+    failure is logged unless the latest line already says the inbox fails and is less than
+    OUTAGE_LOG_EVERY_SECONDS old (it is counted into the next line instead); a recovery is
+    logged at most once per OUTAGE_LOG_EVERY_SECONDS (a disk with a few free pages fails and
+    commits by turns). Either way the latest line is at most that old a picture of the inbox.
+    """
+
+    def __init__(self, inbox_path: Path) -> None:
+        self.inbox_path = inbox_path
+        self.failing = False  # a failure is not yet followed by a logged recovery
+        self._refused = 0  # deliveries answered 503 since the latest error line
+        self._error_at = 0.0  # monotonic times of the latest lines
+        self._recovery_at: float | None = None
+        self._error_is_latest = False
+
+    def failed(self, deliveries: int, exc: Exception) -> None:
+        self.failing = True
+        self._refused += deliveries
+        now = time.monotonic()
+        if self._error_is_latest and now - self._error_at < OUTAGE_LOG_EVERY_SECONDS:
+            return
+        # sqlite3's messages name the failure ("database or disk is full", "disk I/O error",
+        # "database is locked"), never a row's values; other errors only by their type.
+        what = type(exc).__name__
+        if isinstance(exc, sqlite3.Error):
+            what += f": {exc}"
+        log.error(
+            "the inbox %s cannot commit (%s); answering 503 so Customer.io retries, nothing is "
+            "lost: free disk space there and check that the file can be written (%d deliveries "
+            "refused since the last such message)", self.inbox_path, what, self._refused,
+        )
+        self._error_at, self._refused, self._error_is_latest = now, 0, True
+
+    def succeeded(self) -> None:
+        now = time.monotonic()
+        if self._recovery_at is not None and now - self._recovery_at < OUTAGE_LOG_EVERY_SECONDS:
+            return  # still `failing`: a later success logs it
+        log.warning("the inbox %s commits again", self.inbox_path)
+        self._recovery_at, self._error_is_latest, self.failing = now, False, False
 
 
 def _settle(pairs: Sequence[tuple[asyncio.Future[Result], object]]) -> None:

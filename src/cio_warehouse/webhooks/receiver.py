@@ -222,9 +222,9 @@ class Receiver:
         """Count a delivery that stores nothing; its reply does not depend on the commit."""
         try:
             await self.committer.submit(submission)
-        except CommitError:
-            log.warning("could not count a %s delivery for source %r in the inbox",
-                        submission.kind.value, submission.source)
+        except CommitError:  # the committer logs why; this only says what went uncounted
+            self._warn(submission.source, "uncounted", "a %s delivery could not be counted "
+                       "in the inbox", submission.kind.value)
 
     def _warn(self, source: str, what: str, message: str, *args: object) -> None:
         now = time.monotonic()
