@@ -7,15 +7,20 @@ from typing import Annotated
 
 import typer
 
+from cio_warehouse.cli import receive_cmd
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console
+from cio_warehouse.cli.receive_cmd import InboxOption
+from cio_warehouse.secret import Secret
 from cio_warehouse.service.runtime import Endpoints, ServeSettings, serve
 from cio_warehouse.web.settings import WebSettings
+from cio_warehouse.webhooks.inbox import inbox_location
 from cio_warehouse.webhooks.registration import webhook_url
 
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve_command)
+    receive_cmd.register(app)  # here, beside serve: the other way to run a receiver
 
 
 def serve_command(
@@ -26,11 +31,13 @@ def serve_command(
         str, typer.Option(help="Interface of the webhook receiver (0.0.0.0 to accept from afar).")
     ] = "127.0.0.1",
     webhook_port: Annotated[int, typer.Option(help="Port of the webhook receiver.")] = 8001,
+    inbox: InboxOption = None,
 ) -> None:
     """Run the service (syncs, event loader, API) and the webhook receiver until Ctrl-C."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     context = cli_context(ctx)
     names = context.store.source_names()
+    location = inbox_location(context.data_dir, inbox)  # a bad URL fails here, in one sentence
 
     def ready(endpoints: Endpoints) -> None:
         console.print(f"Web app and API on {endpoints.api_url} (the CLI uses it while this runs).")
@@ -46,7 +53,8 @@ def serve_command(
                 f"Log in once with {endpoints.login_url} (valid for an hour, for one login).",
                 highlight=False, soft_wrap=True,
             )
-        console.print(f"Webhook receiver on {endpoints.receiver_url}")
+        console.print(f"Webhook receiver on {endpoints.receiver_url}, inbox {location}",
+                      highlight=False, soft_wrap=True)
         # Customer.io posts to the public base URL (a setting of the web app, e.g. a proxy).
         public = WebSettings(context.data_dir.web_settings, lambda: endpoints.receiver_url)
         for name in names:
@@ -55,7 +63,8 @@ def serve_command(
 
     serve(
         context.data_dir,
-        ServeSettings(host, port, webhook_host, webhook_port),
+        ServeSettings(host, port, webhook_host, webhook_port,
+                      Secret(inbox) if inbox and inbox.strip() else None),
         on_ready=ready,
     )
     console.print("Stopped.")

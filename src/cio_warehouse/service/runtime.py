@@ -17,16 +17,27 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import uvicorn
 
+from cio_warehouse.secret import Secret
 from cio_warehouse.service import discovery
 from cio_warehouse.service.discovery import ServiceInfo
 from cio_warehouse.service.jobs import SyncJobs
 from cio_warehouse.service.priority import LowPriorityWarehouse
 from cio_warehouse.service.scheduler import Scheduler
 from cio_warehouse.state import DataDir, StateError, StateStore
+from cio_warehouse.webhooks.inbox import (
+    ENV_INBOX,
+    InboxLocation,
+    InboxUnavailable,
+    inbox_location,
+)
 from cio_warehouse.webhooks.loader import EventLoader
+
+if TYPE_CHECKING:
+    from cio_warehouse.webhooks.published_keys import KeyPublisher
 
 log = logging.getLogger(__name__)
 RECEIVER_START_SECONDS = 30.0
@@ -38,6 +49,8 @@ class ServeSettings:
     port: int = 8000
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 8001
+    # A shared PostgreSQL inbox (`--inbox`); None: $CIO_WAREHOUSE_INBOX, else the data dir's.
+    inbox: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -51,11 +64,18 @@ class Endpoints:
 class ReceiverSupervisor:
     """Runs the receiver process and starts it again if it dies, until told to stop."""
 
-    def __init__(self, data_dir: DataDir, host: str, port: int) -> None:
+    def __init__(
+        self, data_dir: DataDir, host: str, port: int, inbox: InboxLocation | None = None
+    ) -> None:
         self._args = [
             sys.executable, "-m", "cio_warehouse.webhooks.receiver_process",
             "--data-dir", str(data_dir.root), "--host", host, "--port", str(port),
         ]
+        # The inbox URL goes by the environment, never argv (other users can read argv); the
+        # child must use this service's inbox whatever its own environment says.
+        self._env = {k: v for k, v in os.environ.items() if k != ENV_INBOX}
+        if inbox is not None and inbox.url is not None:
+            self._env[ENV_INBOX] = inbox.url.reveal()
         self._proc: subprocess.Popen[str] | None = None
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -69,7 +89,8 @@ class ReceiverSupervisor:
 
     def _spawn(self) -> str:
         proc = subprocess.Popen(
-            self._args, stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent
+            self._args, stdout=subprocess.PIPE, text=True, env=self._env,
+            preexec_fn=_die_with_parent,
         )
         self._proc = proc
         assert proc.stdout is not None
@@ -141,10 +162,16 @@ class Service:
         self.warehouse = LowPriorityWarehouse(data_dir, self.store)
         self.jobs = SyncJobs(self.store)
         self.scheduler = Scheduler(self.store, self.jobs)
-        self.loader = EventLoader(data_dir)
+        # The webhook inbox: the data dir's inbox.db, or a PostgreSQL one that receivers on other
+        # machines share (docs/deployment.md); the loader drains it, the API reads its health.
+        self.inbox = inbox_location(data_dir, settings.inbox)
+        self.loader = EventLoader(data_dir, inbox=self.inbox)
+        self._key_publisher: KeyPublisher | None = None
         self.token = secrets.token_urlsafe(32)  # the CLI's bearer token (service.json)
         self._sock: socket.socket | None = None
-        self._receiver = ReceiverSupervisor(data_dir, settings.webhook_host, settings.webhook_port)
+        self._receiver = ReceiverSupervisor(
+            data_dir, settings.webhook_host, settings.webhook_port, self.inbox
+        )
         self._stop_loader = threading.Event()
         self._loader_thread = threading.Thread(
             target=self.loader.run_forever, args=(self._stop_loader,), name="event-loader"
@@ -164,6 +191,18 @@ class Service:
             ) from None
         self._sock = sock
         api_url = f"http://{self.settings.host}:{sock.getsockname()[1]}"
+        if self.inbox.url is not None:
+            # Receivers of a shared inbox read the signing keys there: published before ours
+            # starts, then whenever they change.
+            from cio_warehouse.webhooks.published_keys import KeyPublisher
+
+            try:
+                self._key_publisher = KeyPublisher(self.store, self.inbox.url).start()
+            except InboxUnavailable as exc:
+                raise StateError(
+                    f"The shared inbox cannot be used ({exc}); check its URL (--inbox or "
+                    f"${ENV_INBOX}) and that PostgreSQL is up."
+                ) from None
         receiver_url = self._receiver.start()
         self._loader_thread.start()
         # Imported here: the web app's modules import this one for the Service type.
@@ -197,10 +236,13 @@ class Service:
         # Order matters: no new syncs, no new acks, then everything acked reaches the warehouse.
         self.scheduler.stop()
         self._receiver.stop()
+        if self._key_publisher is not None:
+            self._key_publisher.stop()
         self._stop_loader.set()
         if self._loader_thread.is_alive():
             self._loader_thread.join()
-        flushed = EventLoader(self.data_dir, self.loader.destination)
+        # On a shared inbox other receivers keep acking: this drains what is pending now.
+        flushed = EventLoader(self.data_dir, self.loader.destination, inbox=self.inbox)
         try:
             flushed.drain()
         except Exception as exc:  # noqa: BLE001  the inbox keeps them for the next start

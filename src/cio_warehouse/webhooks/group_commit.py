@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from cio_warehouse.webhooks.inbox import Inbox, Result, Submission
+from cio_warehouse.webhooks.inbox import (
+    InboxBackend,
+    InboxLocation,
+    InboxUnavailable,
+    Result,
+    Submission,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,7 @@ class GroupCommitter:
 
     def __init__(
         self,
-        inbox_path: Path,
+        inbox_path: Path | InboxLocation,  # a path: that SQLite file
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         busy_timeout_seconds: float = DEFAULT_BUSY_TIMEOUT_SECONDS,
@@ -68,7 +74,7 @@ class GroupCommitter:
         self._lock = threading.Lock()
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._inbox: Inbox | None = None
+        self._inbox: InboxBackend | None = None
         self._outage = _Outage(inbox_path)
         # Counters for tests and benchmarks (written by the writer thread only).
         self.groups = 0  # commits attempted
@@ -143,8 +149,8 @@ class GroupCommitter:
 
     # -- the writer thread --------------------------------------------------------------------
 
-    def _open(self) -> Inbox:
-        return Inbox(self.inbox_path, timeout=self.busy_timeout_seconds)
+    def _open(self) -> InboxBackend:
+        return InboxLocation.of(self.inbox_path).open(timeout=self.busy_timeout_seconds)
 
     def _run(self) -> None:
         try:
@@ -241,8 +247,13 @@ class _Outage:
     commits by turns). Either way the latest line is at most that old a picture of the inbox.
     """
 
-    def __init__(self, inbox_path: Path) -> None:
-        self.inbox_path = inbox_path
+    def __init__(self, inbox_path: Path | InboxLocation) -> None:
+        self.inbox_path = inbox_path  # a shared inbox's URL shows with its password masked
+        self._fix = (
+            "check that its PostgreSQL is up, reachable and not out of space"
+            if InboxLocation.of(inbox_path).shared
+            else "free disk space there and check that the file can be written"
+        )
         self.failing = False  # a failure is not yet followed by a logged recovery
         self._refused = 0  # deliveries answered 503 since the latest error line
         self._error_at = 0.0  # monotonic times of the latest lines
@@ -256,14 +267,15 @@ class _Outage:
         if self._error_is_latest and now - self._error_at < OUTAGE_LOG_EVERY_SECONDS:
             return
         # sqlite3's messages name the failure ("database or disk is full", "disk I/O error",
-        # "database is locked"), never a row's values; other errors only by their type.
+        # "database is locked"), never a row's values, and so do a shared inbox's (without the
+        # URL's password); other errors only by their type.
         what = type(exc).__name__
-        if isinstance(exc, sqlite3.Error):
+        if isinstance(exc, sqlite3.Error | InboxUnavailable):
             what += f": {exc}"
         log.error(
             "the inbox %s cannot commit (%s); answering 503 so Customer.io retries, nothing is "
-            "lost: free disk space there and check that the file can be written (%d deliveries "
-            "refused since the last such message)", self.inbox_path, what, self._refused,
+            "lost: %s (%d deliveries refused since the last such message)",
+            self.inbox_path, what, self._fix, self._refused,
         )
         self._error_at, self._refused, self._error_is_latest = now, 0, True
 

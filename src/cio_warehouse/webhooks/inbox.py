@@ -1,20 +1,34 @@
 """The durable inbox: every acknowledged delivery, kept until loaded and for 8 days after.
 
-SQLite in WAL mode with synchronous=FULL: a row is on disk when its transaction commits, and the
-receiver answers 2xx only after that commit. `UNIQUE(source, event_id)` makes a retried delivery
+Two backends with one interface (InboxBackend): by default the data dir's `inbox.db` (Inbox,
+below), or a PostgreSQL database that receivers on several machines share (postgres_inbox.py),
+chosen by an inbox URL (`--inbox`, $CIO_WAREHOUSE_INBOX). Both answer "stored" only once the row
+is committed durably, and both keep `UNIQUE(source, event_id)`, which makes a retried delivery
 (Customer.io retries for up to 7 days) a no-op, counted as a duplicate.
+
+The SQLite inbox: WAL mode with synchronous=FULL, so a row is on disk when its transaction
+commits, and the receiver answers 2xx only after that commit.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from cio_warehouse.secret import Secret
+from cio_warehouse.state import DataDir, StateError
+
+# The inbox URL of every process of a deployment (service, receivers, CLI), like the data dir's.
+ENV_INBOX = "CIO_WAREHOUSE_INBOX"
 
 # Customer.io retries a failed delivery for up to 7 days: keep loaded rows a day longer so that a
 # late retry still meets its event_id and is recognised as a duplicate.
@@ -114,6 +128,52 @@ class Health:
     @property
     def rejected(self) -> int:
         return sum(v for k, v in self.counters.items() if k.startswith("rejected:"))
+
+
+class InboxUnavailable(ConnectionError):
+    """The shared inbox's database cannot be reached or failed a statement: nothing was
+    committed (the receiver answers 503), or a claim is lost (its rows load again later).
+    The message never holds the URL's password."""
+
+
+class Claim(Protocol):
+    """Pending rows taken by one loader for one drain (loader.py), and how it settles them."""
+
+    events: list[PendingEvent]
+    dead_letters: list[PendingDeadLetter]
+
+    def mark_loaded(self, event_seqs: Iterable[int], dead_letter_seqs: Iterable[int] = ()) -> None:
+        """After the warehouse committed these rows; final when the claim ends."""
+
+    def exclusive(self, key: str) -> AbstractContextManager[None]:
+        """Held around a load into the warehouse `key` names, against the other loaders of this
+        inbox (a dlt merge stages its rows in tables that two loads at once would share)."""
+
+
+class InboxBackend(Protocol):
+    """What the receiver, the loader, `status` and `source remove` need of an inbox."""
+
+    def close(self) -> None: ...
+
+    def write(self, submissions: Sequence[Submission]) -> list[Result]:
+        """A group in one durable transaction; raises when nothing could be committed."""
+
+    def pending_events(self, limit: int) -> list[PendingEvent]: ...
+
+    def pending_dead_letters(self, limit: int) -> list[PendingDeadLetter]: ...
+
+    def claim(self, limit: int) -> AbstractContextManager[Claim]:
+        """Up to `limit` pending events and dead letters for one loader."""
+
+    def mark_loaded(
+        self, event_seqs: Iterable[int], dead_letter_seqs: Iterable[int] = ()
+    ) -> None: ...
+
+    def prune(self, now: float | None = None) -> int: ...
+
+    def forget_source(self, source: str) -> None: ...
+
+    def health(self, source: str) -> Health: ...
 
 
 class Inbox:
@@ -237,7 +297,7 @@ class Inbox:
                 for start in range(0, len(indexes), _CHUNK):
                     self._write_events(db, source, submissions,
                                        indexes[start:start + _CHUNK], results)
-            counters, marks = _tally(submissions, results)
+            counters, marks = tally_health(submissions, results)
             db.execute(_health_upsert(len(counters)), [v for row in counters for v in row])
             db.execute(_marks_upsert(len(marks)), [v for row in marks for v in row])
         return results
@@ -271,6 +331,12 @@ class Inbox:
             db.execute(_insert_events(len(values) // 4), values)
 
     # -- the loader's side ---------------------------------------------------------------------
+
+    @contextmanager
+    def claim(self, limit: int) -> Iterator[Claim]:
+        """The pending rows, marked as they load. One loader per data dir drains this inbox
+        (the service's), so a claim locks nothing."""
+        yield _SqliteClaim(self, self.pending_events(limit), self.pending_dead_letters(limit))
 
     def pending_events(self, limit: int) -> list[PendingEvent]:
         with self._waiting() as db:
@@ -349,6 +415,97 @@ class Inbox:
         return Health(source, counters, marks[0], marks[1], marks[2], marks[3], backlog)
 
 
+@dataclass
+class _SqliteClaim:
+    inbox: Inbox
+    events: list[PendingEvent]
+    dead_letters: list[PendingDeadLetter]
+
+    def mark_loaded(self, event_seqs: Iterable[int], dead_letter_seqs: Iterable[int] = ()) -> None:
+        self.inbox.mark_loaded(event_seqs, dead_letter_seqs)
+
+    def exclusive(self, key: str) -> AbstractContextManager[None]:
+        return nullcontext()  # the only loader; the process's write lock does the rest
+
+
+# -- which inbox ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboxLocation:
+    """Where the inbox is: a SQLite file (the data dir's inbox.db) or a PostgreSQL URL."""
+
+    path: Path | None = None
+    url: Secret | None = None  # it may hold a password
+
+    @classmethod
+    def of(cls, where: Path | InboxLocation) -> InboxLocation:
+        return where if isinstance(where, InboxLocation) else cls(path=where)
+
+    @property
+    def shared(self) -> bool:
+        """A PostgreSQL inbox: any number of receivers and loaders, on any machines."""
+        return self.url is not None
+
+    def __str__(self) -> str:
+        return mask_url(self.url.reveal()) if self.url is not None else str(self.path)
+
+    __repr__ = __str__
+
+    def open(self, *, timeout: float = 30.0) -> InboxBackend:
+        """A connection to the inbox, for one thread. `timeout` bounds a wait for a lock (and,
+        for PostgreSQL, for the server: connecting and every statement)."""
+        if self.url is not None:
+            from cio_warehouse.webhooks.postgres_inbox import PostgresInbox
+
+            return PostgresInbox(self.url, timeout=timeout)
+        assert self.path is not None
+        return Inbox(self.path, timeout=timeout)
+
+
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def inbox_location(data_dir: DataDir, url: str | Secret | None = None) -> InboxLocation:
+    """The inbox a process of this deployment uses: `url` (`--inbox`), else $CIO_WAREHOUSE_INBOX,
+    else the data dir's inbox.db. Raises StateError for a URL that is not PostgreSQL's."""
+    raw = url.reveal() if isinstance(url, Secret) else url
+    raw = (raw or os.environ.get(ENV_INBOX) or "").strip()
+    if not raw:
+        return InboxLocation(path=data_dir.inbox)
+    parts = urlsplit(raw)
+    if parts.scheme.lower() not in _POSTGRES_SCHEMES or not parts.hostname:
+        raise StateError(
+            "The inbox URL must be a PostgreSQL one, postgresql://USER:PASSWORD@HOST:5432/DATABASE "
+            f"(--inbox or ${ENV_INBOX}); leave it unset for the data dir's own inbox.db."
+        )
+    if not parts.path.strip("/"):
+        raise StateError(
+            "The inbox URL needs a database: postgresql://USER:PASSWORD@HOST:5432/DATABASE."
+        )
+    return InboxLocation(url=Secret(raw))
+
+
+def open_inbox(
+    data_dir: DataDir, url: str | Secret | None = None, *, timeout: float = 30.0
+) -> InboxBackend:
+    """inbox_location(data_dir, url).open(): for one-off reads and writes (status, remove)."""
+    return inbox_location(data_dir, url).open(timeout=timeout)
+
+
+def mask_url(url: str) -> str:
+    """A URL safe for logs and status: its password, and query values that look secret, masked."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[1]}"
+    query = "&".join(
+        f"{k}={'***' if any(w in k.lower() for w in ('pass', 'secret', 'key', 'token')) else v}"
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
 # How often a writer tries again for the write lock while another connection holds it.
 _LOCK_POLL_SECONDS = 0.0005
 # The loader's marks and deletes: rows per transaction (1-2 ms of work), and the
@@ -407,7 +564,7 @@ def _marks_upsert(n: int) -> str:
     )
 
 
-def _tally(
+def tally_health(
     submissions: Sequence[Submission], results: Sequence[Result]
 ) -> tuple[list[tuple[str, str, int]], list[list[object]]]:
     """The group's health: counter increments, and one health_marks row per source."""

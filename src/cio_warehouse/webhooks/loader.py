@@ -32,7 +32,7 @@ from cio_warehouse.warehouse import destination as destinations
 from cio_warehouse.warehouse.write_lock import write_lock
 from cio_warehouse.webhooks import event_rows
 from cio_warehouse.webhooks.event_rows import RowError
-from cio_warehouse.webhooks.inbox import Inbox
+from cio_warehouse.webhooks.inbox import Claim, InboxBackend, InboxLocation
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,8 @@ class EventLoader:
     """Inbox -> warehouse, in the process that owns the warehouse (DuckDB: one writer process).
 
     Each source's events go to that source's destination; `destination` overrides it for all.
+    `inbox` is the data dir's inbox.db when None; on a shared (PostgreSQL) inbox any number of
+    loaders, here or on other machines, may drain it at once: each claims rows no other holds.
     """
 
     def __init__(
@@ -161,12 +163,14 @@ class EventLoader:
         data_dir: DataDir,
         destination: Destination | None = None,  # type: ignore[type-arg]
         *,
+        inbox: InboxLocation | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         idle_poll: float = IDLE_POLL_SECONDS,
         backoff_max: float = BACKOFF_MAX_SECONDS,
     ) -> None:
         dlt_settings.apply()  # before the first pipeline is made
         self.data_dir = data_dir
+        self.inbox = inbox or InboxLocation(path=data_dir.inbox)
         # The data dir's DuckDB file is held open by run_forever once a source loads into it.
         self._duckdb_file: Path | None = None
         self._keeper: duckdb.DuckDBPyConnection | None = None
@@ -175,7 +179,8 @@ class EventLoader:
         self.idle_poll = idle_poll
         self.backoff_max = backoff_max
         self._pipelines: dict[str, _SourcePipeline] = {}
-        self._local = threading.local()  # one Inbox (sqlite connection) per thread
+        # Per thread: its inbox connection, and the claim of the drain it runs.
+        self._local = threading.local()
         self._drain_lock = threading.Lock()
         self._status_lock = threading.Lock()
         self._running = False
@@ -195,39 +200,47 @@ class EventLoader:
         Inbox rows are marked loaded only after the warehouse committed them: a crash in between
         loads them again, which the merge on the primary key makes harmless. Raises LoadError when
         the warehouse cannot be written (what did commit stays committed and marked).
+
+        The rows are claimed for the whole drain: on a shared inbox no other loader takes them
+        until the marks are committed, after the last warehouse load.
         """
-        with self._drain_lock:
-            started = time.monotonic()
-            inbox = self._inbox()
-            events = inbox.pending_events(self.batch_size)
-            dead = inbox.pending_dead_letters(self.batch_size)
-            tally = _Tally()
-            groups: dict[str, dict[tuple[str, str], _Item]] = {}
-            for ev in events:
-                _add(groups.setdefault(ev.source, {}), _event_item(ev.seq, ev.event_id,
-                                                                   ev.received_at, ev.body))
-            for dl in dead:
-                _add(groups.setdefault(dl.source, {}), _dead_letter_item(
-                    f"inbox-{dl.seq}-{event_rows.timestamp_us(dl.received_at)}",
-                    dl.received_at, dl.reason, dl.body, origin="receiver",
-                    dead_letter_seqs=[dl.seq]))
-            error: LoadError | None = None
-            for source, items in groups.items():
-                source_tally = _Tally()
-                try:
-                    self._load_source(source, list(items.values()), source_tally)
-                except LoadError as exc:
-                    error = error or exc
-                tally.add(source_tally)
-            stats = LoadStats(
-                tally.events, tally.dead_letters, tally.isolated, tally.loads,
-                tally.failed_loads, tally.by_table, time.monotonic() - started,
-                full=len(events) >= self.batch_size or len(dead) >= self.batch_size,
-            )
-            self._record(stats, error)
-            if error is not None:
-                raise error
-            return stats
+        with self._drain_lock, self._inbox().claim(self.batch_size) as claim:
+            self._local.claim = claim
+            try:
+                return self._drain_claimed(claim)
+            finally:
+                self._local.claim = None
+
+    def _drain_claimed(self, claim: Claim) -> LoadStats:
+        started = time.monotonic()
+        events, dead = claim.events, claim.dead_letters
+        tally = _Tally()
+        groups: dict[str, dict[tuple[str, str], _Item]] = {}
+        for ev in events:
+            _add(groups.setdefault(ev.source, {}), _event_item(ev.seq, ev.event_id,
+                                                               ev.received_at, ev.body))
+        for dl in dead:
+            _add(groups.setdefault(dl.source, {}), _dead_letter_item(
+                f"inbox-{dl.seq}-{event_rows.timestamp_us(dl.received_at)}",
+                dl.received_at, dl.reason, dl.body, origin="receiver",
+                dead_letter_seqs=[dl.seq]))
+        error: LoadError | None = None
+        for source, items in groups.items():
+            source_tally = _Tally()
+            try:
+                self._load_source(source, list(items.values()), source_tally)
+            except LoadError as exc:
+                error = error or exc
+            tally.add(source_tally)
+        stats = LoadStats(
+            tally.events, tally.dead_letters, tally.isolated, tally.loads,
+            tally.failed_loads, tally.by_table, time.monotonic() - started,
+            full=len(events) >= self.batch_size or len(dead) >= self.batch_size,
+        )
+        self._record(stats, error)
+        if error is not None:
+            raise error
+        return stats
 
     def drain(self) -> LoadStats:
         """drain_once until nothing is pending (tests, benchmarks, a one-shot CLI)."""
@@ -283,7 +296,7 @@ class EventLoader:
         backlog: dict[str, int] = {}
         names = list(sources)
         if names:
-            inbox = Inbox(self.data_dir.inbox)  # its own connection: any thread may ask
+            inbox = self.inbox.open()  # its own connection: any thread may ask
             try:
                 backlog = {source: inbox.health(source).backlog for source in names}
             finally:
@@ -297,7 +310,7 @@ class EventLoader:
 
     def close(self) -> None:
         """Close this thread's inbox connection."""
-        inbox: Inbox | None = getattr(self._local, "inbox", None)
+        inbox: InboxBackend | None = getattr(self._local, "inbox", None)
         if inbox is not None:
             inbox.close()
             self._local.inbox = None
@@ -411,7 +424,7 @@ class EventLoader:
             tally.failed_loads += 1
             return exc
         tally.committed(items)
-        self._inbox().mark_loaded(
+        self._claim().mark_loaded(
             [s for item in items for s in item.event_seqs],
             [s for item in items for s in item.dead_letter_seqs],
         )
@@ -430,7 +443,9 @@ class EventLoader:
             pipeline.abort_packages()
         pipeline.extract(resources)
         pipeline.normalize()
-        with write_lock(loading.lock_key):
+        # The other loaders of a shared inbox load into the same warehouse: one load at a time
+        # per dataset (dlt's merge stages in <dataset>_staging, which two loads would share).
+        with write_lock(loading.lock_key), self._claim().exclusive(f"{loading.lock_key}\0{source}"):
             pipeline.load()
 
     def _pipeline(self, source: str) -> _SourcePipeline:
@@ -465,12 +480,17 @@ class EventLoader:
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
-    def _inbox(self) -> Inbox:
-        inbox: Inbox | None = getattr(self._local, "inbox", None)
+    def _inbox(self) -> InboxBackend:
+        inbox: InboxBackend | None = getattr(self._local, "inbox", None)
         if inbox is None:
-            inbox = Inbox(self.data_dir.inbox)
+            inbox = self.inbox.open()
             self._local.inbox = inbox
         return inbox
+
+    def _claim(self) -> Claim:
+        claim: Claim | None = getattr(self._local, "claim", None)
+        assert claim is not None, "loads happen inside drain_once's claim"
+        return claim
 
     def _keep_open(self) -> None:
         """Hold the DuckDB file open while a loop (run_forever, drain) runs.

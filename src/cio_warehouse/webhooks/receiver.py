@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import orjson
 from starlette.applications import Starlette
@@ -27,7 +27,7 @@ from cio_warehouse.webhooks.group_commit import (
     CommitError,
     GroupCommitter,
 )
-from cio_warehouse.webhooks.inbox import Kind, Result, Submission
+from cio_warehouse.webhooks.inbox import InboxLocation, Kind, Result, Submission
 from cio_warehouse.webhooks.keys import DEFAULT_TTL_SECONDS, KeysUnavailable, SigningKeys
 from cio_warehouse.webhooks.signature import DEFAULT_WINDOW_SECONDS, Reason, verify
 
@@ -91,11 +91,15 @@ _INTERNAL_ERROR = _reply(503, {"error": "internal error; retry"})
 class Receiver:
     """The request handler (an ASGI endpoint) and what it owns (the group committer, the keys)."""
 
-    def __init__(self, data_dir: DataDir, settings: ReceiverSettings) -> None:
+    def __init__(
+        self, data_dir: DataDir, settings: ReceiverSettings, inbox: InboxLocation | None = None
+    ) -> None:
         self.settings = settings
-        self.keys = SigningKeys(StateStore(data_dir), ttl_seconds=settings.key_cache_seconds)
+        self.inbox = inbox or InboxLocation(path=data_dir.inbox)
+        self.keys = SigningKeys(_key_store(data_dir, self.inbox),
+                                ttl_seconds=settings.key_cache_seconds)
         self.committer = GroupCommitter(
-            data_dir.inbox,
+            self.inbox,
             max_batch=settings.group_commit_max_batch,
             busy_timeout_seconds=settings.inbox_busy_timeout_seconds,
         )
@@ -234,6 +238,22 @@ class Receiver:
             log.warning("source %r: " + message, source, *args)
 
 
+def _key_store(data_dir: DataDir, inbox: InboxLocation) -> StateStore:
+    """Where the signing keys are read: the data dir's state store, or, on a shared inbox, the
+    keys the service publishes there (published_keys.py), the same for every receiver wherever
+    it runs. Raises StateError when a shared inbox's keys cannot be opened."""
+    if inbox.url is None:
+        return StateStore(data_dir)
+    from cio_warehouse.webhooks.published_keys import PublishedKeys, receiver_secret_key
+
+    published = PublishedKeys(inbox.url, receiver_secret_key(data_dir),
+                              timeout=DEFAULT_BUSY_TIMEOUT_SECONDS)
+    published.check()
+    # SigningKeys reads a store only through source_names() and get_source(), which
+    # PublishedKeys answers in kind.
+    return cast(StateStore, published)
+
+
 def _classify(source: str, received_at: float, body: bytes) -> Submission:
     """An event when the body has the fields the inbox and the router need, else a dead letter.
 
@@ -284,10 +304,13 @@ class _ReceiverApp(Starlette):
 
 
 def create_receiver_app(
-    data_dir: DataDir, settings: ReceiverSettings | None = None
+    data_dir: DataDir, settings: ReceiverSettings | None = None,
+    inbox: InboxLocation | None = None,
 ) -> Starlette:
-    """The Starlette app; serve it with lifespan on (it starts and drains the inbox writer)."""
-    receiver = Receiver(data_dir, settings or ReceiverSettings())
+    """The Starlette app; serve it with lifespan on (it starts and drains the inbox writer).
+
+    `inbox`: the data dir's inbox.db when None."""
+    receiver = Receiver(data_dir, settings or ReceiverSettings(), inbox)
     app = _ReceiverApp(receiver)
     # A 307 to the path without the slash would make Customer.io re-POST elsewhere: a 404 is
     # clearer about a mistyped URL.

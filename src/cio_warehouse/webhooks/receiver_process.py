@@ -16,6 +16,7 @@ from pathlib import Path
 import uvicorn
 
 from cio_warehouse.state import DataDir, StateError, resolve_data_dir
+from cio_warehouse.webhooks.inbox import ENV_INBOX, InboxLocation, InboxUnavailable, inbox_location
 from cio_warehouse.webhooks.receiver import ReceiverSettings, create_receiver_app
 
 log = logging.getLogger(__name__)
@@ -73,10 +74,11 @@ def _tune_gc() -> None:
 
 
 def build_server(
-    data_dir: DataDir, host: str, port: int, settings: ReceiverSettings | None = None
+    data_dir: DataDir, host: str, port: int, settings: ReceiverSettings | None = None,
+    inbox: InboxLocation | None = None,
 ) -> _ReceiverServer:
     config = uvicorn.Config(
-        create_receiver_app(data_dir, settings),
+        create_receiver_app(data_dir, settings, inbox=inbox),
         host=host,
         port=port,
         loop="uvloop",
@@ -96,11 +98,17 @@ def build_server(
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m cio_warehouse.webhooks.receiver_process",
-        description="Receive Customer.io reporting-webhook deliveries into the data dir's inbox.",
+        description="Receive Customer.io reporting-webhook deliveries into the inbox.",
     )
     parser.add_argument(
         "--data-dir", default=None,
         help="the data dir (default: $CIO_WAREHOUSE_DATA_DIR, else ./cio-warehouse-data)",
+    )
+    parser.add_argument(
+        "--inbox", default=None,
+        help="a shared PostgreSQL inbox, postgresql://USER:PASSWORD@HOST/DB (default: "
+        f"${ENV_INBOX}, else the data dir's inbox.db); prefer the variable: argv is visible to "
+        "other users",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001, help="0 picks a free port")
@@ -112,11 +120,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    data_dir = DataDir(Path(resolve_data_dir(args.data_dir))).create()
+    data_dir = DataDir(Path(resolve_data_dir(args.data_dir)))
     try:
-        server = build_server(data_dir, args.host, args.port,
-                              ReceiverSettings(max_body_bytes=args.max_body_bytes))
+        inbox = inbox_location(data_dir, args.inbox)
     except StateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return run(data_dir, args.host, args.port, inbox,
+               ReceiverSettings(max_body_bytes=args.max_body_bytes))
+
+
+def run(
+    data_dir: DataDir, host: str, port: int, inbox: InboxLocation,
+    settings: ReceiverSettings | None = None,
+) -> int:
+    """Serve until SIGTERM/SIGINT; the exit status. On a shared inbox the data dir is not
+    created (a receiver on another machine has none): only its secret.key is used, if there."""
+    if not inbox.shared:
+        data_dir.create()
+    try:
+        server = build_server(data_dir, host, port, settings, inbox)
+    except (StateError, InboxUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:

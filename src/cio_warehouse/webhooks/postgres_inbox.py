@@ -1,0 +1,465 @@
+"""The shared inbox: the SQLite inbox's tables in PostgreSQL, for receivers on many machines.
+
+Any number of receiver processes behind a load balancer write here, and any number of loaders
+drain it. What makes that safe:
+
+- A group of deliveries is one transaction: one multi-row `INSERT ... ON CONFLICT (source,
+  event_id) DO NOTHING RETURNING`, so the rows returned were stored and the others were
+  duplicates, whichever receiver took the first copy. The receiver acks after the COMMIT, which
+  is durable under the server's synchronous_commit (turned on for this session when the server
+  has it off). The rows go in (source, event_id) order: two receivers inserting overlapping
+  groups take the unique index's locks in one order and cannot deadlock.
+- The health counters are a second, short transaction after it, not fsync'd on its own
+  (synchronous_commit off; the next group's commit flushes it): every receiver updates the same
+  counter rows, and holding their row locks through an fsync would serialize all the receivers'
+  commits. A crash between the two loses a group's counts, never an event.
+- A loader claims its rows with `SELECT ... FOR UPDATE SKIP LOCKED` in a transaction held across
+  the warehouse load; the marks are written in that transaction and committed after it. Two
+  loaders never take the same rows, and a loader that dies releases its claim with its session.
+- A connection that fails raises InboxUnavailable (the receiver answers 503, Customer.io
+  retries), and the next use connects again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
+from typing import Any, TypeAlias
+from urllib.parse import unquote, urlsplit
+
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+
+from cio_warehouse.secret import Secret
+from cio_warehouse.webhooks.inbox import (
+    RETENTION_SECONDS,
+    Claim,
+    Health,
+    InboxUnavailable,
+    Kind,
+    PendingDeadLetter,
+    PendingEvent,
+    Result,
+    Submission,
+    mask_url,
+    tally_health,
+)
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "cio_inbox"
+# pg_advisory_xact_lock key of the schema's creation: receivers starting together would otherwise
+# race on CREATE TABLE IF NOT EXISTS (a unique violation in pg_type).
+_SCHEMA_LOCK = 0x63696F5F696E6278  # "cio_inbx"
+_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+CREATE TABLE IF NOT EXISTS {SCHEMA}.events (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL,
+    body BYTEA NOT NULL,
+    loaded_at DOUBLE PRECISION,
+    UNIQUE (source, event_id)
+);
+CREATE INDEX IF NOT EXISTS events_pending ON {SCHEMA}.events (seq) WHERE loaded_at IS NULL;
+CREATE TABLE IF NOT EXISTS {SCHEMA}.dead_letters (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source TEXT NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL,
+    reason TEXT NOT NULL,
+    body BYTEA NOT NULL,
+    loaded_at DOUBLE PRECISION
+);
+CREATE INDEX IF NOT EXISTS dead_letters_pending ON {SCHEMA}.dead_letters (seq)
+    WHERE loaded_at IS NULL;
+CREATE TABLE IF NOT EXISTS {SCHEMA}.health (
+    source TEXT NOT NULL,
+    counter TEXT NOT NULL,
+    value BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (source, counter)
+);
+CREATE TABLE IF NOT EXISTS {SCHEMA}.health_marks (
+    source TEXT PRIMARY KEY,
+    last_delivery_at DOUBLE PRECISION,
+    last_rejected_at DOUBLE PRECISION,
+    last_rejection TEXT,
+    consecutive_rejections INTEGER NOT NULL DEFAULT 0
+);
+-- What receivers without a data dir need: each source's signing keys, Fernet-encrypted with the
+-- service's secret key (published_keys.py). A source without a key has a row of NULLs.
+CREATE TABLE IF NOT EXISTS {SCHEMA}.signing_keys (
+    source TEXT PRIMARY KEY,
+    signing_key BYTEA,
+    previous_signing_key BYTEA,
+    published_at DOUBLE PRECISION NOT NULL
+);
+"""
+_LAST_TABLE = f"{SCHEMA}.signing_keys"  # created last: present means the schema is complete
+
+_INSERT_EVENTS = (
+    f"INSERT INTO {SCHEMA}.events (source, event_id, received_at, body) VALUES %s"
+    " ON CONFLICT (source, event_id) DO NOTHING RETURNING source, event_id"
+)
+_INSERT_DEAD = f"INSERT INTO {SCHEMA}.dead_letters (source, received_at, reason, body) VALUES %s"
+_HEALTH_UPSERT = (
+    f"INSERT INTO {SCHEMA}.health AS h (source, counter, value) VALUES %s"
+    " ON CONFLICT (source, counter) DO UPDATE SET value = h.value + excluded.value"
+)
+# As the SQLite inbox's, with greatest() for the times: receivers commit in any order.
+_MARKS_UPSERT = (
+    f"INSERT INTO {SCHEMA}.health_marks AS m (source, last_delivery_at, last_rejected_at,"
+    " last_rejection, consecutive_rejections) VALUES %s ON CONFLICT (source) DO UPDATE SET"
+    " last_delivery_at = greatest(excluded.last_delivery_at, m.last_delivery_at),"
+    " last_rejection = CASE WHEN excluded.last_rejected_at IS NOT NULL AND"
+    " excluded.last_rejected_at >= coalesce(m.last_rejected_at, '-infinity')"
+    " THEN excluded.last_rejection ELSE m.last_rejection END,"
+    " last_rejected_at = greatest(excluded.last_rejected_at, m.last_rejected_at),"
+    " consecutive_rejections = CASE WHEN excluded.last_delivery_at IS NULL"
+    " THEN m.consecutive_rejections + excluded.consecutive_rejections"
+    " ELSE excluded.consecutive_rejections END"
+)
+_PENDING_EVENTS = (
+    f"SELECT seq, source, event_id, received_at, body FROM {SCHEMA}.events"
+    " WHERE loaded_at IS NULL ORDER BY seq LIMIT %s"
+)
+_PENDING_DEAD = (
+    f"SELECT seq, source, received_at, reason, body FROM {SCHEMA}.dead_letters"
+    " WHERE loaded_at IS NULL ORDER BY seq LIMIT %s"
+)
+_SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
+# Rows per UPDATE or DELETE of the loader's bookkeeping.
+_CHUNK = 10_000
+
+Connection: TypeAlias = psycopg2.extensions.connection
+Cursor: TypeAlias = psycopg2.extensions.cursor
+
+
+def connect(url: Secret, *, timeout: float, purpose: str) -> Connection:
+    """A session on the inbox's database; InboxUnavailable (password-free) if there is none.
+
+    `timeout` bounds the connection attempt and every statement; TCP keepalives notice a server
+    that vanished without closing the connection (a machine that died, a cut network)."""
+    try:
+        conn = psycopg2.connect(
+            url.reveal(),
+            connect_timeout=max(1, math.ceil(timeout)),
+            application_name=f"cio-warehouse {purpose}",
+            options=f"-c statement_timeout={int(timeout * 1000)}",
+            keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
+        )
+    except psycopg2.Error as exc:
+        raise InboxUnavailable(
+            f"cannot connect to the inbox {mask_url(url.reveal())}: {scrub(exc, url)}"
+        ) from None
+    try:
+        with conn, conn.cursor() as cur:
+            # An ack promises the event survives a crash: never weaker than the server's WAL
+            # flush (synchronous_commit off would lose the last acks on a server crash).
+            cur.execute("SELECT current_setting('synchronous_commit')")
+            if cur.fetchone()[0] == "off":
+                cur.execute("SET synchronous_commit = on")
+    except psycopg2.Error as exc:
+        conn.close()
+        raise InboxUnavailable(f"the inbox {mask_url(url.reveal())}: {scrub(exc, url)}") from None
+    return conn
+
+
+def scrub(exc: BaseException, url: Secret) -> str:
+    """An error's first line without the URL's password (libpq quotes a malformed DSN whole)."""
+    text = " ".join(str(exc).strip().splitlines()[:1]) or type(exc).__name__
+    raw = url.reveal()
+    password = urlsplit(raw).password
+    text = text.replace(raw, mask_url(raw))
+    for secret in filter(None, {password, unquote(password or "")}):
+        text = text.replace(secret, "***")
+    return f"{type(exc).__name__}: {text}"
+
+
+def ensure_schema(conn: Connection) -> None:
+    """The inbox's tables, created once (by whichever process comes first)."""
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (_LAST_TABLE,))
+        if cur.fetchone()[0]:
+            return
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        cur.execute(_DDL)
+
+
+class PostgresInbox:
+    """One session on the shared inbox; open one per thread, like the SQLite Inbox."""
+
+    def __init__(self, url: Secret, *, timeout: float = 30.0, purpose: str = "inbox") -> None:
+        self.url = url
+        self._timeout = timeout
+        self._purpose = purpose
+        self._db: Connection | None = None
+        self._conn()
+        try:
+            ensure_schema(self._conn())
+        except psycopg2.Error as exc:
+            self.close()
+            raise InboxUnavailable(self._describe(exc)) from None
+
+    def __str__(self) -> str:
+        return mask_url(self.url.reveal())
+
+    def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None and not db.closed:
+            db.close()
+
+    def _conn(self) -> Connection:
+        """The session, connected again if the last one failed."""
+        if self._db is None or self._db.closed:
+            self._db = connect(self.url, timeout=self._timeout, purpose=self._purpose)
+        return self._db
+
+    def _describe(self, exc: BaseException) -> str:
+        return f"the inbox {self}: {scrub(exc, self.url)}"
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Cursor]:
+        """One transaction; a database error becomes InboxUnavailable (nothing committed), and
+        a session that broke is dropped so that the next call connects again."""
+        conn = self._conn()
+        try:
+            with conn, conn.cursor() as cur:
+                yield cur
+        except psycopg2.Error as exc:
+            if conn.closed:
+                self._db = None
+            raise InboxUnavailable(self._describe(exc)) from None
+
+    # -- the receiver's side -------------------------------------------------------------------
+
+    def write(self, submissions: Sequence[Submission]) -> list[Result]:
+        """Store a group in ONE transaction (group commit); results in order.
+
+        Raises InboxUnavailable when nothing could be committed: the receiver then answers 503
+        to every delivery of the group and Customer.io retries them.
+        """
+        if not submissions:
+            return []
+        results: list[Result] = [Result.DROPPED] * len(submissions)
+        firsts: dict[tuple[str, str], int] = {}  # (source, event_id) -> its first delivery
+        events: list[tuple[str, str, float, bytes]] = []
+        dead: list[tuple[str, float, str, bytes]] = []
+        for i, sub in enumerate(submissions):
+            kind = sub.kind
+            if kind is Kind.EVENT:
+                key = (sub.source, sub.event_id or "")
+                if key in firsts:  # twice in this very group
+                    results[i] = Result.DUPLICATE
+                    continue
+                firsts[key] = i
+                events.append((sub.source, key[1], sub.received_at, sub.body))
+            elif kind is Kind.DEAD_LETTER:
+                dead.append((sub.source, sub.received_at, sub.reason or "unusable body", sub.body))
+                results[i] = Result.DEAD_LETTERED
+            elif kind is Kind.REJECTED:
+                results[i] = Result.REJECTED
+        if events or dead:
+            with self._transaction() as cur:
+                if events:
+                    events.sort(key=lambda row: (row[0], row[1]))  # one lock order: see above
+                    stored = psycopg2.extras.execute_values(
+                        cur, _INSERT_EVENTS, events, page_size=len(events), fetch=True
+                    )
+                    new = {(source, event_id) for source, event_id in stored}
+                    for key, i in firsts.items():
+                        results[i] = Result.STORED if key in new else Result.DUPLICATE
+                if dead:
+                    psycopg2.extras.execute_values(cur, _INSERT_DEAD, dead, page_size=len(dead))
+        self._count(submissions, results)
+        return results
+
+    def _count(self, submissions: Sequence[Submission], results: Sequence[Result]) -> None:
+        counters, marks = tally_health(submissions, results)
+        try:
+            with self._transaction() as cur:
+                cur.execute("SET LOCAL synchronous_commit = off")
+                # Sorted: one lock order for the counter rows every receiver updates.
+                psycopg2.extras.execute_values(cur, _HEALTH_UPSERT, sorted(counters),
+                                               page_size=len(counters))
+                psycopg2.extras.execute_values(cur, _MARKS_UPSERT,
+                                               sorted(marks, key=lambda m: str(m[0])),
+                                               page_size=len(marks))
+        except InboxUnavailable as exc:  # the deliveries are stored: only their counts are lost
+            log.warning("could not count %d deliveries in the inbox's health: %s",
+                        len(submissions), exc)
+
+    # -- the loader's side ---------------------------------------------------------------------
+
+    def pending_events(self, limit: int) -> list[PendingEvent]:
+        with self._transaction() as cur:
+            cur.execute(_PENDING_EVENTS, (limit,))
+            return [_event(row) for row in cur.fetchall()]
+
+    def pending_dead_letters(self, limit: int) -> list[PendingDeadLetter]:
+        with self._transaction() as cur:
+            cur.execute(_PENDING_DEAD, (limit,))
+            return [_dead_letter(row) for row in cur.fetchall()]
+
+    @contextmanager
+    def claim(self, limit: int) -> Iterator[Claim]:
+        """Pending rows no other loader holds, locked until this claim ends.
+
+        The marks are committed at the end whatever happened in between: each was made after
+        its warehouse commit. If that COMMIT fails (the session died), the rows are claimable
+        again and load once more, which the warehouse's merge on event_id makes harmless.
+        """
+        conn = self._conn()
+        try:
+            cur = conn.cursor()
+            cur.execute(_PENDING_EVENTS + _SKIP_LOCKED, (limit,))
+            events = [_event(row) for row in cur.fetchall()]
+            cur.execute(_PENDING_DEAD + _SKIP_LOCKED, (limit,))
+            dead = [_dead_letter(row) for row in cur.fetchall()]
+        except psycopg2.Error as exc:
+            self._abandon(conn)
+            raise InboxUnavailable(self._describe(exc)) from None
+        claim = _PostgresClaim(self, cur, events, dead)
+        try:
+            yield claim
+        except BaseException:
+            self._end_claim(conn, cur, raising=False)
+            raise
+        self._end_claim(conn, cur, raising=True)
+
+    def _end_claim(self, conn: Connection, cur: Cursor, *, raising: bool) -> None:
+        try:
+            cur.close()
+            conn.commit()
+        except psycopg2.Error as exc:
+            self._abandon(conn)
+            if raising:
+                raise InboxUnavailable(self._describe(exc)) from None
+            log.warning("a loader's marks were not committed (those rows load again): %s",
+                        self._describe(exc))
+
+    def _abandon(self, conn: Connection) -> None:
+        with suppress(psycopg2.Error):
+            conn.rollback()
+        if conn.closed:
+            self._db = None
+
+    def mark_loaded(
+        self, event_seqs: Iterable[int], dead_letter_seqs: Iterable[int] = ()
+    ) -> None:
+        """Outside a claim (tests, tools): marks in short transactions."""
+        now = time.time()
+        for table, seqs in (("events", list(event_seqs)), ("dead_letters", list(dead_letter_seqs))):
+            for start in range(0, len(seqs), _CHUNK):
+                with self._transaction() as cur:
+                    _mark(cur, table, now, seqs[start:start + _CHUNK])
+
+    def prune(self, now: float | None = None) -> int:
+        """Forget loaded rows older than the retention, in short transactions; how many went."""
+        cutoff = (time.time() if now is None else now) - RETENTION_SECONDS
+        gone = 0
+        for table in ("events", "dead_letters"):
+            while True:
+                with self._transaction() as cur:
+                    cur.execute(
+                        f"DELETE FROM {SCHEMA}.{table} WHERE seq IN (SELECT seq FROM"  # noqa: S608
+                        f" {SCHEMA}.{table} WHERE loaded_at IS NOT NULL AND received_at < %s"
+                        " LIMIT %s)",
+                        (cutoff, _CHUNK),
+                    )
+                    deleted = cur.rowcount
+                gone += deleted
+                if deleted < _CHUNK:
+                    break
+        return gone
+
+    def forget_source(self, source: str) -> None:
+        """A removed source's rows, counters and published keys go (see Inbox.forget_source)."""
+        with self._transaction() as cur:
+            for table in ("events", "dead_letters", "health", "health_marks", "signing_keys"):
+                cur.execute(f"DELETE FROM {SCHEMA}.{table} WHERE source = %s",  # noqa: S608
+                            (source,))
+
+    # -- delivery health -----------------------------------------------------------------------
+
+    def health(self, source: str) -> Health:
+        with self._transaction() as cur:
+            cur.execute(f"SELECT counter, value FROM {SCHEMA}.health WHERE source = %s",
+                        (source,))
+            counters = {counter: int(value) for counter, value in cur.fetchall()}
+            cur.execute(
+                "SELECT last_delivery_at, last_rejected_at, last_rejection, consecutive_rejections"
+                f" FROM {SCHEMA}.health_marks WHERE source = %s",
+                (source,),
+            )
+            marks = cur.fetchone() or (None, None, None, 0)
+            cur.execute(
+                f"SELECT count(*) FROM {SCHEMA}.events WHERE source = %s AND loaded_at IS NULL",
+                (source,),
+            )
+            backlog = int(cur.fetchone()[0])
+        return Health(source, counters, marks[0], marks[1], marks[2], marks[3], backlog)
+
+
+class _PostgresClaim:
+    def __init__(self, inbox: PostgresInbox, cur: Cursor, events: list[PendingEvent],
+                 dead_letters: list[PendingDeadLetter]) -> None:
+        self._inbox = inbox
+        self._cur = cur
+        self.events = events
+        self.dead_letters = dead_letters
+
+    def mark_loaded(self, event_seqs: Iterable[int], dead_letter_seqs: Iterable[int] = ()) -> None:
+        now = time.time()
+        try:
+            _mark(self._cur, "events", now, list(event_seqs))
+            _mark(self._cur, "dead_letters", now, list(dead_letter_seqs))
+        except psycopg2.Error as exc:
+            raise InboxUnavailable(self._inbox._describe(exc)) from None
+
+    def exclusive(self, key: str) -> AbstractContextManager[None]:
+        return self._exclusive(key)
+
+    @contextmanager
+    def _exclusive(self, key: str) -> Iterator[None]:
+        """A session advisory lock on the key's hash (the key may be a URL with a password: only
+        its hash reaches the server), waited for without a statement timeout: another loader's
+        load may take a while. Its session's end releases it, should this process die."""
+        lock = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big",
+                              signed=True)
+        cur = self._cur
+        try:
+            cur.execute("SELECT set_config('statement_timeout', '0', true)")
+            cur.execute("SELECT pg_advisory_lock(%s)", (lock,))
+            cur.execute("SELECT set_config('statement_timeout', %s, true)",
+                        (f"{int(self._inbox._timeout * 1000)}",))
+        except psycopg2.Error as exc:
+            raise InboxUnavailable(self._inbox._describe(exc)) from None
+        try:
+            yield
+        finally:
+            try:
+                cur.execute("SELECT pg_advisory_unlock(%s)", (lock,))
+            except psycopg2.Error as exc:  # the session is gone, and its lock with it
+                log.warning("could not release a loader lock: %s", self._inbox._describe(exc))
+
+
+def _mark(cur: Cursor, table: str, now: float, seqs: list[int]) -> None:
+    if seqs:
+        cur.execute(f"UPDATE {SCHEMA}.{table} SET loaded_at = %s WHERE seq = ANY(%s)",  # noqa: S608
+                    (now, seqs))
+
+
+def _event(row: tuple[Any, ...]) -> PendingEvent:
+    seq, source, event_id, received_at, body = row
+    return PendingEvent(int(seq), source, event_id, float(received_at), bytes(body))
+
+
+def _dead_letter(row: tuple[Any, ...]) -> PendingDeadLetter:
+    seq, source, received_at, reason, body = row
+    return PendingDeadLetter(int(seq), source, float(received_at), reason, bytes(body))
