@@ -12,7 +12,7 @@ from rich.live import Live
 from cio_warehouse import catalog
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console, rich_table, seconds, when
-from cio_warehouse.cli.webhook_cmds import print_delivery_health
+from cio_warehouse.cli.webhook_cmds import print_delivery_health, print_loader_state
 from cio_warehouse.service.discovery import find_running
 from cio_warehouse.service.remote import RemoteService
 from cio_warehouse.state import RunRecord
@@ -165,6 +165,7 @@ def status(
             source.signing_key is not None,
             "webhook_id" in source.settings,
         )
+        print_loader_state(cli_context(ctx).data_dir, name)
     failures = [r for r in last.values() if r.error]
     for run in failures:
         console.print(f"[red]{run.table}:[/] {run.error}", highlight=False)

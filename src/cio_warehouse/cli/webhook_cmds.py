@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,9 @@ from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console, rich_table, when
 from cio_warehouse.customerio import CustomerIOError
 from cio_warehouse.secret import Secret
-from cio_warehouse.state import StateError
+from cio_warehouse.service.discovery import find_running
+from cio_warehouse.service.remote import RemoteService
+from cio_warehouse.state import DataDir, StateError
 from cio_warehouse.webhooks.health import Level, assess
 from cio_warehouse.webhooks.inbox import Inbox
 from cio_warehouse.webhooks.registration import UI_PATH
@@ -110,6 +113,32 @@ def status(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The sou
     console.print(f"Customer.io: {remote}", highlight=False)
     has_key, registered = source.signing_key is not None, "webhook_id" in source.settings
     print_delivery_health(context.data_dir.inbox, name, has_key, registered)
+
+
+def print_loader_state(data_dir: DataDir, name: str) -> None:
+    """What the running service's event loader is doing: loading, or backing off and why."""
+    running = find_running(data_dir)
+    if running is None:
+        console.print("Event loader: not running (start `cio-warehouse serve`); acked events "
+                      "wait in the inbox.", highlight=False)
+        return
+    remote = RemoteService(running)
+    try:
+        state = remote.loader_state(name)
+    finally:
+        remote.close()
+    if state["last_error"]:
+        retry = state["retry_at"]
+        wait = f", next retry in {max(0.0, retry - time.time()):.0f} s" if retry else ""
+        console.print(
+            f"[bold red]Event loader failing[/] ({state['consecutive_failures']} attempts in a "
+            f"row{wait}); events stay in the inbox until the warehouse takes them: "
+            f"{state['last_error']}",
+            highlight=False,
+        )
+    else:
+        console.print(f"Event loader: running, last load {when(state['last_loaded_at'])}.",
+                      highlight=False)
 
 
 def print_delivery_health(inbox_path: Path, name: str, has_key: bool, registered: bool) -> None:

@@ -44,6 +44,11 @@ class RemoteService:
             raise QueryError(str(payload.get("error", response.text)))
         return payload
 
+    def loader_state(self, source: str) -> dict[str, Any]:
+        """The event loader's state as the service runs it (see models.LoaderState)."""
+        state: dict[str, Any] = self._call("GET", f"/api/v1/sources/{source}/webhook")["loader"]
+        return state
+
     def query(self, sql: str, source: str | None = None) -> QueryResult:
         payload = self._call(
             "POST", "/api/v1/query", {"sql": sql, "max_rows": MAX_ROWS, "source": source}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # Keys are visible ASCII (they travel in an HTTP header or key an HMAC); spaces around a pasted
 # key are forgiven, as the CLI forgives them.
@@ -18,6 +18,30 @@ class Body(BaseModel):
     field name is an error instead of a silent no-op."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_is_unicode(cls, data: Any) -> Any:
+        # JSON's "\ud800" escape decodes to a lone surrogate, which no UTF-8 consumer (DuckDB,
+        # SQLite, httpx) takes: refused here as bad input (400), not a server error later.
+        _check_unicode(data)
+        return data
+
+
+def _check_unicode(data: Any) -> None:
+    pending = [data]  # a loop, not recursion: a deeply nested body must not overflow the stack
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("text must be valid Unicode (no lone surrogate)") from None
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
 
 
 class ErrorBody(BaseModel):
@@ -109,6 +133,9 @@ class Source(BaseModel):
     webhook_id: int | None
     webhook_url: str | None
     created_at: float
+    destination: str = Field(description="Where its tables land; a password is masked.")
+    destination_engine: str
+    destination_caveat: str = Field(description="What that warehouse cannot do, if anything.")
 
 
 class RemovalWarning(BaseModel):
@@ -152,12 +179,24 @@ class DeliveryHealth(BaseModel):
     dead_letters: int
     last_delivery_at: float | None
     backlog: int
-    deliveries_last_hour: int
+    deliveries_last_hour: int | None = Field(
+        description="None while the warehouse cannot be read."
+    )
 
 
 class Assessment(BaseModel):
     level: Literal["ok", "warning", "error"]
     message: str
+
+
+class LoaderState(BaseModel):
+    """The event loader (inbox -> warehouse) as this service runs it."""
+
+    running: bool
+    last_error: str | None = Field(description="The latest failure; cleared by a success.")
+    consecutive_failures: int
+    retry_at: float | None = Field(description="Next attempt (unix time) while backing off.")
+    last_loaded_at: float | None
 
 
 class WebhookStatus(BaseModel):
@@ -167,6 +206,7 @@ class WebhookStatus(BaseModel):
     remote_error: str | None
     health: DeliveryHealth
     assessment: Assessment
+    loader: LoaderState
 
 
 # -- tables, runs, jobs --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from cio_warehouse.sources import client_for, link_source, validate_name, valida
 from cio_warehouse.state import RunRecord, SourceConfig, StateError
 from cio_warehouse.state.store import DEFAULT_FREQUENCY_SECONDS
 from cio_warehouse.sync.runner import tables_to_sync
+from cio_warehouse.warehouse import destination
 from cio_warehouse.web import analytics
 from cio_warehouse.web.api import models
 from cio_warehouse.web.api.common import (
@@ -140,6 +141,7 @@ def _webhook_id(source: SourceConfig) -> int | None:
 def source_view(source: SourceConfig, settings: WebSettings) -> models.Source:
     """A source as the browser may see it: which secrets are set, never their values."""
     stored_url = source.settings.get("webhook_url")
+    target = destination.of_source(source.destination)
     return models.Source(
         name=source.name,
         region=source.region,
@@ -154,6 +156,9 @@ def source_view(source: SourceConfig, settings: WebSettings) -> models.Source:
         if isinstance(stored_url, str)
         else webhook_url(settings.public_base_url(), source.name),
         created_at=source.created_at,
+        destination=target.display(),
+        destination_engine=target.engine.label,
+        destination_caveat=target.engine.caveat,
     )
 
 
@@ -327,8 +332,12 @@ def webhook_status(service: Service, name: str) -> models.WebhookStatus:
         health = inbox.health(name)
     finally:
         inbox.close()
-    with warehouse_cursor(service, name) as cursor:
-        last_hour = analytics.deliveries_since(cursor, name, 3600)
+    try:
+        with warehouse_cursor(service, name) as cursor:
+            last_hour: int | None = analytics.deliveries_since(cursor, name, 3600)
+    except ApiError:  # the warehouse is down: the loader's state below says so
+        last_hour = None
+    loader = service.loader.status()
     verdict = assess(health, has_signing_key=source.signing_key is not None, registered=registered)
     counters = health.counters
     url = source.settings.get("webhook_url")
@@ -352,6 +361,13 @@ def webhook_status(service: Service, name: str) -> models.WebhookStatus:
             deliveries_last_hour=last_hour,
         ),
         assessment=models.Assessment(level=verdict.level.value, message=verdict.message),
+        loader=models.LoaderState(
+            running=loader.running,
+            last_error=loader.last_error,
+            consecutive_failures=loader.consecutive_failures,
+            retry_at=loader.retry_at,
+            last_loaded_at=loader.last_loaded_at,
+        ),
     )
 
 
