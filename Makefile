@@ -49,7 +49,7 @@ wrk:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    wrk >/dev/null; }
 
-bench: $(INSTALLED) wrk
+bench: $(INSTALLED) wrk services
 	$(BIN)/python benchmarks/run.py
 
 clean:

@@ -9,10 +9,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import full_refresh, webhooks  # noqa: E402
+from benchmarks import full_refresh, loader, webhooks  # noqa: E402
 from benchmarks.harness import machine  # noqa: E402
 
-BENCHMARKS = [full_refresh, webhooks]
+BENCHMARKS = [full_refresh, webhooks, loader]
 
 
 def main() -> None:
