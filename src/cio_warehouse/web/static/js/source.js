@@ -62,7 +62,9 @@ function summarize() {
   const { config, catalog } = state;
   document.getElementById("source-summary").textContent =
     `Customer.io · region ${config.region.toUpperCase()} · ${config.tables.length} tables · full refresh every ${frequencyLabel(config.frequency_seconds, catalog.frequencies)}` +
-    (config.api_base_url ? ` · API ${config.api_base_url}` : "");
+    (config.api_base_url ? ` · API ${config.api_base_url}` : "") +
+    ` · loads into ${config.destination}` +
+    (config.destination_caveat ? ` (${config.destination_caveat})` : "");
   const apiTables = config.tables.filter((t) => catalog.tables.find((c) => c.name === t)?.sync_method === "full_refresh");
   syncAll.disabled = apiTables.length === 0;
   syncAll.title = apiTables.length ? "" : "No full-refresh table is selected: webhook tables fill in realtime.";
@@ -183,7 +185,7 @@ async function loadWebhook() {
       fact("Enabled", enabled, "wh-enabled"),
       fact("Signing key", state.config.signing_key_set ? "stored" : "missing", "wh-key"),
       fact("Last delivery", health.last_delivery_at ? ago(health.last_delivery_at) : "never", "wh-last"),
-      fact("Deliveries, last hour", num(health.deliveries_last_hour ?? 0), "wh-hour"),
+      fact("Deliveries, last hour", health.deliveries_last_hour == null ? "unknown" : num(health.deliveries_last_hour), "wh-hour"),
       fact("Stored events", num(health.stored ?? 0), "wh-stored"),
       fact("Duplicates", num(health.duplicates ?? 0), "wh-duplicates"),
       fact("Rejected", [num(health.rejected ?? 0), byReason ? h("span", { class: "fact-note" }, byReason) : null], "wh-rejected"),
@@ -193,6 +195,11 @@ async function loadWebhook() {
     ),
     h("p", { class: "caption" }, "URL: ", h("code", { id: "wh-url" }, hook.url ?? "not registered")),
     hook.remote_error ? banner("warning", "Customer.io's side could not be read", hook.remote_error) : null,
+    hook.loader?.last_error
+      ? banner("error", "Events are not reaching the warehouse",
+        `${hook.loader.last_error} They wait in the inbox (backlog above) and load once the warehouse takes them` +
+        (hook.loader.retry_at ? `; next attempt ${until(hook.loader.retry_at)}.` : "."))
+      : null,
   );
   const loud = document.getElementById("webhook-alarm");
   if (level === "error") {
