@@ -9,6 +9,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from cio_warehouse.customerio import CustomerIOError, TransientError
 from cio_warehouse.state import StateError
@@ -77,7 +78,13 @@ def install(app: FastAPI) -> None:
         status = 502 if isinstance(exc, TransientError) else 400
         return error_response(status, str(exc))
 
+    async def disconnected(request: Request, exc: Exception) -> Response:
+        # The client went away before its body arrived (a truncated request): nobody reads
+        # this answer, and it is no server error worth a traceback in the log.
+        return Response(status_code=400)
+
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(ClientDisconnect, disconnected)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(StateError, state_error)

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import httpx
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
@@ -96,7 +97,8 @@ def _api_base_url(region: str, value: str | None) -> str | None:
     try:
         regions.base_url(region, value)
         urlsplit(value.strip()).port  # noqa: B018  (a port that is not a number raises)
-    except ValueError as exc:
+        httpx.URL(value.strip())  # the client's own parse: a host like 999.0.0.1 fails here
+    except (ValueError, httpx.InvalidURL) as exc:
         raise ApiError(400, f"{str(exc)[:1].upper()}{str(exc)[1:]}.", "api_base_url") from None
     return value.strip().rstrip("/")
 
