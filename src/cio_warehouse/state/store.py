@@ -9,9 +9,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cio_warehouse.secret import Secret
-from cio_warehouse.state.crypto import SecretBox, load_or_create_key
+from cio_warehouse.state.crypto import open_secret_box
 from cio_warehouse.state.datadir import DataDir
 from cio_warehouse.state.errors import StateError
 
@@ -87,18 +88,75 @@ class RunRecord:
 class StateStore:
     def __init__(self, data_dir: DataDir) -> None:
         self.data_dir = data_dir.create()
-        self._box = SecretBox(load_or_create_key(data_dir.secret_key_file))
+        # Nothing is written before the state and its key are known to be sound: a damaged or
+        # missing state.db or key file must stay as it is for the user to restore.
+        # The key file is only ever written after state.db has its header (journal_mode below),
+        # so a key file next to a missing or empty state.db means lost state, never a process
+        # creating this data dir at the same moment (hence the key file is looked at first).
+        if data_dir.secret_key_file.exists() and not _has_content(data_dir.state_db):
+            raise StateError(
+                f"The state file {data_dir.state_db} is missing or empty but "
+                f"{data_dir.secret_key_file} is there, so this data dir's sources and run history "
+                "are gone: restore state.db from a backup, or, to start over with no sources, "
+                "move secret.key out of the data dir as well (keep it for that backup; the "
+                "warehouse data is kept)."
+            )
         with self._connect(transaction=False) as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
+            version, sealed = self._check(db)
+            self._box = open_secret_box(data_dir.secret_key_file, sealed, self._start_over())
+            if version < SCHEMA_VERSION:
+                self._migrate(db)
+
+    def _check(self, db: sqlite3.Connection) -> tuple[int, bytes | None]:
+        """The schema version and one sealed secret (None: none yet) of a readable state."""
+        try:
+            version: int = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StateError(
-                    f"{data_dir.state_db} was written by a newer cio-warehouse (schema {version}); "
-                    "upgrade cio-warehouse to use this data dir."
+                    f"{self.data_dir.state_db} was written by a newer cio-warehouse (schema "
+                    f"{version}); upgrade cio-warehouse to use this data dir."
                 )
-            db.executescript(_SCHEMA)
-            if 0 < version < 2:  # v2: a destination per source (NULL: the data dir's DuckDB)
-                db.execute("ALTER TABLE sources ADD COLUMN destination BLOB")
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                first = " ".join(problems[0].replace("*** in database main ***", "").split())
+                raise self._damaged(f"damaged: {first[:200]}")
+            row = db.execute(
+                "SELECT app_api_key FROM sources ORDER BY rowid LIMIT 1"
+            ).fetchone() if version else None
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(str(exc)) from None
+        return version, None if row is None else row[0]
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        """Create or upgrade the schema in one transaction, only when needed: opening a current
+        state writes nothing, so that it can still be read on a full disk."""
+        db.execute("BEGIN IMMEDIATE")
+        version = db.execute("PRAGMA user_version").fetchone()[0]  # another process's upgrade?
+        if version == SCHEMA_VERSION:
+            db.execute("ROLLBACK")
+            return
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        if 0 < version < 2:  # v2: a destination per source (NULL: the data dir's DuckDB)
+            db.execute("ALTER TABLE sources ADD COLUMN destination BLOB")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+
+    def _start_over(self) -> str:
+        """How to drop this data dir's state and keep its warehouse: the end of an error."""
+        moved = "state.db and secret.key" if self.data_dir.secret_key_file.exists() else "state.db"
+        return (
+            f"to start over with no sources, move {moved} out of {self.data_dir.root} (the "
+            "warehouse data is kept)"
+        )
+
+    def _damaged(self, why: str) -> StateError:
+        return StateError(
+            f"The state file {self.data_dir.state_db} is unreadable ({why}): restore it from a "
+            f"backup, or, {self._start_over()}."
+        )
 
     @contextmanager
     def _connect(self, *, transaction: bool = True) -> Iterator[sqlite3.Connection]:
@@ -108,13 +166,14 @@ class StateStore:
         path = self.data_dir.state_db
         try:
             db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(str(exc)) from None
+        try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
         except sqlite3.DatabaseError as exc:
-            raise StateError(
-                f"The state file {path} is unreadable ({exc}); restore it from a backup or move "
-                "it away to start with no sources (the warehouse data is kept)."
-            ) from None
+            db.close()
+            raise self._damaged(str(exc)) from None
         try:
             if transaction:
                 db.execute("BEGIN IMMEDIATE")
@@ -125,7 +184,10 @@ class StateStore:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             if isinstance(exc, sqlite3.DatabaseError):
-                raise StateError(f"The state file {path} could not be used: {exc}.") from None
+                raise StateError(
+                    f"The state file {path} could not be used ({exc}): check the free disk space "
+                    "and the file's permissions; if it is damaged, restore it from a backup."
+                ) from None
             raise
         finally:
             db.close()
@@ -320,3 +382,9 @@ def _alive(pid: int) -> bool:
         return True
     return True
 
+
+def _has_content(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:
+        return False
