@@ -4,6 +4,7 @@ replace, not an append) and a failing third (the previous version stays the curr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from cio_warehouse.sync.runner import run_sync
 from tests.helpers import add_source
 
 from . import delta_log
-from .conftest import SOURCE, read_delta, table_dir, use_delta
+from .conftest import SOURCE, read_delta, table_dir, use_delta, version
 
 API_TABLES = [t.name for t in catalog.API_TABLES]
 FAILING = "segments"
@@ -168,3 +169,24 @@ def test_no_staging_copy_or_stray_dataset_is_left(scenario: Scenario) -> None:
 def test_nothing_lands_in_the_data_dirs_duckdb_file(scenario: Scenario) -> None:
     """delta:///abs/path is the source's warehouse: the default DuckDB file is never made."""
     assert not DataDir(scenario.lake.parent / "data").warehouse.exists()
+
+
+def test_a_table_that_became_empty_is_emptied_in_one_commit(tmp_path: Path) -> None:
+    """Customer.io answers an empty list once the last snippet is deleted: the table must follow
+    (dlt keeps a replaced table's rows when it is handed only empty pages)."""
+    key = "sbx_" + secrets.token_hex(20)
+    store = StateStore(DataDir(tmp_path / "data").create())
+    lake = tmp_path / "lake"
+    for snippets in (5, 0):
+        workspace = Workspace.preset("small", seed=3, snippets=snippets)
+        with SandboxServer(workspace, api_key=key) as sandbox:
+            if snippets:
+                use_delta(store, add_source(store, sandbox, key, tables=("snippets",)), lake)
+            else:
+                store.update_source(
+                    dataclasses.replace(store.get_source(SOURCE), api_base_url=sandbox.url)
+                )
+            outcomes = run_sync(store, SOURCE)
+        assert [(o.status, o.rows) for o in outcomes] == [("succeeded", snippets)]
+        assert read_delta(lake, "snippets").num_rows == snippets
+    assert version(lake, "snippets") == 1

@@ -67,7 +67,11 @@ def table_resource(
 
     def pages() -> Iterator[list[dict[str, Any]]]:
         progress.phase = "fetching"
-        yield from client.iter_pages(table, progress.stats)
+        for page in client.iter_pages(table, progress.stats):
+            # An empty page must not reach dlt: a replace that got only empty lists keeps the old
+            # rows (dlt 1.31), one that got nothing empties the table, as an empty list should.
+            if page:
+                yield page
         progress.phase = "normalizing"
 
     resource: DltResource = dlt.resource(
