@@ -143,13 +143,16 @@ class ReceiveProcess:
 class Nginx:
     """Debian's nginx in the foreground with a config of its own: one upstream of receivers."""
 
-    def __init__(self, workdir: Path, upstream_ports: list[int]) -> None:
+    def __init__(self, workdir: Path, upstream_ports: list[int], *,
+                 upstream_header: bool = False) -> None:
         self.prefix = workdir / "nginx"
         self.prefix.mkdir()
         self.port = free_port()
         servers = "\n".join(f"server 127.0.0.1:{p} max_fails=1 fail_timeout=1s;"
                             for p in upstream_ports)
         user = "user root;" if os.geteuid() == 0 else ""
+        # Which receiver answered ("A, B" when nginx passed the request on): tests only.
+        upstream = "add_header X-Upstream $upstream_addr always;" if upstream_header else ""
         self.conf = self.prefix / "nginx.conf"
         self.conf.write_text(textwrap.dedent(f"""\
             {user}
@@ -184,6 +187,7 @@ class Nginx:
                         # is answered "duplicate" there, never stored twice.
                         proxy_next_upstream error timeout http_502 http_503 non_idempotent;
                         proxy_next_upstream_tries 2;
+                        {upstream}
                     }}
                 }}
             }}

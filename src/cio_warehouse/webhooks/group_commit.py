@@ -206,8 +206,10 @@ class GroupCommitter:
         except Exception as exc:  # disk full, database locked, I/O error: nothing was committed
             self._outage.failed(len(batch), exc)
             # A failed COMMIT can leave the transaction open; a fresh connection for the next
-            # group is simpler than reasoning about which statement failed.
-            self._discard_inbox()
+            # group is simpler than reasoning about which statement failed. A shared inbox
+            # rolls back and reconnects by itself, and keeps the counts it could not write yet.
+            if not InboxLocation.of(self.inbox_path).shared:
+                self._discard_inbox()
             error = CommitError(f"the inbox could not commit: {type(exc).__name__}")
             results = [error] * len(batch)
         else:

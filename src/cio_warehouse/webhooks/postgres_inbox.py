@@ -12,7 +12,8 @@ drain it. What makes that safe:
 - The health counters are a second, short transaction after it, not fsync'd on its own
   (synchronous_commit off; the next group's commit flushes it): every receiver updates the same
   counter rows, and holding their row locks through an fsync would serialize all the receivers'
-  commits. A crash between the two loses a group's counts, never an event.
+  commits. Counts that could not be written go with the next group's; only a crash of the
+  receiver or the server in between loses a group's counts, never an event.
 - A loader claims its rows with `SELECT ... FOR UPDATE SKIP LOCKED` in a transaction held across
   the warehouse load; the marks are written in that transaction and committed after it. Two
   loaders never take the same rows, and a loader that dies releases its claim with its session.
@@ -135,6 +136,9 @@ _PENDING_DEAD = (
 _SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
 # Rows per UPDATE or DELETE of the loader's bookkeeping.
 _CHUNK = 10_000
+# Deliveries whose counts wait for the database to be back, at most (a long outage of a busy
+# stream of rejections must not grow the receiver's memory without end).
+_MAX_UNCOUNTED = 100_000
 
 Connection: TypeAlias = psycopg2.extensions.connection
 Cursor: TypeAlias = psycopg2.extensions.cursor
@@ -199,6 +203,8 @@ class PostgresInbox:
         self._timeout = timeout
         self._purpose = purpose
         self._db: Connection | None = None
+        # Deliveries (without their bodies) and results whose counts are not written yet.
+        self._uncounted: list[tuple[Submission, Result]] = []
         self._conn()
         try:
             ensure_schema(self._conn())
@@ -229,12 +235,15 @@ class PostgresInbox:
         a session that broke is dropped so that the next call connects again."""
         conn = self._conn()
         try:
-            with conn, conn.cursor() as cur:
+            with conn.cursor() as cur:
                 yield cur
+            conn.commit()
         except psycopg2.Error as exc:
-            if conn.closed:
-                self._db = None
+            self._abandon(conn)  # its own error would hide this one's cause
             raise InboxUnavailable(self._describe(exc)) from None
+        except BaseException:
+            self._abandon(conn)
+            raise
 
     # -- the receiver's side -------------------------------------------------------------------
 
@@ -280,7 +289,11 @@ class PostgresInbox:
         return results
 
     def _count(self, submissions: Sequence[Submission], results: Sequence[Result]) -> None:
-        counters, marks = tally_health(submissions, results)
+        pending = self._uncounted
+        pending += [(Submission(sub.source, sub.kind, sub.received_at, reason=sub.reason), result)
+                    for sub, result in zip(submissions, results, strict=True)]
+        del pending[:-_MAX_UNCOUNTED]
+        counters, marks = tally_health([p[0] for p in pending], [p[1] for p in pending])
         try:
             with self._transaction() as cur:
                 cur.execute("SET LOCAL synchronous_commit = off")
@@ -290,9 +303,11 @@ class PostgresInbox:
                 psycopg2.extras.execute_values(cur, _MARKS_UPSERT,
                                                sorted(marks, key=lambda m: str(m[0])),
                                                page_size=len(marks))
-        except InboxUnavailable as exc:  # the deliveries are stored: only their counts are lost
-            log.warning("could not count %d deliveries in the inbox's health: %s",
-                        len(submissions), exc)
+        except InboxUnavailable as exc:  # the deliveries are stored: their counts wait
+            log.warning("could not count %d deliveries in the inbox's health yet: %s",
+                        len(pending), exc)
+        else:
+            pending.clear()
 
     # -- the loader's side ---------------------------------------------------------------------
 
