@@ -12,6 +12,8 @@ from cio_warehouse.sandbox import SandboxServer, Workspace
 from cio_warehouse.state import DataDir, StateStore
 from tests.services.postgres import PostgresServer, remove, start_postgres
 
+pytest_plugins = ("tests.secrets_plugin",)  # the secrets scan at the end of every run
+
 
 @pytest.fixture
 def api_key() -> str:

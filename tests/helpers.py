@@ -19,6 +19,7 @@ from cio_warehouse import catalog
 from cio_warehouse.sandbox import SandboxServer
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, SourceConfig, StateStore
+from tests.secrets_plugin import record_output
 
 CLI = Path(sys.executable).with_name("cio-warehouse")
 
@@ -73,6 +74,8 @@ def run_cli(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+    record_output(f"cli {args[:1]} stdout", proc.stdout)  # for the secrets scan
+    record_output(f"cli {args[:1]} stderr", proc.stderr)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -131,13 +134,15 @@ class ServeProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         out, _ = self.proc.communicate(timeout=timeout)
+        record_output("serve output", out)  # for the secrets scan
         return out
 
     def kill(self) -> None:
         """kill -9 of the service process (the receiver follows it: PR_SET_PDEATHSIG)."""
         assert self.proc is not None
         self.proc.kill()
-        self.proc.communicate(timeout=30)
+        out, _ = self.proc.communicate(timeout=30)
+        record_output("serve output", out)
 
 
 EVENT_TABLES = tuple(t.name for t in catalog.WEBHOOK_TABLES)
