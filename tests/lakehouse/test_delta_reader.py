@@ -177,16 +177,10 @@ def test_a_dataset_without_tables_is_an_empty_schema(lake: Lake, tmp_path: Path)
 def test_the_table_browser_lists_delta_tables(con: duckdb.DuckDBPyConnection) -> None:
     """The browser lists views too (DuckDB's registered Arrow datasets sit in temp.main: not
     listed)."""
-    listed = {t.table for t in browse.tables(SqlCursor(con, "duckdb"), SOURCE)}
+    listed = {t.table for t in browse.tables(SqlCursor(con, "duckdb"), [SOURCE])}
     assert listed == {*SYNCED, "email_events", "sms_events"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="warehouse/readers.py queries through con.cursor(), which does not see the Arrow "
-    "datasets registered on the connection: query through the connection itself (drop this "
-    "marker with that change)",
-)
 def test_the_query_path_runs_on_a_delta_source(lake: Lake) -> None:
     result = run_query(lake.data_dir, f"SELECT count(*) FROM {SOURCE}.campaigns", source=SOURCE)
     assert result.rows == [(lake.workspace.expected_rows("campaigns"),)]

@@ -96,7 +96,8 @@ def open_cursor(
         con = open_delta(delta_location(target.url.reveal()), datasets)
     except Exception as exc:  # noqa: BLE001  storage errors of any kind: say which
         raise WarehouseUnavailable(f"The Delta Lake tables could not be opened: {exc}") from None
-    return SqlCursor(con.cursor(), "duckdb", owner=con)
+    # Registered Arrow datasets are seen by that connection only, not by its cursors.
+    return SqlCursor(con, "duckdb")
 
 
 def _duckdb_file(data_dir: DataDir) -> tuple[Any, Dialect, Any]:

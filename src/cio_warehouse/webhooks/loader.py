@@ -26,7 +26,7 @@ from dlt.extract.resource import DltResource
 
 from cio_warehouse import catalog
 from cio_warehouse.service.priority import lower_current_thread_priority
-from cio_warehouse.state import DataDir, StateError, StateStore
+from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.sync import dlt_settings  # noqa: F401  (dlt's settings for this product)
 from cio_warehouse.warehouse import destination as destinations
 from cio_warehouse.warehouse.write_lock import write_lock
@@ -472,11 +472,11 @@ class EventLoader:
         return loading
 
     def _target_of(self, source: str) -> destinations.Target:
-        try:
-            stored = StateStore(self.data_dir).get_source(source).destination
-        except StateError:  # removed meanwhile: its inbox rows go with it; DuckDB is harmless
-            stored = None
-        return destinations.of_source(stored)
+        store = StateStore(self.data_dir)  # a damaged state raises: the loop backs off, says why
+        if source not in store.source_names():
+            # Removed meanwhile: its inbox rows go with it; DuckDB is harmless.
+            return destinations.parse(None)
+        return destinations.of_source(store.get_source(source).destination)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
