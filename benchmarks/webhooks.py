@@ -1,4 +1,5 @@
-"""Webhook receiver: durable acks/s and ack latency beside a bare handler, idle and under load."""
+"""Webhook receiver: durable acks/s and ack latency beside a bare handler, idle and under load;
+and the two inboxes side by side (the data dir's SQLite file, a shared PostgreSQL database)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from tests.services.postgres import PostgresServer, remove, start_postgres
 
 from benchmarks.harness import (
     CpuTimes,
@@ -50,8 +52,10 @@ from cio_warehouse import catalog
 from cio_warehouse.sandbox.deliveries import DeliveryGenerator
 from cio_warehouse.sandbox.workspace import Workspace
 from cio_warehouse.secret import Secret
-from cio_warehouse.state import DataDir, StateStore
+from cio_warehouse.state import DataDir, SourceConfig, StateStore
 from cio_warehouse.webhooks import receiver_process
+from cio_warehouse.webhooks.inbox import ENV_INBOX
+from cio_warehouse.webhooks.published_keys import KeyPublisher
 from cio_warehouse.webhooks.receiver import WEBHOOK_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +121,7 @@ def _serve_bare() -> None:
     async def ok(request: Request) -> Response:
         return Response(b'{"ok":true}', media_type="application/json")
 
-    def bare_app(data_dir: DataDir, settings: object = None) -> Starlette:
+    def bare_app(data_dir: DataDir, settings: object = None, inbox: object = None) -> Starlette:
         return Starlette(routes=[Route(WEBHOOK_PATH, ok, methods=["POST"])])
 
     receiver_process.create_receiver_app = bare_app
@@ -318,7 +322,8 @@ class Condition:
     e2q_acked: int
 
 
-def _max_rate(server: Server, bodies: Sequence[bytes], key: str, work: Path) -> Run:
+def _max_rate(server: Server, bodies: Sequence[bytes], key: str, work: Path,
+              seconds: float = MAX_RATE_SECONDS) -> Run:
     per_thread = math.ceil(len(bodies) / WRK_THREADS)
     prefix = work / f"wrk-{time.monotonic_ns()}"
     for t in range(WRK_THREADS):
@@ -326,7 +331,7 @@ def _max_rate(server: Server, bodies: Sequence[bytes], key: str, work: Path) -> 
                        bodies[t * per_thread:(t + 1) * per_thread], key)
     before = cpu_times(server.pid)
     load = run_wrk(server.url, prefix, threads=WRK_THREADS, connections=WRK_CONNECTIONS,
-                   seconds=MAX_RATE_SECONDS)
+                   seconds=seconds)
     return Run(load, cpu_times(server.pid) - before)
 
 
@@ -458,6 +463,126 @@ def measure() -> dict[str, Any]:
     }
 
 
+# -- the inboxes side by side --------------------------------------------------------------------
+
+
+@contextmanager
+def receiver_on(data_dir: Path, inbox_url: str | None) -> Iterator[Server]:
+    """The receiver process alone (as `cio-warehouse receive` runs it) on the data dir's
+    inbox.db, or on the shared inbox at `inbox_url` (given by the environment, as in production)."""
+    env = {k: v for k, v in os.environ.items() if k != ENV_INBOX}
+    if inbox_url is not None:
+        env[ENV_INBOX] = inbox_url
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cio_warehouse.webhooks.receiver_process", "--data-dir",
+         str(data_dir), "--port", "0"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        base = json.loads(proc.stdout.readline())["url"]
+        yield Server(f"{base}/webhooks/customerio/{SOURCE}", proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _postgres_cpu(server: PostgresServer) -> float:
+    """CPU seconds of the PostgreSQL server so far: the postmaster and its processes (a backend
+    per connection, the WAL writer, the checkpointer ...)."""
+    pid = int((server.root / "data" / "postmaster.pid").read_text().split()[0])
+    pids = [pid, *(child.pid for child in psutil.Process(pid).children())]
+    return sum(cpu_times(p).running for p in pids)
+
+
+@dataclass
+class InboxRuns:
+    max_rate: Run
+    fixed: Run
+    fixed_lag_p99_ms: float
+    server_cpu_us_per_ack: float  # PostgreSQL's own CPU; 0 for SQLite (inside the receiver)
+
+
+def measure_inboxes(seconds: float = MAX_RATE_SECONDS,
+                    fixed_seconds: float = FIXED_SECONDS) -> dict[str, Any]:
+    """One receiver process on each inbox, the same load on each, one after the other in one
+    run: max rate (wrk), then a fixed rate (open loop). No loader runs: only the acks count.
+    PostgreSQL runs on this machine, durable (fsync and synchronous_commit on)."""
+    pg = start_postgres(durable=True)
+    data_dir = fresh_dir()
+    work = Path(tempfile.mkdtemp(prefix="cio-bench-inbox-"))
+    key = secrets.token_hex(32)
+    try:
+        store = StateStore(DataDir(data_dir))
+        store.add_source(SourceConfig(name=SOURCE, region="us", app_api_key=Secret("unused"),
+                                      signing_key=Secret(key)))
+        url = pg.create_database("inbox")
+        publisher = KeyPublisher(store, Secret(url))  # what `serve` does on a shared inbox
+        publisher.publish()
+        publisher.stop()
+        events = Events()
+        runs: dict[str, InboxRuns] = {}
+        with receiver_on(data_dir, None) as on_sqlite, receiver_on(data_dir, url) as on_pg:
+            servers = {"SQLite (the data dir's inbox.db)": on_sqlite,
+                       "PostgreSQL (shared)": on_pg}
+            max_runs: dict[str, tuple[Run, float]] = {}
+            for name, server in servers.items():
+                print(f"  inboxes: {name} at max rate ...", flush=True)
+                _, bodies = events.take(int(8000 * seconds) + 5000)
+                before = _postgres_cpu(pg)
+                run = _max_rate(server, bodies, key, work, seconds)
+                max_runs[name] = (run, _postgres_cpu(pg) - before)
+            for name, server in servers.items():
+                print(f"  inboxes: {name} at {FIXED_RATE}/s ...", flush=True)
+                fixed, raw = _fixed_rate(server, events, key, work, FIXED_RATE, fixed_seconds)
+                run, pg_cpu = max_runs[name]
+                runs[name] = InboxRuns(
+                    run, fixed, float(raw["lag_p99_ms"]),
+                    0.0 if server is on_sqlite else pg_cpu / max(run.load.ok, 1) * 1e6)
+    finally:
+        remove(pg)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+    return {"runs": runs, "seconds": seconds, "fixed_seconds": fixed_seconds,
+            "mean_bytes": events.mean_bytes}
+
+
+def inbox_report(m: dict[str, Any]) -> str:
+    runs: dict[str, InboxRuns] = m["runs"]
+    sqlite_rate = next(iter(runs.values())).max_rate.load.rate
+    lines = [
+        "## Webhook inbox: SQLite beside PostgreSQL (`benchmarks/webhooks.py`)",
+        "",
+        "One receiver process (`cio-warehouse receive`) on each inbox, measured one after the "
+        "other in the same run with the same deliveries (unique signed events, "
+        f"~{m['mean_bytes']:.0f} bytes): the data dir's `inbox.db` (SQLite, WAL, "
+        "synchronous=FULL), and a shared inbox in PostgreSQL on this same machine (fsync and "
+        "synchronous_commit on). No loader runs. Max rate: wrk "
+        f"(-t{WRK_THREADS} -c{WRK_CONNECTIONS}, {m['seconds']:g} s, closed loop); fixed rate: "
+        f"{FIXED_RATE:,} events/s for {m['fixed_seconds']:g} s, open loop. The load generators "
+        "and PostgreSQL share the machine's cores with the receiver.",
+        "",
+        "| inbox | durable acks/s | of SQLite's | p50 | p99 | receiver CPU per ack "
+        "| PostgreSQL CPU per ack | at 2,000/s: p50 | p99 | max |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in runs.items():
+        load, fixed = r.max_rate.load, r.fixed.load
+        pg_cpu = f"{r.server_cpu_us_per_ack:.0f} us" if r.server_cpu_us_per_ack else "-"
+        lines.append(
+            f"| {name} | {load.rate:,.0f} | {load.rate / sqlite_rate:.0%} | "
+            f"{_ms(load.p50_ms)} | {_ms(load.p99_ms)} | {r.max_rate.cpu_us_per_ack:.0f} us | "
+            f"{pg_cpu} | {_ms(fixed.p50_ms)} | {_ms(fixed.p99_ms)} | {_ms(fixed.max_ms)} |")
+    lines += [
+        "",
+        "A shared inbox is for receivers on several machines behind a load balancer "
+        "(docs/deployment.md): on one machine it adds PostgreSQL's work to the receiver's "
+        "cores; across machines each receiver brings its own.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 # -- the report ----------------------------------------------------------------------------------
 
 
@@ -564,15 +689,25 @@ def report(m: dict[str, Any]) -> str:
 
 
 def run() -> str:
-    return report(measure())
+    return report(measure()) + "\n" + inbox_report(measure_inboxes())
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=f"{__doc__} Run from the repository: python -m benchmarks.webhooks")
     parser.add_argument("--bare", action="store_true", help="serve the bare handler and exit")
-    if parser.parse_args(argv).bare:
+    parser.add_argument("--inboxes", action="store_true",
+                        help="only the inboxes side by side (prints; writes nothing)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="with --inboxes: seconds per load run (a short smoke run)")
+    args = parser.parse_args(argv)
+    if args.bare:
         _serve_bare()
+        return
+    if args.inboxes:
+        seconds = args.seconds or MAX_RATE_SECONDS
+        print(f"Machine: {machine()}\n")
+        print(inbox_report(measure_inboxes(seconds, args.seconds or FIXED_SECONDS)))
         return
     print(f"Machine: {machine()}\n")
     print(run())
