@@ -532,14 +532,16 @@ def test_logs_never_hold_keys_bodies_or_signatures(
 
 def test_keys_that_cannot_be_decrypted_answer_503_not_404(
     shared_dir: DataDir, receiver: ReceiverServer, client: httpx.Client,
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # A source written with another secret key (say, $CIO_WAREHOUSE_SECRET_KEY set for the CLI
     # but not for the receiver): a 404 would make Customer.io wait an hour, a 503 retries sooner.
+    # The store itself refuses a second key now, so the foreign token is planted directly.
     name = fresh_name()
-    monkeypatch.setenv("CIO_WAREHOUSE_SECRET_KEY", Fernet.generate_key().decode())
     add_source(StateStore(shared_dir), name)
-    monkeypatch.delenv("CIO_WAREHOUSE_SECRET_KEY")
+    foreign = Fernet(Fernet.generate_key()).encrypt(b"a signing key")
+    with sqlite3.connect(shared_dir.state_db) as db:
+        db.execute("UPDATE sources SET signing_key = ? WHERE name = ?", (foreign, name))
     with caplog.at_level(logging.WARNING):
         reply = post(client, receiver, name, event_body())
     assert reply.status_code == 503
