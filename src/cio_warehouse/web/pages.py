@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from cio_warehouse.customerio import regions
 from cio_warehouse.sources import validate_name
 from cio_warehouse.state import StateError
+from cio_warehouse.warehouse import destination
 from cio_warehouse.web.auth import page_user, principal_of
 from cio_warehouse.web.login import LOGIN_ERRORS, safe_next
 from cio_warehouse.web.security import csrf_token
@@ -80,7 +81,16 @@ def wizard_credentials(request: Request) -> HTMLResponse:
     return _render(
         request, "wizard_credentials.html", title="Link Customer.io", nav="sources",
         steps=WIZARD_STEPS, step=1, source=None, regions=REGION_CHOICES,
+        default_destination=_default_destination(),
     )
+
+
+def _default_destination() -> str:
+    """The default's display masks any password: safe to put in the page."""
+    try:
+        return destination.for_new_source(None).display()
+    except StateError as exc:
+        return f"invalid ${destination.ENV_DESTINATION}: {exc}"
 
 
 @pages.get("/sources/{name}/setup/webhook")

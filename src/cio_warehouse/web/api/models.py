@@ -108,6 +108,12 @@ class SourceIn(Body):
     api_base_url: str | None = None
     tables: list[str] | None = Field(None, description="Default: every table of the catalog.")
     frequency_seconds: int | None = Field(None, description="One of the catalog's frequencies.")
+    destination: str | None = Field(
+        None,
+        max_length=2000,
+        description="Where its tables land, as a destination URL (docs/destinations.md); "
+        "default: the service's $CIO_WAREHOUSE_DESTINATION, else the data dir's DuckDB.",
+    )
 
 
 class SourcePatch(Body):

@@ -23,6 +23,7 @@ from cio_warehouse.state import RunRecord, SourceConfig, StateError
 from cio_warehouse.state.store import DEFAULT_FREQUENCY_SECONDS
 from cio_warehouse.sync.runner import tables_to_sync
 from cio_warehouse.warehouse import destination
+from cio_warehouse.warehouse.query import QueryError
 from cio_warehouse.web import analytics
 from cio_warehouse.web.api import models
 from cio_warehouse.web.api.common import (
@@ -198,11 +199,18 @@ def create_source(service: Service, settings: WebSettings, body: models.SourceIn
     if body.name in service.store.source_names():
         raise ApiError(409, f"A source named {body.name!r} exists already; pick another name.",
                        "name")
+    try:
+        target = destination.for_new_source(body.destination)
+    except StateError as exc:
+        raise ApiError(400, str(exc), "destination") from None
     check_key(candidate)  # fails in seconds with the reason, before link_source checks again
-    link_source(
-        service.store, body.name, region=candidate.region, app_api_key=candidate.app_api_key,
-        api_base_url=candidate.api_base_url, tables=tables,
-    )
+    try:
+        link_source(
+            service.store, body.name, region=candidate.region, app_api_key=candidate.app_api_key,
+            api_base_url=candidate.api_base_url, tables=tables, target=target,
+        )
+    except QueryError as exc:  # the destination did not answer
+        raise ApiError(400, str(exc), "destination") from None
     if frequency is not None:
         scheduler.set_source_frequency(service.store, body.name, frequency)
     return source_view(service.store.get_source(body.name), settings)

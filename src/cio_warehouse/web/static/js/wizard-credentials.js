@@ -33,6 +33,8 @@ form.addEventListener("submit", async (event) => {
   }
   const body = { name, region: region.value, app_api_key: key };
   if (baseUrl) body.api_base_url = baseUrl;
+  const destination = form.elements.destination.value.trim();
+  if (destination) body.destination = destination;
   next.disabled = true;
   status.textContent = "Checking the key with Customer.io…";
   try {
@@ -46,7 +48,7 @@ form.addEventListener("submit", async (event) => {
     window.location.assign(`/sources/${encodeURIComponent(name)}/setup/webhook`);
   } catch (error) {
     status.textContent = "";
-    if (error.field === "api_base_url") document.getElementById("advanced").open = true;
+    if (error.field === "api_base_url" || error.field === "destination") document.getElementById("advanced").open = true;
     showFieldError(form, error, formError);
     next.disabled = false;
   }

@@ -1,0 +1,68 @@
+"""A source linked in the web app loads where the user says: its destination is checked before it
+is saved, shown with its password masked, and the data page reads it there."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from cio_warehouse.sandbox import SandboxServer, Workspace
+from tests.web_api.conftest import RunningApp
+from tests.web_api.test_flow import Browser
+
+
+@pytest.fixture
+def browser(app: RunningApp) -> Iterator[Browser]:
+    opened = Browser(app)
+    yield opened
+    opened.close()
+
+
+def test_a_source_on_postgres_through_the_json_api(
+    browser: Browser, sandbox: SandboxServer, api_key: str, postgres_url: str,
+    workspace: Workspace,
+) -> None:
+    base = {"region": "us", "app_api_key": api_key, "api_base_url": sandbox.url,
+            "tables": ["campaigns", "segments"]}
+    unknown = browser.send("POST", "/api/v1/sources",
+                           {**base, "name": "acme", "destination": "oracle://x/y"})
+    assert unknown.status_code == 400 and unknown.json()["field"] == "destination"
+    password = postgres_url.split(":")[2].split("@")[0]
+    wrong = postgres_url.replace(password, "not-the-password")
+    refused = browser.send("POST", "/api/v1/sources",
+                           {**base, "name": "acme", "destination": wrong})
+    assert refused.status_code == 400 and refused.json()["field"] == "destination"
+    assert "password authentication failed" in refused.json()["error"]
+    assert "not-the-password" not in refused.text
+    assert browser.ok("GET", "/api/v1/sources") == []  # nothing saved half-way
+
+    source = browser.ok("POST", "/api/v1/sources",
+                        {**base, "name": "acme", "destination": postgres_url}, status=201)
+    assert source["destination"].startswith("postgresql://cio:***@")
+    assert source["destination_engine"] == "PostgreSQL"
+    assert password not in browser.get("/api/v1/sources/acme").text
+
+    job = browser.ok("POST", "/api/v1/sources/acme/sync", {}, status=202)
+    deadline = time.monotonic() + 60
+    while (done := browser.ok("GET", f"/api/v1/jobs/{job['id']}"))["finished_at"] is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert [o["status"] for o in done["outcomes"]] == ["succeeded", "succeeded"], done
+    tables = browser.ok("GET", "/api/v1/warehouse/tables?source=acme")
+    assert {(t["table"], t["rows"]) for t in tables} == {
+        ("campaigns", workspace.expected_rows("campaigns")),
+        ("segments", workspace.expected_rows("segments")),
+    }
+    preview = browser.ok("GET", "/api/v1/warehouse/tables/acme/campaigns?limit=3")
+    assert preview["row_count"] == workspace.expected_rows("campaigns")
+    # PostgreSQL's own SQL in the SQL box; its read-only session refuses a write.
+    answer = browser.ok("POST", "/api/v1/query", {
+        "sql": "select count(*)::int as n from acme.segments where name ilike 'dynamic%'",
+        "source": "acme"})
+    assert answer["columns"] == ["n"] and answer["rows"][0][0] >= 1
+    write = browser.send("POST", "/api/v1/query",
+                         {"sql": "select pg_advisory_lock(1), setval('x', 1)", "source": "acme"})
+    assert write.status_code == 400
+    assert browser.ok("GET", "/api/v1/sources/acme/activity") == []
