@@ -184,7 +184,7 @@ def parse(text: str | None) -> Target:
         )
     if engine == "delta":
         location = delta_location(raw)
-        if location.startswith("file://") and not os.path.isabs(urlsplit(location).path):
+        if location.startswith("file:") and not location.startswith("file:///"):
             raise DestinationError(
                 "A local Delta Lake location must be absolute: delta:///var/lib/lake."
             )
