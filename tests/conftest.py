@@ -43,7 +43,7 @@ def store(data_dir: DataDir) -> StateStore:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+def postgres_server() -> Iterator[PostgresServer]:
     """One real PostgreSQL for the session (Debian's package, installed by `make test`)."""
     server = start_postgres()
     try:
