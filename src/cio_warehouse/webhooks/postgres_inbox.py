@@ -3,17 +3,18 @@
 Any number of receiver processes behind a load balancer write here, and any number of loaders
 drain it. What makes that safe:
 
-- A group of deliveries is one transaction: one multi-row `INSERT ... ON CONFLICT (source,
-  event_id) DO NOTHING RETURNING`, so the rows returned were stored and the others were
-  duplicates, whichever receiver took the first copy. The receiver acks after the COMMIT, which
-  is durable under the server's synchronous_commit (turned on for this session when the server
-  has it off). The rows go in (source, event_id) order: two receivers inserting overlapping
-  groups take the unique index's locks in one order and cannot deadlock.
-- The health counters are a second, short transaction after it, not fsync'd on its own
-  (synchronous_commit off; the next group's commit flushes it): every receiver updates the same
-  counter rows, and holding their row locks through an fsync would serialize all the receivers'
-  commits. Counts that could not be written go with the next group's; only a crash of the
-  receiver or the server in between loses a group's counts, never an event.
+- A group of deliveries is one transaction, sent as one query (one round trip): a multi-row
+  `INSERT ... ON CONFLICT (source, event_id) DO NOTHING RETURNING`, so the rows returned were
+  stored and the others were duplicates, whichever receiver took the first copy (and the dead
+  letters' INSERT before it). The server answers after the COMMIT, which is durable under its
+  synchronous_commit (turned on for this session when the server has it off); only then does
+  the receiver ack. The rows go in (source, event_id) order: two receivers inserting
+  overlapping groups take the unique index's locks in one order and cannot deadlock.
+- The health counters are a second query on a second session, whose commits do not wait for
+  the WAL flush (synchronous_commit off; a later durable commit flushes them): every receiver
+  updates the same counter rows, and holding their row locks through an fsync would serialize
+  all the receivers' commits. Counts that could not be written go with the next group's; only a
+  crash of the receiver, or of the server, in between loses a group's counts, never an event.
 - A loader claims its rows with `SELECT ... FOR UPDATE SKIP LOCKED` in a transaction held across
   the warehouse load; the marks are written in that transaction and committed after it. Two
   loaders never take the same rows, and a loader that dies releases its claim with its session.
@@ -34,7 +35,6 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg2
 import psycopg2.extensions
-import psycopg2.extras
 
 from cio_warehouse.secret import Secret
 from cio_warehouse.webhooks.inbox import (
@@ -144,11 +144,13 @@ Connection: TypeAlias = psycopg2.extensions.connection
 Cursor: TypeAlias = psycopg2.extensions.cursor
 
 
-def connect(url: Secret, *, timeout: float, purpose: str) -> Connection:
+def connect(url: Secret, *, timeout: float, purpose: str, autocommit: bool = False,
+            durable: bool = True) -> Connection:
     """A session on the inbox's database; InboxUnavailable (password-free) if there is none.
 
     `timeout` bounds the connection attempt and every statement; TCP keepalives notice a server
-    that vanished without closing the connection (a machine that died, a cut network)."""
+    that vanished without closing the connection (a machine that died, a cut network).
+    `durable=False`: commits do not wait for the WAL flush (the health counters only)."""
     try:
         conn = psycopg2.connect(
             url.reveal(),
@@ -162,12 +164,17 @@ def connect(url: Secret, *, timeout: float, purpose: str) -> Connection:
             f"cannot connect to the inbox {mask_url(url.reveal())}: {scrub(exc, url)}"
         ) from None
     try:
-        with conn, conn.cursor() as cur:
-            # An ack promises the event survives a crash: never weaker than the server's WAL
-            # flush (synchronous_commit off would lose the last acks on a server crash).
-            cur.execute("SELECT current_setting('synchronous_commit')")
-            if cur.fetchone()[0] == "off":
-                cur.execute("SET synchronous_commit = on")
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            if not durable:
+                cur.execute("SET synchronous_commit = off")
+            else:
+                # An ack promises the event survives a crash: never weaker than the server's WAL
+                # flush (synchronous_commit off would lose the last acks on a server crash).
+                cur.execute("SELECT current_setting('synchronous_commit')")
+                if cur.fetchone()[0] == "off":
+                    cur.execute("SET synchronous_commit = on")
+        conn.autocommit = autocommit
     except psycopg2.Error as exc:
         conn.close()
         raise InboxUnavailable(f"the inbox {mask_url(url.reveal())}: {scrub(exc, url)}") from None
@@ -187,22 +194,31 @@ def scrub(exc: BaseException, url: Secret) -> str:
 
 def ensure_schema(conn: Connection) -> None:
     """The inbox's tables, created once (by whichever process comes first)."""
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (_LAST_TABLE,))
-        if cur.fetchone()[0]:
-            return
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-        cur.execute(_DDL)
+    autocommit = conn.autocommit
+    conn.autocommit = False
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (_LAST_TABLE,))
+            if cur.fetchone()[0]:
+                return
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            cur.execute(_DDL)
+    finally:
+        if not conn.closed:
+            conn.autocommit = autocommit
 
 
 class PostgresInbox:
-    """One session on the shared inbox; open one per thread, like the SQLite Inbox."""
+    """A session on the shared inbox (two for a receiver: the counts have their own); open one
+    per thread, like the SQLite Inbox. Its statements commit one by one (autocommit) unless
+    _transaction or a claim groups them."""
 
     def __init__(self, url: Secret, *, timeout: float = 30.0, purpose: str = "inbox") -> None:
         self.url = url
         self._timeout = timeout
         self._purpose = purpose
         self._db: Connection | None = None
+        self._counts_db: Connection | None = None
         # Deliveries (without their bodies) and results whose counts are not written yet.
         self._uncounted: list[tuple[Submission, Result]] = []
         self._conn()
@@ -216,28 +232,41 @@ class PostgresInbox:
         return mask_url(self.url.reveal())
 
     def close(self) -> None:
-        db, self._db = self._db, None
-        if db is not None and not db.closed:
-            db.close()
+        for db in (self._db, self._counts_db):
+            if db is not None and not db.closed:
+                db.close()
+        self._db = self._counts_db = None
 
     def _conn(self) -> Connection:
         """The session, connected again if the last one failed."""
         if self._db is None or self._db.closed:
-            self._db = connect(self.url, timeout=self._timeout, purpose=self._purpose)
+            self._db = connect(self.url, timeout=self._timeout, purpose=self._purpose,
+                               autocommit=True)
         return self._db
+
+    def _counts_conn(self) -> Connection:
+        if self._counts_db is None or self._counts_db.closed:
+            self._counts_db = connect(self.url, timeout=self._timeout,
+                                      purpose=self._purpose + " counts", autocommit=True,
+                                      durable=False)
+        return self._counts_db
 
     def _describe(self, exc: BaseException) -> str:
         return f"the inbox {self}: {scrub(exc, self.url)}"
 
     @contextmanager
-    def _transaction(self) -> Iterator[Cursor]:
-        """One transaction; a database error becomes InboxUnavailable (nothing committed), and
-        a session that broke is dropped so that the next call connects again."""
+    def _transaction(self, *, single: bool = False) -> Iterator[Cursor]:
+        """One transaction (`single`: the one statement or query sent, committed on its own);
+        a database error becomes InboxUnavailable (nothing committed), and a session that broke
+        is dropped so that the next call connects again."""
         conn = self._conn()
         try:
             with conn.cursor() as cur:
+                if not single:
+                    cur.execute("BEGIN")
                 yield cur
-            conn.commit()
+                if not single:
+                    cur.execute("COMMIT")
         except psycopg2.Error as exc:
             self._abandon(conn)  # its own error would hide this one's cause
             raise InboxUnavailable(self._describe(exc)) from None
@@ -274,17 +303,20 @@ class PostgresInbox:
             elif kind is Kind.REJECTED:
                 results[i] = Result.REJECTED
         if events or dead:
-            with self._transaction() as cur:
+            # One query, so one implicit transaction and one round trip; the events' INSERT
+            # last, so that its RETURNING rows are the query's result.
+            with self._transaction(single=True) as cur:
+                queries = []
+                if dead:
+                    queries.append(_values(cur, _INSERT_DEAD, dead))
                 if events:
                     events.sort(key=lambda row: (row[0], row[1]))  # one lock order: see above
-                    stored = psycopg2.extras.execute_values(
-                        cur, _INSERT_EVENTS, events, page_size=len(events), fetch=True
-                    )
-                    new = {(source, event_id) for source, event_id in stored}
+                    queries.append(_values(cur, _INSERT_EVENTS, events))
+                cur.execute(b"; ".join(queries))
+                if events:
+                    new = {(source, event_id) for source, event_id in cur.fetchall()}
                     for key, i in firsts.items():
                         results[i] = Result.STORED if key in new else Result.DUPLICATE
-                if dead:
-                    psycopg2.extras.execute_values(cur, _INSERT_DEAD, dead, page_size=len(dead))
         self._count(submissions, results)
         return results
 
@@ -295,14 +327,18 @@ class PostgresInbox:
         del pending[:-_MAX_UNCOUNTED]
         counters, marks = tally_health([p[0] for p in pending], [p[1] for p in pending])
         try:
-            with self._transaction() as cur:
-                cur.execute("SET LOCAL synchronous_commit = off")
-                # Sorted: one lock order for the counter rows every receiver updates.
-                psycopg2.extras.execute_values(cur, _HEALTH_UPSERT, sorted(counters),
-                                               page_size=len(counters))
-                psycopg2.extras.execute_values(cur, _MARKS_UPSERT,
-                                               sorted(marks, key=lambda m: str(m[0])),
-                                               page_size=len(marks))
+            conn = self._counts_conn()
+            try:
+                with conn.cursor() as cur:
+                    # One query, one implicit transaction; sorted, and counters before marks:
+                    # one lock order for the rows that every receiver updates.
+                    cur.execute(_values(cur, _HEALTH_UPSERT, sorted(counters)) + b"; "
+                                + _values(cur, _MARKS_UPSERT,
+                                          sorted(marks, key=lambda m: str(m[0]))))
+            except psycopg2.Error as exc:
+                if conn.closed:
+                    self._counts_db = None
+                raise InboxUnavailable(self._describe(exc)) from None
         except InboxUnavailable as exc:  # the deliveries are stored: their counts wait
             log.warning("could not count %d deliveries in the inbox's health yet: %s",
                         len(pending), exc)
@@ -312,12 +348,12 @@ class PostgresInbox:
     # -- the loader's side ---------------------------------------------------------------------
 
     def pending_events(self, limit: int) -> list[PendingEvent]:
-        with self._transaction() as cur:
+        with self._transaction(single=True) as cur:
             cur.execute(_PENDING_EVENTS, (limit,))
             return [_event(row) for row in cur.fetchall()]
 
     def pending_dead_letters(self, limit: int) -> list[PendingDeadLetter]:
-        with self._transaction() as cur:
+        with self._transaction(single=True) as cur:
             cur.execute(_PENDING_DEAD, (limit,))
             return [_dead_letter(row) for row in cur.fetchall()]
 
@@ -332,6 +368,7 @@ class PostgresInbox:
         conn = self._conn()
         try:
             cur = conn.cursor()
+            cur.execute("BEGIN")
             cur.execute(_PENDING_EVENTS + _SKIP_LOCKED, (limit,))
             events = [_event(row) for row in cur.fetchall()]
             cur.execute(_PENDING_DEAD + _SKIP_LOCKED, (limit,))
@@ -349,8 +386,8 @@ class PostgresInbox:
 
     def _end_claim(self, conn: Connection, cur: Cursor, *, raising: bool) -> None:
         try:
+            cur.execute("COMMIT")
             cur.close()
-            conn.commit()
         except psycopg2.Error as exc:
             self._abandon(conn)
             if raising:
@@ -359,8 +396,9 @@ class PostgresInbox:
                         self._describe(exc))
 
     def _abandon(self, conn: Connection) -> None:
-        with suppress(psycopg2.Error):
-            conn.rollback()
+        if not conn.closed:
+            with suppress(psycopg2.Error), conn.cursor() as cur:
+                cur.execute("ROLLBACK")  # autocommit: conn.rollback() would do nothing
         if conn.closed:
             self._db = None
 
@@ -380,7 +418,7 @@ class PostgresInbox:
         gone = 0
         for table in ("events", "dead_letters"):
             while True:
-                with self._transaction() as cur:
+                with self._transaction(single=True) as cur:
                     cur.execute(
                         f"DELETE FROM {SCHEMA}.{table} WHERE seq IN (SELECT seq FROM"  # noqa: S608
                         f" {SCHEMA}.{table} WHERE loaded_at IS NOT NULL AND received_at < %s"
@@ -462,6 +500,15 @@ class _PostgresClaim:
                 cur.execute("SELECT pg_advisory_unlock(%s)", (lock,))
             except psycopg2.Error as exc:  # the session is gone, and its lock with it
                 log.warning("could not release a loader lock: %s", self._inbox._describe(exc))
+
+
+def _values(cur: Cursor, statement: str, rows: Sequence[Sequence[object]]) -> bytes:
+    """`statement` with its `VALUES %s` filled with `rows`, quoted by the driver."""
+    width = len(rows[0])
+    row = ("(" + ", ".join(["%s"] * width) + ")").encode()
+    values = b", ".join(cur.mogrify(row, r) for r in rows)
+    head, tail = statement.encode().split(b"%s", 1)
+    return head + values + tail
 
 
 def _mark(cur: Cursor, table: str, now: float, seqs: list[int]) -> None:
