@@ -18,6 +18,8 @@ import pytest
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, SourceConfig, StateStore
 from cio_warehouse.webhooks.inbox import ENV_INBOX, InboxLocation, Kind, Submission
+from cio_warehouse.webhooks.loader import EventLoader
+from tests.helpers import run_cli
 from tests.scaleout.conftest import pg_inbox
 from tests.services.postgres import PostgresServer
 
@@ -86,3 +88,45 @@ def test_two_loaders_at_once_load_every_event_exactly_once(
         assert cur.fetchone() == (N_EVENTS, N_EVENTS)
     conn.close()
     print(f"loaders: {results}")
+
+
+def test_a_loader_takes_only_the_sources_its_data_dir_knows(
+    data_dir: DataDir, shared_inbox: InboxLocation
+) -> None:
+    """Loading a source it does not know, a loader would guess its destination (its own
+    DuckDB file) and split that source's events between warehouses."""
+    StateStore(data_dir).add_source(SourceConfig(name="acme", region="us",
+                                                 app_api_key=Secret("unused")))
+    inbox = pg_inbox(shared_inbox)
+    loader = EventLoader(data_dir, inbox=shared_inbox)
+    try:
+        stranger = [Submission("stranger", s.kind, s.received_at, s.body, s.event_id)
+                    for s in map(_event, range(5))]
+        inbox.write([*stranger, *map(_event, range(5, 10))])
+        inbox.write([Submission("stranger", Kind.DEAD_LETTER, time.time(), b"x", reason="y")])
+        stats = loader.drain()
+        assert (stats.events, stats.dead_letters) == (5, 0)
+        assert inbox.health("acme").backlog == 0
+        assert inbox.health("stranger").backlog == 5  # for a loader that knows it
+        assert len(inbox.pending_dead_letters(10)) == 1
+    finally:
+        loader.close()
+        inbox.close()
+
+
+def test_load_once_from_the_command_line(
+    data_dir: DataDir, shared_inbox: InboxLocation
+) -> None:
+    assert shared_inbox.url is not None
+    StateStore(data_dir).add_source(SourceConfig(name="acme", region="us",
+                                                 app_api_key=Secret("unused")))
+    inbox = pg_inbox(shared_inbox)
+    try:
+        inbox.write([_event(n) for n in range(7)])
+        result = run_cli(data_dir, "load", "--once", env={ENV_INBOX: shared_inbox.url.reveal()})
+        assert result.code == 0, result.output
+        assert "Loaded 7 events and 0 dead letters from the inbox postgresql://cio:***@" in (
+            result.stdout)
+        assert inbox.health("acme").backlog == 0
+    finally:
+        inbox.close()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cio_warehouse.cli import receive_cmd
+from cio_warehouse.cli import load_cmd, receive_cmd
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console
 from cio_warehouse.cli.receive_cmd import InboxOption
@@ -20,7 +20,9 @@ from cio_warehouse.webhooks.registration import webhook_url
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve_command)
-    receive_cmd.register(app)  # here, beside serve: the other way to run a receiver
+    # Here, beside serve: the parts of serve that also run alone (docs/deployment.md).
+    receive_cmd.register(app)
+    load_cmd.register(app)
 
 
 def serve_command(

@@ -162,8 +162,11 @@ class InboxBackend(Protocol):
 
     def pending_dead_letters(self, limit: int) -> list[PendingDeadLetter]: ...
 
-    def claim(self, limit: int) -> AbstractContextManager[Claim]:
-        """Up to `limit` pending events and dead letters for one loader."""
+    def claim(
+        self, limit: int, sources: Sequence[str] | None = None
+    ) -> AbstractContextManager[Claim]:
+        """Up to `limit` pending events and dead letters for one loader; of `sources` only, if
+        given (a shared inbox: each loader loads the sources its data dir knows)."""
 
     def mark_loaded(
         self, event_seqs: Iterable[int], dead_letter_seqs: Iterable[int] = ()
@@ -333,9 +336,9 @@ class Inbox:
     # -- the loader's side ---------------------------------------------------------------------
 
     @contextmanager
-    def claim(self, limit: int) -> Iterator[Claim]:
+    def claim(self, limit: int, sources: Sequence[str] | None = None) -> Iterator[Claim]:
         """The pending rows, marked as they load. One loader per data dir drains this inbox
-        (the service's), so a claim locks nothing."""
+        (the service's), so a claim locks nothing, and every source's rows are its."""
         yield _SqliteClaim(self, self.pending_events(limit), self.pending_dead_letters(limit))
 
     def pending_events(self, limit: int) -> list[PendingEvent]:

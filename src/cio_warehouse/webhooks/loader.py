@@ -171,6 +171,7 @@ class EventLoader:
         dlt_settings.apply()  # before the first pipeline is made
         self.data_dir = data_dir
         self.inbox = inbox or InboxLocation(path=data_dir.inbox)
+        self._store: StateStore | None = None  # the sources a loader of a shared inbox loads
         # The data dir's DuckDB file is held open by run_forever once a source loads into it.
         self._duckdb_file: Path | None = None
         self._keeper: duckdb.DuckDBPyConnection | None = None
@@ -202,9 +203,12 @@ class EventLoader:
         the warehouse cannot be written (what did commit stays committed and marked).
 
         The rows are claimed for the whole drain: on a shared inbox no other loader takes them
-        until the marks are committed, after the last warehouse load.
+        until the marks are committed, after the last warehouse load. There, a loader takes the
+        rows of the sources its data dir knows only: another source's destination is not its
+        to guess (its own DuckDB file would split that source's events between warehouses).
         """
-        with self._drain_lock, self._inbox().claim(self.batch_size) as claim:
+        sources = self._known_sources() if self.inbox.shared else None
+        with self._drain_lock, self._inbox().claim(self.batch_size, sources) as claim:
             self._local.claim = claim
             try:
                 return self._drain_claimed(claim)
@@ -486,6 +490,11 @@ class EventLoader:
             inbox = self.inbox.open()
             self._local.inbox = inbox
         return inbox
+
+    def _known_sources(self) -> list[str]:
+        if self._store is None:
+            self._store = StateStore(self.data_dir)
+        return self._store.source_names()
 
     def _claim(self) -> Claim:
         claim: Claim | None = getattr(self._local, "claim", None)

@@ -133,7 +133,16 @@ _PENDING_DEAD = (
     f"SELECT seq, source, received_at, reason, body FROM {SCHEMA}.dead_letters"
     " WHERE loaded_at IS NULL ORDER BY seq LIMIT %s"
 )
-_SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
+_CLAIM_EVENTS = (
+    f"SELECT seq, source, event_id, received_at, body FROM {SCHEMA}.events"
+    " WHERE loaded_at IS NULL AND (%s OR source = ANY(%s)) ORDER BY seq LIMIT %s"
+    " FOR UPDATE SKIP LOCKED"
+)
+_CLAIM_DEAD = (
+    f"SELECT seq, source, received_at, reason, body FROM {SCHEMA}.dead_letters"
+    " WHERE loaded_at IS NULL AND (%s OR source = ANY(%s)) ORDER BY seq LIMIT %s"
+    " FOR UPDATE SKIP LOCKED"
+)
 # Rows per UPDATE or DELETE of the loader's bookkeeping.
 _CHUNK = 10_000
 # Deliveries whose counts wait for the database to be back, at most (a long outage of a busy
@@ -358,8 +367,9 @@ class PostgresInbox:
             return [_dead_letter(row) for row in cur.fetchall()]
 
     @contextmanager
-    def claim(self, limit: int) -> Iterator[Claim]:
-        """Pending rows no other loader holds, locked until this claim ends.
+    def claim(self, limit: int, sources: Sequence[str] | None = None) -> Iterator[Claim]:
+        """Pending rows no other loader holds (of `sources` only, if given), locked until this
+        claim ends.
 
         The marks are committed at the end whatever happened in between: each was made after
         its warehouse commit. If that COMMIT fails (the session died), the rows are claimable
@@ -369,9 +379,10 @@ class PostgresInbox:
         try:
             cur = conn.cursor()
             cur.execute("BEGIN")
-            cur.execute(_PENDING_EVENTS + _SKIP_LOCKED, (limit,))
+            which = (sources is None, list(sources or ()), limit)
+            cur.execute(_CLAIM_EVENTS, which)
             events = [_event(row) for row in cur.fetchall()]
-            cur.execute(_PENDING_DEAD + _SKIP_LOCKED, (limit,))
+            cur.execute(_CLAIM_DEAD, which)
             dead = [_dead_letter(row) for row in cur.fetchall()]
         except psycopg2.Error as exc:
             self._abandon(conn)
