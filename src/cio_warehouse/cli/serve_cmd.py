@@ -34,6 +34,10 @@ def serve_command(
     ] = "127.0.0.1",
     webhook_port: Annotated[int, typer.Option(help="Port of the webhook receiver.")] = 8001,
     inbox: InboxOption = None,
+    scheduler: Annotated[
+        bool, typer.Option(help="Sync each table at its frequency; --no-scheduler leaves syncs "
+                           "to `cio-warehouse sync` run by cron or an orchestrator.")
+    ] = True,
 ) -> None:
     """Run the service (syncs, event loader, API) and the webhook receiver until Ctrl-C."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
@@ -66,7 +70,7 @@ def serve_command(
     serve(
         context.data_dir,
         ServeSettings(host, port, webhook_host, webhook_port,
-                      Secret(inbox) if inbox and inbox.strip() else None),
+                      Secret(inbox) if inbox and inbox.strip() else None, scheduler),
         on_ready=ready,
     )
     console.print("Stopped.")

@@ -51,6 +51,9 @@ class ServeSettings:
     webhook_port: int = 8001
     # A shared PostgreSQL inbox (`--inbox`); None: $CIO_WAREHOUSE_INBOX, else the data dir's.
     inbox: Secret | None = None
+    # False (`--no-scheduler`): syncs run only when asked (`sync`, the API), e.g. by an
+    # orchestrator (docs/deployment.md).
+    scheduler: bool = True
 
 
 @dataclass(frozen=True)
@@ -214,7 +217,8 @@ class Service:
             uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         )
         discovery.publish(self.data_dir, ServiceInfo(os.getpid(), api_url, self.token))
-        self.scheduler.start()
+        if self.settings.scheduler:
+            self.scheduler.start()
         return Endpoints(api_url, receiver_url, admin_token, api_url + login_path)
 
     @property
