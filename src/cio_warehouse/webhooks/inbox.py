@@ -212,7 +212,10 @@ class Inbox:
         try:
             yield self._db
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # SQLite has rolled back by itself after some failures (a full disk mid-INSERT): a
+            # second ROLLBACK would raise and hide the real cause.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
 
