@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 SEED_ENV = "CIO_FUZZ_SEED"
+_SENT: Counter[str] = Counter()  # requests sent per target, over the session
+
+
+@pytest.fixture
+def requests_sent() -> Counter[str]:
+    """Each test adds what it sent; the total is printed at the end of the run."""
+    return _SENT
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _SENT:
+        parts = ", ".join(f"{target} {n}" for target, n in sorted(_SENT.items()))
+        terminalreporter.write_line(f"fuzz: {sum(_SENT.values())} requests in all ({parts})")
 
 
 @pytest.fixture

@@ -49,7 +49,8 @@ def _inbox_rows(data_dir: DataDir) -> tuple[Counter[tuple[str, str]], Counter[tu
 
 
 def test_fuzzed_requests_store_only_the_signed_deliveries(
-    data_dir: DataDir, fuzz_seed: int, say: Callable[[str], None]
+    data_dir: DataDir, fuzz_seed: int, say: Callable[[str], None],
+    requests_sent: Counter[str],
 ) -> None:
     rng = random.Random(fuzz_seed)
     key, previous = rng.randbytes(32).hex(), rng.randbytes(32).hex()
@@ -85,6 +86,7 @@ def test_fuzzed_requests_store_only_the_signed_deliveries(
         code = receiver.terminate()
     assert code == 0, receiver.stderr
 
+    requests_sent["webhook receiver"] += tally.sent
     say(f"fuzz: {tally.sent} requests to the webhook receiver in {elapsed:.1f} s "
         f"({tally.sent / elapsed:.0f}/s, seed {fuzz_seed}); statuses {dict(tally.by_status)}; "
         f"{fuzz.sent_valid} correctly signed deliveries mixed in")
