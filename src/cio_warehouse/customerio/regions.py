@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import httpx
+
 # customerio-api.md: "Base URL per region: US https://api.customer.io, EU https://api-eu.customer.io".
 REGIONS: dict[str, str] = {
     "us": "https://api.customer.io",
@@ -51,4 +53,10 @@ def base_url(region: str, api_base_url_override: str | None = None) -> str:
         raise ValueError(
             f"the API base URL must not carry a query or fragment, got {api_base_url_override!r}"
         )
+    try:  # what the client will parse: an address it refuses must fail here, with this message
+        httpx.URL(override)
+    except httpx.InvalidURL as exc:
+        raise ValueError(
+            f"the API base URL {api_base_url_override!r} is not usable: {exc}"
+        ) from None
     return override

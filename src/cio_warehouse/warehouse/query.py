@@ -66,9 +66,12 @@ def check_read_only(sql: str, dialect: Dialect = "duckdb") -> None:
 
 
 def _check_reads_only_tables(sql: str) -> None:
-    tree = json.loads(
-        duckdb.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0]  # type: ignore[index]
-    )
+    # A cursor of its own: the module-level duckdb.execute shares one connection across threads
+    # (the API's concurrent queries failed on it).
+    with duckdb.default_connection().cursor() as con:
+        row = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+    assert row is not None
+    tree = json.loads(row[0])
     if tree.get("error"):
         return  # not a plain SELECT (SHOW, DESCRIBE ...): the statement type check covers it
     for node in _nodes(tree):
