@@ -61,9 +61,10 @@ class CliResult:
 
 
 def run_cli(
-    data_dir: DataDir, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    data_dir: DataDir, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
+    stdin: str | None = None,
 ) -> CliResult:
-    """The installed console script in its own process, as a user runs it."""
+    """The installed console script in its own process, as a user runs it (`stdin`: piped)."""
     full_env = {k: v for k, v in os.environ.items() if k != "CIO_APP_API_KEY"}
     full_env.update({"COLUMNS": "200", **(env or {})})
     proc = subprocess.run(
@@ -72,7 +73,7 @@ def run_cli(
         text=True,
         env=full_env,
         timeout=timeout,
-        stdin=subprocess.DEVNULL,
+        **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}),
     )
     record_output(f"cli {args[:1]} stdout", proc.stdout)  # for the secrets scan
     record_output(f"cli {args[:1]} stderr", proc.stderr)

@@ -11,7 +11,8 @@ from cio_warehouse.secret import Secret
 from cio_warehouse.sources import client_for
 from cio_warehouse.state import SourceConfig, StateError, StateStore
 from cio_warehouse.webhooks import registration
-from cio_warehouse.webhooks.inbox import Inbox
+from cio_warehouse.webhooks.inbox import InboxLocation, inbox_location, open_inbox
+from cio_warehouse.webhooks.published_keys import KeyPublisher
 from cio_warehouse.webhooks.registration import Registration
 
 
@@ -56,8 +57,14 @@ class KeySaved:
     rotated: bool  # the previous key is still accepted during the rotation
 
 
-def save_signing_key(store: StateStore, name: str, key: Secret) -> KeySaved:
-    """Store the key (the old one stays valid as the previous key), then enable the webhook."""
+def save_signing_key(
+    store: StateStore, name: str, key: Secret, inbox: InboxLocation | None = None
+) -> KeySaved:
+    """Store the key (the old one stays valid as the previous key), then enable the webhook.
+
+    With a shared inbox (`inbox`, else $CIO_WAREHOUSE_INBOX) the key is published to it before
+    Customer.io is told to send: remote receivers must not drop a first delivery as unsigned.
+    """
     source = store.get_source(name)
     rotated = source.signing_key is not None and source.signing_key != key
     store.update_source(
@@ -67,6 +74,13 @@ def save_signing_key(store: StateStore, name: str, key: Secret) -> KeySaved:
             previous_signing_key=source.signing_key if rotated else source.previous_signing_key,
         )
     )
+    inbox = inbox if inbox is not None else inbox_location(store.data_dir)
+    if inbox.url is not None:
+        publisher = KeyPublisher(store, inbox.url)
+        try:
+            publisher.publish()
+        finally:
+            publisher.stop()
     webhook_id = _webhook_id(source)
     if webhook_id is None:
         return KeySaved(None, rotated)
@@ -121,7 +135,7 @@ def remove_source(store: StateStore, name: str) -> str | None:
 def forget_source(store: StateStore, name: str) -> None:
     """Remove the source here only: its state, keys and the deliveries waiting in the inbox."""
     store.remove_source(name)
-    inbox = Inbox(store.data_dir.inbox)
+    inbox = open_inbox(store.data_dir)
     try:
         inbox.forget_source(name)
     finally:

@@ -160,7 +160,7 @@ def status(
     console.print(rich_table(None, columns, rows))
     if any(catalog.get(t).sync_method is catalog.SyncMethod.WEBHOOK for t in source.tables):
         print_delivery_health(
-            cli_context(ctx).data_dir.inbox,
+            cli_context(ctx).data_dir,
             name,
             source.signing_key is not None,
             "webhook_id" in source.settings,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,7 +17,7 @@ from cio_warehouse.service.discovery import find_running
 from cio_warehouse.service.remote import RemoteService
 from cio_warehouse.state import DataDir, StateError
 from cio_warehouse.webhooks.health import Level, assess
-from cio_warehouse.webhooks.inbox import Inbox
+from cio_warehouse.webhooks.inbox import open_inbox
 from cio_warehouse.webhooks.registration import UI_PATH
 
 app = typer.Typer(no_args_is_help=True)
@@ -112,7 +111,7 @@ def status(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The sou
         remote = f"unknown ({exc})"
     console.print(f"Customer.io: {remote}", highlight=False)
     has_key, registered = source.signing_key is not None, "webhook_id" in source.settings
-    print_delivery_health(context.data_dir.inbox, name, has_key, registered)
+    print_delivery_health(context.data_dir, name, has_key, registered)
 
 
 def print_loader_state(data_dir: DataDir, name: str) -> None:
@@ -141,8 +140,8 @@ def print_loader_state(data_dir: DataDir, name: str) -> None:
                       highlight=False)
 
 
-def print_delivery_health(inbox_path: Path, name: str, has_key: bool, registered: bool) -> None:
-    inbox = Inbox(inbox_path)
+def print_delivery_health(data_dir: DataDir, name: str, has_key: bool, registered: bool) -> None:
+    inbox = open_inbox(data_dir)  # the data dir's, or the shared one of $CIO_WAREHOUSE_INBOX
     try:
         health = inbox.health(name)
     finally:

@@ -36,7 +36,6 @@ from cio_warehouse.web.api.common import (
 from cio_warehouse.web.api.errors import ApiError
 from cio_warehouse.web.settings import WebSettings, validate_public_base_url
 from cio_warehouse.webhooks.health import assess
-from cio_warehouse.webhooks.inbox import Inbox
 from cio_warehouse.webhooks.registration import webhook_url
 
 router = APIRouter()
@@ -313,7 +312,7 @@ def post_register(name: SourceName, service: ServiceDep, settings: SettingsDep,
 
 def store_signing_key(service: Service, name: str, key: str) -> models.KeySaved:
     known_source(service, name)
-    saved = webhook_links.save_signing_key(service.store, name, Secret(key))
+    saved = webhook_links.save_signing_key(service.store, name, Secret(key), service.inbox)
     return models.KeySaved(
         webhook=saved.webhook,
         rotated=saved.rotated,
@@ -337,7 +336,7 @@ def webhook_status(service: Service, name: str) -> models.WebhookStatus:
             remote = webhook_links.fetch_webhook(service.store, name, interactive=True)
         except CustomerIOError as exc:
             remote_error = str(exc)
-    inbox = Inbox(service.data_dir.inbox)
+    inbox = service.inbox.open()
     try:
         health = inbox.health(name)
     finally:
