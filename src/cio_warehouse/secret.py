@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
 
 class Secret:
     __slots__ = ("_value",)
@@ -31,3 +33,15 @@ class Secret:
 
     def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("secrets are not picklable")
+
+def mask_url(url: str) -> str:
+    """A URL safe for logs and status: its password, and query values that look secret, masked."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[1]}"
+    query = "&".join(
+        f"{k}={'***' if any(w in k.lower() for w in ('pass', 'secret', 'key', 'token')) else v}"
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cio_warehouse.secret import Secret
+from cio_warehouse.secret import Secret, mask_url
 from cio_warehouse.state import DataDir, StateError
 from cio_warehouse.webhooks.inbox import (
     ENV_INBOX,
@@ -21,7 +21,6 @@ from cio_warehouse.webhooks.inbox import (
     Kind,
     Submission,
     inbox_location,
-    mask_url,
 )
 from cio_warehouse.webhooks.postgres_inbox import PostgresInbox
 from tests.scaleout.conftest import pg_inbox

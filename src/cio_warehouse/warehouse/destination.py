@@ -21,14 +21,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import dlt
 from dlt.common.destination import Destination
 from dlt.common.schema.typing import TTableFormat
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
-from cio_warehouse.secret import Secret
+from cio_warehouse.secret import Secret, mask_url
 from cio_warehouse.state import DataDir, StateError
 
 ENV_DESTINATION = "CIO_WAREHOUSE_DESTINATION"
@@ -112,16 +112,7 @@ class Target:
         """The URL with its password masked: safe for status, logs and the browser."""
         if self.url is None:
             return "duckdb (the data dir's warehouse.duckdb)"
-        parts = urlsplit(self.url.reveal())
-        netloc = parts.netloc
-        if parts.password is not None:
-            user = parts.username or ""
-            host = netloc.rsplit("@", 1)[1]
-            netloc = f"{user}:***@{host}"
-        query = "&".join(
-            f"{k}={'***' if _secret_param(k) else v}" for k, v in parse_qsl(parts.query)
-        )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+        return mask_url(self.url.reveal())
 
     def key(self, data_dir: DataDir) -> str:
         """Identifies the warehouse: loads into one warehouse are serialized within a process."""
@@ -255,6 +246,3 @@ def _postgres_url(url: str) -> str:
     # psycopg2 and dlt know postgresql://; postgres:// is a common spelling of the same.
     return "postgresql://" + url.split("://", 1)[1] if url.startswith("postgres://") else url
 
-
-def _secret_param(name: str) -> bool:
-    return any(word in name.lower() for word in ("password", "secret", "token", "key"))

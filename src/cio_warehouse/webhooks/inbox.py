@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from cio_warehouse.secret import Secret
+from cio_warehouse.secret import Secret, mask_url
 from cio_warehouse.state import DataDir, StateError
 
 # The inbox URL of every process of a deployment (service, receivers, CLI), like the data dir's.
@@ -499,17 +499,6 @@ def open_inbox(
     return inbox_location(data_dir, url).open(timeout=timeout)
 
 
-def mask_url(url: str) -> str:
-    """A URL safe for logs and status: its password, and query values that look secret, masked."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[1]}"
-    query = "&".join(
-        f"{k}={'***' if any(w in k.lower() for w in ('pass', 'secret', 'key', 'token')) else v}"
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 # How often a writer tries again for the write lock while another connection holds it.

@@ -36,7 +36,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg2
 import psycopg2.extensions
 
-from cio_warehouse.secret import Secret
+from cio_warehouse.secret import Secret, mask_url
 from cio_warehouse.webhooks.inbox import (
     RETENTION_SECONDS,
     Claim,
@@ -47,7 +47,6 @@ from cio_warehouse.webhooks.inbox import (
     PendingEvent,
     Result,
     Submission,
-    mask_url,
     tally_health,
 )
 

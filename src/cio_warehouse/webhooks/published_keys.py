@@ -24,10 +24,10 @@ from typing import TypeVar
 import psycopg2
 import psycopg2.extras
 
-from cio_warehouse.secret import Secret
+from cio_warehouse.secret import Secret, mask_url
 from cio_warehouse.state import DataDir, StateError, StateStore
 from cio_warehouse.state.crypto import ENV_SECRET_KEY, SecretBox, load_or_create_key
-from cio_warehouse.webhooks.inbox import InboxUnavailable, mask_url
+from cio_warehouse.webhooks.inbox import InboxUnavailable
 from cio_warehouse.webhooks.postgres_inbox import (
     SCHEMA,
     Connection,
