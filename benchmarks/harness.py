@@ -22,6 +22,14 @@ CLI = BIN / "cio-warehouse"
 KEY_ENV = "CIO_BENCH_SANDBOX_KEY"
 
 
+def settle(seconds: float = 10.0) -> None:
+    """Start a measurement from a quiet machine: the previous one's dirty pages written back
+    (an fsync waits behind the whole disk's writeback: a durable ack measured right after a
+    benchmark that wrote and deleted a GB showed p99s of hundreds of ms) and its processes gone."""
+    os.sync()
+    time.sleep(seconds)
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:

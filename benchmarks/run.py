@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import full_refresh, loader, webhooks  # noqa: E402
-from benchmarks.harness import machine  # noqa: E402
+from benchmarks.harness import machine, settle  # noqa: E402
 
 BENCHMARKS = [full_refresh, webhooks, loader]
 
@@ -18,6 +18,7 @@ BENCHMARKS = [full_refresh, webhooks, loader]
 def main() -> None:
     sections = []
     for bench in BENCHMARKS:
+        settle()
         print(f"running {bench.__name__} ...", flush=True)
         section = bench.run()
         print(section, flush=True)

@@ -40,6 +40,7 @@ from benchmarks.harness import (
     run_timed,
     sandbox_process,
     serve_process,
+    settle,
 )
 from benchmarks.loadgen import (
     LoadResult,
@@ -689,7 +690,9 @@ def report(m: dict[str, Any]) -> str:
 
 
 def run() -> str:
-    return report(measure()) + "\n" + inbox_report(measure_inboxes())
+    loaded = report(measure())
+    settle()
+    return loaded + "\n" + inbox_report(measure_inboxes())
 
 
 def main(argv: Sequence[str] | None = None) -> None:
