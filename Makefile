@@ -29,7 +29,7 @@ chromium:
 # Servers the tests start themselves (never as system services): PostgreSQL for the Postgres
 # destination and the shared inbox, nginx in front of several receivers.
 services:
-	@{ ls /usr/lib/postgresql/*/bin/initdb && command -v nginx; } >/dev/null 2>&1 || { \
+	@{ ls /usr/lib/postgresql/*/bin/initdb && test -x /usr/sbin/nginx; } >/dev/null 2>&1 || { \
 	  echo "Installing postgresql and nginx for the tests..."; \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
