@@ -149,3 +149,15 @@ def test_postgres_down_holds_events_in_the_inbox_until_it_is_back(
         assert _one(url, "select count(distinct event_id) from acme.email_events") == (40,)
     finally:
         serve.stop()
+
+
+def test_remove_with_drop_data_drops_the_schema_in_postgres(
+    store: StateStore, sandbox: SandboxServer, api_key: str, postgres_url: str
+) -> None:
+    _on_postgres(store, sandbox, api_key, postgres_url, tables=("snippets",))
+    assert run_cli(store.data_dir, "sync", "acme").code == 0
+    schemas = "select count(*) from information_schema.schemata where schema_name like 'acme%'"
+    assert _one(postgres_url, schemas) == (2,)  # acme and dlt's acme_staging
+    removed = run_cli(store.data_dir, "source", "remove", "acme", "--drop-data")
+    assert removed.code == 0, removed.output
+    assert _one(postgres_url, schemas) == (0,)

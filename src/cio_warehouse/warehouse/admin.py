@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import duckdb
 
 from cio_warehouse.state import DataDir
 from cio_warehouse.warehouse.destination import Target, delta_location
-from cio_warehouse.warehouse.readers import WarehouseUnavailable, first_line
+from cio_warehouse.warehouse.readers import WarehouseUnavailable, connect_postgres, first_line
 
 
 def check_destination(target: Target) -> None:
@@ -60,28 +64,16 @@ def drop_dataset(data_dir: DataDir, dataset: str, target: Target) -> None:
         )
 
 
-class _postgres:
-    """A read-write session for the few statements above (autocommit)."""
-
-    def __init__(self, target: Target) -> None:
-        assert target.url is not None
-        self._url = target.url.reveal()
-
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        import psycopg2
-
-        try:
-            self._con = psycopg2.connect(self._url, connect_timeout=10)
-        except psycopg2.Error as exc:
-            raise WarehouseUnavailable(
-                f"Could not connect to PostgreSQL: {first_line(exc)} Check that it runs and that "
-                "the destination URL's user, password and database are right."
-            ) from None
-        self._con.autocommit = True
-        return self._con
-
-    def __exit__(self, *exc: object) -> None:
-        self._con.close()
+@contextmanager
+def _postgres(target: Target) -> Iterator[Any]:
+    """A read-write session (autocommit) for the few statements above."""
+    assert target.url is not None
+    con = connect_postgres(target.url.reveal())
+    con.autocommit = True
+    try:
+        yield con
+    finally:
+        con.close()
 
 
 def _filesystem(target: Target):  # type: ignore[no-untyped-def]

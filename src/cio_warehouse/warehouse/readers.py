@@ -14,7 +14,7 @@ from typing import Any, Literal
 import duckdb
 
 from cio_warehouse.state import DataDir
-from cio_warehouse.warehouse.destination import Target
+from cio_warehouse.warehouse.destination import Target, delta_location
 
 Dialect = Literal["duckdb", "postgres"]
 
@@ -70,27 +70,21 @@ class SqlCursor:
                 self._owner.close()
 
 
-def open_cursor(
-    target: Target,
-    data_dir: DataDir,
-    datasets: Sequence[str],
-    duckdb_connection: duckdb.DuckDBPyConnection | None = None,
-) -> SqlCursor:
-    """A read-only cursor on `target`; `duckdb_connection` is the service's own, if it runs."""
+def open_cursor(target: Target, data_dir: DataDir, datasets: Sequence[str]) -> SqlCursor:
+    """A read-only cursor on `target`, opened for this cursor alone (the service reads the data
+    dir's DuckDB through its own shared connection instead: service/api.py)."""
     engine = target.engine
     if not engine.queryable:
         raise QueryError(
             f"{engine.label} is not queried through cio-warehouse: {engine.caveat}"
         )
     if target.is_default:
-        if duckdb_connection is not None:
-            return SqlCursor(duckdb_connection.cursor(), "duckdb")
         return SqlCursor(*_duckdb_file(data_dir))
     assert target.url is not None
     if engine.name == "postgres":
         return SqlCursor(*_postgres(target.url.reveal()))
+    # Imported here: deltalake takes a while to import and only Delta sources need it.
     from cio_warehouse.warehouse.delta_reader import open_delta
-    from cio_warehouse.warehouse.destination import delta_location
 
     try:
         con = open_delta(delta_location(target.url.reveal()), datasets)
@@ -117,23 +111,27 @@ def _duckdb_file(data_dir: DataDir) -> tuple[Any, Dialect, Any]:
 
 
 def _postgres(url: str) -> tuple[Any, Dialect, Any]:
+    con = connect_postgres(
+        url,
+        application_name="cio-warehouse query",
+        options=f"-c default_transaction_read_only=on "
+        f"-c statement_timeout={POSTGRES_STATEMENT_TIMEOUT_MS}",
+    )
+    con.set_session(readonly=True, autocommit=True)
+    return con.cursor(), "postgres", con
+
+
+def connect_postgres(url: str, **options: str) -> Any:
+    """A psycopg2 connection to a destination, or WarehouseUnavailable saying what to check."""
     import psycopg2  # dlt's postgres extra brings it
 
     try:
-        con = psycopg2.connect(
-            url,
-            connect_timeout=10,
-            application_name="cio-warehouse query",
-            options=f"-c default_transaction_read_only=on "
-            f"-c statement_timeout={POSTGRES_STATEMENT_TIMEOUT_MS}",
-        )
+        return psycopg2.connect(url, connect_timeout=10, **options)
     except psycopg2.Error as exc:
         raise WarehouseUnavailable(
             f"Could not connect to PostgreSQL: {first_line(exc)} Check that it runs and that the "
             "destination URL's user, password and database are right."
         ) from None
-    con.set_session(readonly=True, autocommit=True)
-    return con.cursor(), "postgres", con
 
 
 def first_line(exc: BaseException) -> str:
