@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -140,9 +140,11 @@ class Server:
 
 
 @contextmanager
-def bare_process() -> Iterator[Server]:
-    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.webhooks", "--bare"],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+def _server_process(args: Sequence[str], env: dict[str, str] | None = None
+                    ) -> Iterator[Server]:
+    """A server in a process of its own that prints {"url": ...} once it listens."""
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            text=True, env=env)
     try:
         assert proc.stdout is not None
         base = json.loads(proc.stdout.readline())["url"]
@@ -150,6 +152,12 @@ def bare_process() -> Iterator[Server]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def bare_process() -> AbstractContextManager[Server]:
+    return _server_process(["benchmarks.webhooks", "--bare"])
 
 
 # -- the service: a source with a signing key, the API, the inbox --------------------------------
@@ -474,18 +482,9 @@ def receiver_on(data_dir: Path, inbox_url: str | None) -> Iterator[Server]:
     env = {k: v for k, v in os.environ.items() if k != ENV_INBOX}
     if inbox_url is not None:
         env[ENV_INBOX] = inbox_url
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cio_warehouse.webhooks.receiver_process", "--data-dir",
-         str(data_dir), "--port", "0"], stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        assert proc.stdout is not None
-        base = json.loads(proc.stdout.readline())["url"]
-        yield Server(f"{base}/webhooks/customerio/{SOURCE}", proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    with _server_process(["cio_warehouse.webhooks.receiver_process", "--data-dir",
+                          str(data_dir), "--port", "0"], env) as server:
+        yield server
 
 
 def _postgres_cpu(server: PostgresServer) -> float:

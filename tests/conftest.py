@@ -10,6 +10,7 @@ import pytest
 
 from cio_warehouse.sandbox import SandboxServer, Workspace
 from cio_warehouse.state import DataDir, StateStore
+from cio_warehouse.webhooks.inbox import Inbox
 from tests.services.postgres import PostgresServer, remove, start_postgres
 
 pytest_plugins = ("tests.secrets_plugin",)  # the secrets scan at the end of every run
@@ -40,6 +41,14 @@ def data_dir(tmp_path: Path) -> DataDir:
 @pytest.fixture
 def store(data_dir: DataDir) -> StateStore:
     return StateStore(data_dir)
+
+
+@pytest.fixture
+def inbox(data_dir: DataDir) -> Iterator[Inbox]:
+    """The data dir's inbox, as the receiver writes it."""
+    box = Inbox(data_dir.inbox)
+    yield box
+    box.close()
 
 
 @pytest.fixture(scope="session")

@@ -18,22 +18,11 @@ import psutil
 from cio_warehouse.sandbox import SandboxServer
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import StateStore
-from tests.helpers import EVENT_TABLES, ServeProcess, add_source, cio_sign, run_cli
+from tests.helpers import EVENT_TABLES, ServeProcess, add_source, cio_sign, delivery_body, run_cli
 
 N_EVENTS = 10_000
 SENDERS = 40
 SIGNING_KEY = "6c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d"
-CHANNELS = ["email", "email", "email", "push", "sms", "in_app", "customer", "webhook", "slack"]
-
-
-def _body(n: int) -> bytes:
-    object_type = CHANNELS[n % len(CHANNELS)]
-    metric = "subscribed" if object_type == "customer" else "delivered"
-    return json.dumps({
-        "event_id": f"01JCRASH{n:018d}", "object_type": object_type, "metric": metric,
-        "timestamp": 1700000000 + n,
-        "data": {"delivery_id": f"d{n}", "identifiers": {"id": str(n)}, "customer_id": str(n)},
-    }).encode()
 
 
 async def _send_all(url: str, acked: set[int], stop: threading.Event) -> None:
@@ -49,7 +38,7 @@ async def _send_all(url: str, acked: set[int], stop: threading.Event) -> None:
         async def worker() -> None:
             while not queue.empty():
                 n = queue.get_nowait()
-                body = _body(n)
+                body = delivery_body(n, "CRASH")
                 while True:
                     ts = str(int(time.time()))
                     try:

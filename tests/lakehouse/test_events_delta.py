@@ -39,13 +39,6 @@ def delta_source(store: StateStore, lake: Path) -> SourceConfig:
 
 
 @pytest.fixture
-def inbox(data_dir: DataDir) -> Iterator[Inbox]:
-    box = Inbox(data_dir.inbox)
-    yield box
-    box.close()
-
-
-@pytest.fixture
 def loader(data_dir: DataDir, delta_source: SourceConfig) -> Iterator[EventLoader]:
     el = EventLoader(data_dir)  # each source's own destination: this one's is Delta
     yield el
@@ -150,22 +143,14 @@ def test_delta_loads_poll_their_jobs_promptly(
 ) -> None:
     """dlt's loader would idle 1 s per load into Delta (destination._prompt_delta_loads): the
     attribute it waits on must still exist in this dlt, and be set short for Delta only."""
-    seen: list[object] = []
-    run = Load.run
-
-    def spy(self: Load, *args: Any, **kwargs: Any) -> Any:
-        seen.append(getattr(self, "_run_loop_sleep_duration", None))
-        return run(self, *args, **kwargs)
-
-    monkeypatch.setattr(Load, "run", spy)
+    seen = _load_polls(monkeypatch)
     deliver(inbox, [event()])
     loader.drain()
     assert seen == [destination.DELTA_JOB_POLL_SECONDS]
 
 
-def test_other_destinations_keep_dlts_poll(
-    data_dir: DataDir, inbox: Inbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _load_polls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The job poll of every dlt load from now on."""
     seen: list[object] = []
     run = Load.run
 
@@ -174,6 +159,13 @@ def test_other_destinations_keep_dlts_poll(
         return run(self, *args, **kwargs)
 
     monkeypatch.setattr(Load, "run", spy)
+    return seen
+
+
+def test_other_destinations_keep_dlts_poll(
+    data_dir: DataDir, inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _load_polls(monkeypatch)
     deliver(inbox, [event()])  # no source stored: the data dir's DuckDB
     el = EventLoader(data_dir)
     try:

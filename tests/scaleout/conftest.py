@@ -10,19 +10,16 @@ import signal
 import socket
 import subprocess
 import textwrap
-import threading
 import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from cio_warehouse.secret import Secret
-from cio_warehouse.state import DataDir, StateStore
+from cio_warehouse.state import StateStore
 from cio_warehouse.webhooks.inbox import ENV_INBOX, InboxLocation
 from cio_warehouse.webhooks.postgres_inbox import PostgresInbox
 from cio_warehouse.webhooks.published_keys import KeyPublisher
-from cio_warehouse.webhooks.receiver import ReceiverSettings, create_receiver_app
 from tests.helpers import CLI, free_port
 
 NGINX = Path("/usr/sbin/nginx")
@@ -47,42 +44,6 @@ def publish_keys(store: StateStore, inbox: InboxLocation) -> None:
 def pg_inbox(inbox: InboxLocation) -> PostgresInbox:
     assert inbox.url is not None
     return PostgresInbox(inbox.url)
-
-
-class ThreadReceiver:
-    """The receiver app on a shared inbox, served by uvicorn from a thread (as in production:
-    uvloop, httptools)."""
-
-    def __init__(self, data_dir: DataDir, inbox: InboxLocation,
-                 settings: ReceiverSettings | None = None) -> None:
-        self.app = create_receiver_app(data_dir, settings, inbox=inbox)
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=0, loop="uvloop", http="httptools", ws="none",
-            lifespan="on", access_log=False, server_header=False, log_level="warning",
-            log_config=None, timeout_graceful_shutdown=5,
-        )
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, name="receiver", daemon=True)
-        self.url = ""
-
-    def start(self) -> ThreadReceiver:
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the receiver did not start")
-            time.sleep(0.005)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self._thread.join(15)
-        assert not self._thread.is_alive(), "the receiver did not stop"
-
-    def endpoint(self, source: str) -> str:
-        return f"{self.url}/webhooks/customerio/{source}"
 
 
 class ReceiveProcess:

@@ -16,9 +16,9 @@ import pytest
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.webhooks.inbox import InboxLocation
-from tests.scaleout.conftest import ThreadReceiver, pg_inbox, publish_keys
+from tests.scaleout.conftest import pg_inbox, publish_keys
 from tests.services.postgres import PostgresServer, remove, start_postgres
-from tests.webhooks.conftest import add_source, event_body, signed_headers
+from tests.webhooks.conftest import ReceiverServer, add_source, event_body, signed_headers
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -75,7 +75,7 @@ def test_postgres_down_is_503_and_back_is_200_and_nothing_acked_is_lost(
     store = StateStore(data_dir)
     add_source(store, "acme")
     publish_keys(store, inbox)
-    receiver = ThreadReceiver(data_dir, inbox).start()
+    receiver = ReceiverServer(data_dir, inbox=inbox).start()
     acked: set[str] = set()
     statuses: Counter[int] = Counter()
     outage = threading.Event()

@@ -6,7 +6,6 @@ the event tables exactly once."""
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections import Counter
@@ -19,7 +18,7 @@ import pytest
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.webhooks.inbox import InboxLocation
 from cio_warehouse.webhooks.loader import EventLoader
-from tests.helpers import free_port
+from tests.helpers import DELIVERY_CHANNELS, delivery_body, free_port
 from tests.scaleout.conftest import Nginx, ReceiveProcess, pg_inbox, publish_keys
 from tests.webhooks.conftest import add_source, signed_headers
 
@@ -27,18 +26,7 @@ pytestmark = pytest.mark.timeout(300)
 
 N_EVENTS = 4000
 SENDERS = 32
-CHANNELS = ["email", "email", "email", "push", "sms", "in_app", "customer", "webhook", "slack"]
-EVENT_TABLES = [f"{c}_events" for c in sorted(set(CHANNELS))]
-
-
-def _body(n: int) -> bytes:
-    object_type = CHANNELS[n % len(CHANNELS)]
-    metric = "subscribed" if object_type == "customer" else "delivered"
-    return json.dumps({
-        "event_id": f"01JNGINX{n:018d}", "object_type": object_type, "metric": metric,
-        "timestamp": 1700000000 + n,
-        "data": {"delivery_id": f"d{n}", "identifiers": {"id": str(n)}, "customer_id": str(n)},
-    }).encode()
+EVENT_TABLES = [f"{c}_events" for c in sorted(set(DELIVERY_CHANNELS))]
 
 
 async def _send_all(url: str, acked: set[str], answered_by: Counter[str],
@@ -53,7 +41,7 @@ async def _send_all(url: str, acked: set[str], answered_by: Counter[str],
         async def worker() -> None:
             while not queue.empty():
                 n = queue.get_nowait()
-                body = _body(n)
+                body = delivery_body(n, "NGINX")
                 while True:
                     try:
                         reply = await client.post(url, content=body, headers=signed_headers(body))

@@ -15,30 +15,37 @@ from cio_warehouse.state import DataDir, StateError, StateStore
 from cio_warehouse.webhooks.inbox import InboxLocation
 from cio_warehouse.webhooks.published_keys import KeyPublisher
 from cio_warehouse.webhooks.receiver import create_receiver_app
-from tests.scaleout.conftest import ThreadReceiver, pg_inbox, publish_keys
-from tests.webhooks.conftest import KEY, add_source, event_body, set_keys, signed_headers
+from tests.scaleout.conftest import pg_inbox, publish_keys
+from tests.webhooks.conftest import (
+    KEY,
+    ReceiverServer,
+    add_source,
+    event_body,
+    set_keys,
+    signed_headers,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
 def receiver(data_dir: DataDir, store: StateStore,
-             shared_inbox: InboxLocation) -> Iterator[ThreadReceiver]:
+             shared_inbox: InboxLocation) -> Iterator[ReceiverServer]:
     add_source(store, "acme")
     publish_keys(store, shared_inbox)
-    server = ThreadReceiver(data_dir, shared_inbox).start()
+    server = ReceiverServer(data_dir, inbox=shared_inbox).start()
     yield server
     server.stop()
 
 
-def post(client: httpx.Client, receiver: ThreadReceiver, body: bytes, source: str = "acme",
+def post(client: httpx.Client, receiver: ReceiverServer, body: bytes, source: str = "acme",
          key: str = KEY) -> httpx.Response:
     return client.post(receiver.endpoint(source), content=body,
                        headers=signed_headers(body, key=key))
 
 
 def test_stored_once_duplicates_dead_letters_and_rejections_are_counted(
-    receiver: ThreadReceiver, shared_inbox: InboxLocation
+    receiver: ReceiverServer, shared_inbox: InboxLocation
 ) -> None:
     body = event_body("01SHAREDINBOX0000000000001")
     with httpx.Client(timeout=10) as client:
@@ -60,7 +67,7 @@ def test_stored_once_duplicates_dead_letters_and_rejections_are_counted(
 
 
 def test_sources_and_keys_follow_what_the_service_publishes(
-    receiver: ThreadReceiver, store: StateStore, shared_inbox: InboxLocation
+    receiver: ReceiverServer, store: StateStore, shared_inbox: InboxLocation
 ) -> None:
     with httpx.Client(timeout=10) as client:
         assert post(client, receiver, event_body(), source="newcomer").status_code == 404
@@ -93,7 +100,7 @@ def test_the_publisher_publishes_changes_by_itself(
     assert shared_inbox.url is not None
     add_source(store, "acme")
     publisher = KeyPublisher(store, shared_inbox.url, interval=0.05).start()
-    server = ThreadReceiver(data_dir, shared_inbox).start()
+    server = ReceiverServer(data_dir, inbox=shared_inbox).start()
     try:
         with httpx.Client(timeout=10) as client:
             assert post(client, server, event_body()).status_code == 200
@@ -144,7 +151,7 @@ def test_published_keys_are_encrypted(
 
 
 def test_logs_never_hold_the_inbox_password(
-    receiver: ThreadReceiver, shared_inbox: InboxLocation, caplog: pytest.LogCaptureFixture
+    receiver: ReceiverServer, shared_inbox: InboxLocation, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert shared_inbox.url is not None
     password = shared_inbox.url.reveal().split(":")[2].split("@")[0]

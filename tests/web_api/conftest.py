@@ -6,6 +6,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -103,3 +104,33 @@ def log_in(client: httpx.Client, token: str) -> str:
     value = session.json()["csrf_token"]
     assert isinstance(value, str)
     return value
+
+
+class Browser:
+    """A logged-in browser session that sends its CSRF token on unsafe requests, as the pages'
+    scripts do."""
+
+    def __init__(self, app: RunningApp) -> None:
+        self.http = app.client()
+        self.csrf = log_in(self.http, app.admin_token)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.get(path, **kwargs)
+
+    def send(self, method: str, path: str, body: object = None) -> httpx.Response:
+        return self.http.request(method, path, json=body, headers={"X-CSRF-Token": self.csrf})
+
+    def ok(self, method: str, path: str, body: object = None, status: int = 200) -> Any:
+        answer = self.send(method, path, body) if method != "GET" else self.get(path)
+        assert answer.status_code == status, f"{method} {path}: {answer.text}"
+        return answer.json() if answer.content else None
+
+
+@pytest.fixture
+def browser(app: RunningApp) -> Iterator[Browser]:
+    opened = Browser(app)
+    yield opened
+    opened.close()

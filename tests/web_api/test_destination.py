@@ -4,20 +4,9 @@ is saved, shown with its password masked, and the data page reads it there."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from cio_warehouse.sandbox import SandboxServer, Workspace
-from tests.web_api.conftest import RunningApp
-from tests.web_api.test_flow import Browser
-
-
-@pytest.fixture
-def browser(app: RunningApp) -> Iterator[Browser]:
-    opened = Browser(app)
-    yield opened
-    opened.close()
+from tests.web_api.conftest import Browser
 
 
 def test_a_source_on_postgres_through_the_json_api(

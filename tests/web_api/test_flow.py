@@ -7,47 +7,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
-import pytest
 from fastapi import FastAPI
 
 from cio_warehouse import catalog
 from cio_warehouse.sandbox import SandboxServer, Workspace
-from tests.web_api.conftest import RunningApp, log_in
+from tests.web_api.conftest import Browser, RunningApp
 from tests.web_api.test_guarded import _routes
-
-
-class Browser:
-    """A logged-in browser session that sends its CSRF token on unsafe requests, as the pages'
-    scripts do."""
-
-    def __init__(self, app: RunningApp) -> None:
-        self.http = app.client()
-        self.csrf = log_in(self.http, app.admin_token)
-
-    def close(self) -> None:
-        self.http.close()
-
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.http.get(path, **kwargs)
-
-    def send(self, method: str, path: str, body: object = None) -> httpx.Response:
-        return self.http.request(method, path, json=body, headers={"X-CSRF-Token": self.csrf})
-
-    def ok(self, method: str, path: str, body: object = None, status: int = 200) -> Any:
-        answer = self.send(method, path, body) if method != "GET" else self.get(path)
-        assert answer.status_code == status, f"{method} {path}: {answer.text}"
-        return answer.json() if answer.content else None
-
-
-@pytest.fixture
-def browser(app: RunningApp) -> Iterator[Browser]:
-    opened = Browser(app)
-    yield opened
-    opened.close()
 
 
 def _wait(predicate: Any, what: str, timeout: float = 60.0) -> Any:

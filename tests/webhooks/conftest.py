@@ -24,7 +24,13 @@ import uvicorn
 
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, SourceConfig, StateStore
-from cio_warehouse.webhooks.inbox import Health, Inbox, PendingDeadLetter, PendingEvent
+from cio_warehouse.webhooks.inbox import (
+    Health,
+    Inbox,
+    InboxLocation,
+    PendingDeadLetter,
+    PendingEvent,
+)
 from cio_warehouse.webhooks.receiver import ReceiverSettings, create_receiver_app
 
 SOURCE = "acme"
@@ -73,10 +79,12 @@ def signed_headers(body: bytes, key: str = KEY, timestamp: int | None = None) ->
 
 
 class ReceiverServer:
-    """The receiver app served by uvicorn (uvloop, httptools, as in production) from a thread."""
+    """The receiver app served by uvicorn (uvloop, httptools, as in production) from a thread,
+    on the data dir's inbox or on `inbox` (a shared PostgreSQL one)."""
 
-    def __init__(self, data_dir: DataDir, settings: ReceiverSettings | None = None) -> None:
-        self.app = create_receiver_app(data_dir, settings)
+    def __init__(self, data_dir: DataDir, settings: ReceiverSettings | None = None, *,
+                 inbox: InboxLocation | None = None) -> None:
+        self.app = create_receiver_app(data_dir, settings, inbox=inbox)
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=0, loop="uvloop", http="httptools", ws="none",
             lifespan="on", access_log=False, server_header=False, log_level="warning",
@@ -88,7 +96,7 @@ class ReceiverServer:
 
     def start(self) -> ReceiverServer:
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         while not self.server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the receiver did not start")
@@ -99,7 +107,7 @@ class ReceiverServer:
 
     def stop(self) -> None:
         self.server.should_exit = True
-        self._thread.join(10)
+        self._thread.join(15)
         assert not self._thread.is_alive(), "the receiver did not stop"
 
     def endpoint(self, source: str = SOURCE) -> str:

@@ -58,13 +58,6 @@ def event(object_type: str = "email", metric: str = "sent", **data: Any) -> dict
 
 
 @pytest.fixture
-def inbox(data_dir: DataDir) -> Iterator[Inbox]:
-    box = Inbox(data_dir.inbox)
-    yield box
-    box.close()
-
-
-@pytest.fixture
 def loader(data_dir: DataDir) -> Iterator[EventLoader]:
     el = EventLoader(data_dir)
     yield el
