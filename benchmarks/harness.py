@@ -69,6 +69,8 @@ def sandbox_process(*args: str) -> Iterator[Sandbox]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 @dataclass

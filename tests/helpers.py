@@ -13,11 +13,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
 from cio_warehouse import catalog
-from cio_warehouse.sandbox import SandboxServer
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, SourceConfig, StateStore
 from tests.secrets_plugin import record_output
@@ -25,9 +25,16 @@ from tests.secrets_plugin import record_output
 CLI = Path(sys.executable).with_name("cio-warehouse")
 
 
+class HasUrl(Protocol):
+    """A sandbox, in this process (SandboxServer) or in its own (benchmarks.harness.Sandbox)."""
+
+    @property
+    def url(self) -> str: ...
+
+
 def add_source(
     store: StateStore,
-    sandbox: SandboxServer,
+    sandbox: HasUrl,
     api_key: str,
     name: str = "acme",
     tables: tuple[str, ...] | None = None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -26,6 +28,7 @@ from cio_warehouse.customerio import (
     ScopeMissingError,
     TransientError,
 )
+from cio_warehouse.customerio.pacing import Slot
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -192,9 +195,9 @@ def test_every_attempt_goes_through_the_limiter(clock: FakeClock) -> None:
     class CountingLimiter(RateLimiter):
         calls = 0
 
-        def acquire(self) -> float:
+        def hold(self):  # type: ignore[no-untyped-def]
             self.calls += 1
-            return 0.0
+            return super().hold()
 
     limiter = CountingLimiter(None)
     script = Script(httpx.Response(503), httpx.Response(429), json_response(OK))
@@ -334,15 +337,16 @@ def test_settings_are_validated(kwargs: dict[str, float]) -> None:
 
 
 def test_one_client_and_limiter_serve_several_threads() -> None:
-    grants: list[float] = []
+    counted: list[float] = []  # when each request was counted: it left (or was answered)
     lock = threading.Lock()
 
     class RecordingLimiter(RateLimiter):
-        def acquire(self) -> float:
-            granted = super().acquire()
+        @contextmanager
+        def hold(self) -> Iterator[Slot]:
+            with super().hold() as slot:
+                yield slot
             with lock:
-                grants.append(granted)
-            return granted
+                counted.append(slot.counted_at)
 
     def answer(request: httpx.Request) -> httpx.Response:
         return json_response({"segments": [{"id": request.url.params["n"]}]})
@@ -364,6 +368,6 @@ def test_one_client_and_limiter_serve_several_threads() -> None:
         thread.join(timeout=10)
     client.close()
     assert sorted(results) == sorted(f"{n}-{i}" for n in range(4) for i in range(5))
-    grants.sort()
-    for first, later in zip(grants, grants[5:], strict=False):
+    counted.sort()
+    for first, later in zip(counted, counted[5:], strict=False):
         assert later - first >= limiter.window - 1e-9

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from cio_fakes import FakeClock
 
@@ -80,3 +83,56 @@ def test_window_property_holds_across_threads_in_real_time() -> None:
         thread.join(timeout=20)
     assert len(grants) == 30
     assert_window_property(grants, max_requests, per_seconds + SAFETY_MARGIN_SECONDS)
+
+
+def test_a_request_counts_from_when_it_left_not_from_its_grant() -> None:
+    clock = FakeClock(now=0.0)
+    limiter = RateLimiter(2, 1.0, margin_seconds=0.0, clock=clock, sleep=clock.sleep)
+    with limiter.hold() as late:
+        clock.now = 0.3  # a slow connection: the request leaves 0.3 s after its grant
+        late.sent()
+    assert limiter.acquire() == 0.3
+    # Two requests were counted at 0.3: the next one waits for 1.3, not for 1.0.
+    assert limiter.acquire() == pytest.approx(1.3)
+
+
+def test_a_request_in_flight_keeps_its_place_until_it_is_counted() -> None:
+    limiter = RateLimiter(1, 0.05, margin_seconds=0.0)
+    granted_second: list[float] = []
+    with limiter.hold() as first:
+        waiter = threading.Thread(target=lambda: granted_second.append(limiter.acquire()))
+        waiter.start()
+        waiter.join(timeout=0.3)
+        assert waiter.is_alive()  # the window cannot expire a request that has not left yet
+        first.sent()
+    waiter.join(timeout=5)
+    assert granted_second and granted_second[0] - first.counted_at >= 0.05 - 1e-9
+
+
+def test_a_real_http_request_is_counted_when_it_reaches_the_server_not_when_answered() -> None:
+    arrivals: list[float] = []
+
+    class SlowHandler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            arrivals.append(time.monotonic())
+            time.sleep(0.3)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    limiter = RateLimiter(10, 1.0)
+    try:
+        with limiter.hold() as slot, httpx.Client() as client:
+            client.get(f"http://127.0.0.1:{server.server_port}/", extensions={"trace": slot.trace})
+            answered = time.monotonic()
+    finally:
+        server.shutdown()
+        server.server_close()
+    # Counted as its headers left: the server saw them within a hair (before or after).
+    assert abs(slot.counted_at - arrivals[0]) < 0.1
+    assert answered - slot.counted_at >= 0.3  # not at the answer

@@ -27,7 +27,7 @@ from cio_warehouse.customerio.errors import (
     TransientError,
     excerpt,
 )
-from cio_warehouse.customerio.pacing import RateLimiter
+from cio_warehouse.customerio.pacing import RateLimiter, Slot
 from cio_warehouse.customerio.retries import (
     IDEMPOTENT_METHODS,
     RetryPolicy,
@@ -299,14 +299,14 @@ class AppAPIClient(ReportingWebhooksMixin):
         attempt = 0
         while True:
             attempt += 1
-            # Every attempt, retries included, counts against the workspace's 10 rps.
-            self.limiter.acquire()
             if stats is not None:
                 stats.requests += 1
                 if attempt > 1:
                     stats.retries += 1
             try:
-                return self._attempt(method, path, params, json_body, parse_json, stats)
+                # Every attempt, retries included, counts against the workspace's 10 rps.
+                with self.limiter.hold() as slot:
+                    return self._attempt(method, path, params, json_body, parse_json, stats, slot)
             except _RetryableFailure as failure:
                 elapsed = self._clock() - started
                 delay = self.policy.delay(attempt, failure.retry_after, self._rng)
@@ -334,9 +334,12 @@ class AppAPIClient(ReportingWebhooksMixin):
         json_body: Mapping[str, Any] | None,
         parse_json: bool,
         stats: RequestStats | None,
+        slot: Slot,
     ) -> Any:
         try:
-            response = self._http.request(method, path, params=params, json=json_body)
+            response = self._http.request(
+                method, path, params=params, json=json_body, extensions={"trace": slot.trace}
+            )
         except httpx.RequestError as exc:
             description = self._scrub(describe_exception(exc))
             if is_retryable_exception(exc, method):
