@@ -28,6 +28,9 @@ class Table:
     list_key: str | None = None
     paging: Paging = Paging.NONE
     extra_params: tuple[tuple[str, str], ...] = ()
+    # The primary key's type as Customer.io documents it. Only a table whose first sync finds no
+    # rows uses it (to exist, empty, with its key); otherwise the data decides, as for any column.
+    primary_key_type: str = "bigint"
     # Unix-second integers that land as timestamp columns.
     timestamp_fields: tuple[str, ...] = ()
     # Nested values (lists, objects) kept as JSON columns, queried with JSON functions.
@@ -77,6 +80,7 @@ TABLES: tuple[Table, ...] = (
         "object_types",
         "Custom object types (companies, accounts, ...) defined in the workspace.",
         _API, "id", "/v1/object_types", "types",
+        primary_key_type="text",  # "1" in Customer.io's examples
     ),
     Table(
         "segments",
@@ -96,6 +100,7 @@ TABLES: tuple[Table, ...] = (
         "Reusable content snippets, keyed by name.",
         _API, "name", "/v1/snippets", "snippets",
         timestamp_fields=("updated_at",),
+        primary_key_type="text",
     ),
     Table(
         "subscription_topics",

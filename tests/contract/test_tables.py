@@ -205,3 +205,43 @@ def test_runs_are_recorded_with_rows_and_pages(
     assert newsletters.rows == workspace.expected_rows("newsletters")
     assert newsletters.pages == -(-workspace.expected_rows("newsletters") // 100)
     assert newsletters.ended_at is not None and newsletters.ended_at >= newsletters.started_at
+
+
+def test_a_table_with_no_rows_yet_exists_empty_and_takes_rows_later(
+    tmp_path_factory: pytest.TempPathFactory,
+    engine_url: tuple[str, str | None],
+    request: pytest.FixtureRequest,
+) -> None:
+    """A new workspace has no collections, snippets, ...: queries on those tables must answer 0,
+    not fail, and the first rows must land in the same table, with the key type unchanged."""
+    engine_name, url = engine_url
+    if url is not None:  # a database of its own: the module's holds the full workspace
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        url = server.create_database("empty_" + secrets.token_hex(4))
+    key = "sbx_" + secrets.token_hex(20)
+    store = StateStore(DataDir(tmp_path_factory.mktemp("empty") / "data"))
+    key_types = {"duckdb": {"bigint": "BIGINT", "text": "VARCHAR"},
+                 "postgres": {"bigint": "bigint", "text": "character varying"}}[engine_name]
+    nothing = Workspace.preset("small", seed=5, **{t.name: 0 for t in catalog.API_TABLES})
+    for workspace in (nothing, Workspace.preset("tiny", seed=5)):
+        with SandboxServer(workspace, api_key=key) as sandbox:
+            if not store.source_names():
+                add_source(store, sandbox, key)
+            source = store.get_source("acme")
+            store.update_source(replace(source, api_base_url=sandbox.url,
+                                        destination=Secret(url) if url else None))
+            outcomes = run_sync(store, "acme")
+        assert [o.error for o in outcomes if o.error] == []
+        engine = Engine(engine_name, store, url)
+        try:
+            for table in catalog.API_TABLES:
+                count = engine.one(f"select count(*) from acme.{table.name}")[0]
+                assert count == workspace.expected_rows(table.name), table.name
+                columns = _columns(engine, table.name)
+                assert columns[table.primary_key] == key_types[table.primary_key_type], table
+                for field in table.timestamp_fields:
+                    assert columns[field] == TYPE_OF[engine_name]["timestamp"], (table, field)
+                for field in table.json_fields:
+                    assert columns[field] == TYPE_OF[engine_name]["json"], (table, field)
+        finally:
+            engine.close()

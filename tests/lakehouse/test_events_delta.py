@@ -15,7 +15,7 @@ from dlt.load.load import Load
 
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, SourceConfig, StateStore
-from cio_warehouse.warehouse import destination
+from cio_warehouse.warehouse import dlt_fixes
 from cio_warehouse.webhooks.inbox import Inbox, Kind, Result, Submission
 from cio_warehouse.webhooks.loader import EventLoader
 from tests.webhooks_loader.builders import spec_events
@@ -141,12 +141,12 @@ def test_a_body_that_is_not_an_event_lands_in_the_dead_letters(
 def test_delta_loads_poll_their_jobs_promptly(
     lake: Path, inbox: Inbox, loader: EventLoader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """dlt's loader would idle 1 s per load into Delta (destination._prompt_delta_loads): the
+    """dlt's loader would idle 1 s per load into Delta (dlt_fixes.prompt_delta_loads): the
     attribute it waits on must still exist in this dlt, and be set short for Delta only."""
     seen = _load_polls(monkeypatch)
     deliver(inbox, [event()])
     loader.drain()
-    assert seen == [destination.DELTA_JOB_POLL_SECONDS]
+    assert seen == [dlt_fixes.DELTA_JOB_POLL_SECONDS]
 
 
 def _load_polls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
@@ -172,4 +172,4 @@ def test_other_destinations_keep_dlts_poll(
         el.drain()
     finally:
         el.close()
-    assert len(seen) == 1 and seen[0] != destination.DELTA_JOB_POLL_SECONDS  # dlt's own
+    assert len(seen) == 1 and seen[0] != dlt_fixes.DELTA_JOB_POLL_SECONDS  # dlt's own

@@ -191,3 +191,28 @@ def test_a_table_that_became_empty_is_emptied_in_one_commit(tmp_path: Path) -> N
         assert [(o.status, o.rows) for o in outcomes] == [("succeeded", snippets)]
         assert read_delta(lake, "snippets").num_rows == snippets
     assert version(lake, "snippets") == 1
+
+
+def test_a_table_with_no_rows_yet_is_an_empty_delta_table_that_takes_rows_later(
+    tmp_path: Path,
+) -> None:
+    """Another engine can read a table Customer.io lists empty (0 rows, its key and timestamp
+    columns), and the first rows land in that same table."""
+    key = "sbx_" + secrets.token_hex(20)
+    store = StateStore(DataDir(tmp_path / "data").create())
+    lake = tmp_path / "lake"
+    for collections in (0, 4):
+        workspace = Workspace.preset("small", seed=3, collections=collections)
+        with SandboxServer(workspace, api_key=key) as sandbox:
+            if not collections:
+                use_delta(store, add_source(store, sandbox, key, tables=("collections",)), lake)
+            else:
+                store.update_source(
+                    dataclasses.replace(store.get_source(SOURCE), api_base_url=sandbox.url)
+                )
+            outcomes = run_sync(store, SOURCE)
+        assert [(o.status, o.rows) for o in outcomes] == [("succeeded", collections)]
+        table = read_delta(lake, "collections")
+        assert table.num_rows == collections
+        assert {"id", "created_at", "updated_at"} <= set(table.column_names)
+    assert version(lake, "collections") == 1

@@ -65,13 +65,19 @@ def table_resource(
     }
     columns |= {f: {"data_type": "json"} for f in table.json_fields}
 
-    def pages() -> Iterator[list[dict[str, Any]]]:
+    def pages() -> Iterator[list[dict[str, Any]] | pyarrow.Table]:
         progress.phase = "fetching"
+        found = False
         for page in client.iter_pages(table, progress.stats):
             # An empty page must not reach dlt: a replace that got only empty lists keeps the old
-            # rows (dlt 1.31), one that got nothing empties the table, as an empty list should.
+            # rows (dlt 1.31).
             if page:
+                found = True
                 yield page
+        if not found:
+            # An empty list empties the table; and a workspace with none yet still gets the table
+            # (dlt creates none from no rows), so that queries on it work and count 0.
+            yield empty_table(table)
         progress.phase = "normalizing"
 
     resource: DltResource = dlt.resource(
@@ -87,6 +93,19 @@ def table_resource(
     if table_format is not None:  # delta on a lakehouse destination
         resource.apply_hints(table_format=table_format)
     return resource
+
+
+def empty_table(table: Table) -> pyarrow.Table:
+    """No rows, with the columns the catalog types: the key, timestamps (JSON ones come from the
+    hints), and dlt's own two, so that the first rows later add columns to it, not NOT NULL ones."""
+    types = {"bigint": pyarrow.int64(), "text": pyarrow.string()}
+    fields = [
+        pyarrow.field(table.primary_key, types[table.primary_key_type], nullable=False),
+        *(pyarrow.field(f, pyarrow.timestamp("us", tz="UTC")) for f in table.timestamp_fields),
+        pyarrow.field("_dlt_load_id", pyarrow.string(), nullable=False),
+        pyarrow.field("_dlt_id", pyarrow.string(), nullable=False),
+    ]
+    return pyarrow.schema(fields).empty_table()
 
 
 def sync_tables(

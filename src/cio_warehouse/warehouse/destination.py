@@ -30,17 +30,16 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from cio_warehouse.secret import Secret, mask_url
 from cio_warehouse.state import DataDir, StateError
+from cio_warehouse.warehouse import dlt_fixes
 
 ENV_DESTINATION = "CIO_WAREHOUSE_DESTINATION"
+
+dlt_fixes.apply()
 
 # DuckDB's buffer pool defaults to 80% of RAM and keeps what it touched: a load of a large table
 # would hold hundreds of MB long after. A cap keeps memory flat as workspaces grow; DuckDB spills
 # to disk beyond it. Override with CIO_WAREHOUSE_DUCKDB_MEMORY_LIMIT.
 DEFAULT_MEMORY_LIMIT = "256MB"
-
-# How often dlt's loader looks for finished jobs while loading into Delta (see _prompt_delta_loads).
-DELTA_JOB_POLL_SECONDS = 0.05
-
 
 class DestinationError(StateError):
     """A destination URL that cannot be used; the message says what to write instead."""
@@ -208,38 +207,6 @@ def duckdb_settings() -> dict[str, str]:
 def destination_for(data_dir: DataDir) -> Destination:  # type: ignore[type-arg]
     """The data dir's own DuckDB warehouse."""
     return Target(ENGINES["duckdb"]).dlt_destination(data_dir)
-
-
-def _prompt_delta_loads() -> None:
-    """Stop dlt idling a second in every load into Delta.
-
-    dlt's loader sleeps on a semaphore that each job releases when it ends, waking every 1.0 s at
-    the latest (Load._run_loop_sleep_duration, not a setting). A Delta table's first job (the
-    Parquet file staged for the Delta commit) is finished when it is made, never runs and never
-    releases it: each load idled a full second before its Delta commit started (dlt 1.31, measured:
-    a one-event webhook load took 1.2 s, 0.25 s without the wait). Shorter polls only for the
-    filesystem destination; every other destination's jobs do wake the loader. A dlt without the
-    attribute keeps its own wait (tests/lakehouse checks that this one has it).
-    """
-    from dlt.load.load import Load
-
-    original = Load.__init__
-    if getattr(original, "_cio_prompt_delta", False):
-        return
-
-    def __init__(self: Load, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        if (
-            hasattr(self, "_run_loop_sleep_duration")
-            and self.destination.destination_type == "dlt.destinations.filesystem"
-        ):
-            self._run_loop_sleep_duration = DELTA_JOB_POLL_SECONDS
-
-    __init__._cio_prompt_delta = True  # type: ignore[attr-defined]
-    Load.__init__ = __init__  # type: ignore[method-assign]
-
-
-_prompt_delta_loads()
 
 
 def _postgres_url(url: str) -> str:
