@@ -105,9 +105,11 @@ class ServeProcess:
     """`cio-warehouse serve` as a real process on free ports; stop() sends Ctrl-C (SIGINT)."""
 
     def __init__(
-        self, data_dir: DataDir, port: int | None = None, webhook_port: int | None = None
+        self, data_dir: DataDir, port: int | None = None, webhook_port: int | None = None,
+        *options: str,
     ) -> None:
         self.data_dir = data_dir
+        self.options = options  # more `serve` options
         self.port = port or free_port()
         self.webhook_port = webhook_port or free_port()
         self.proc: subprocess.Popen[str] | None = None
@@ -120,7 +122,8 @@ class ServeProcess:
         env = {k: v for k, v in os.environ.items() if k != "CIO_APP_API_KEY"}
         self.proc = subprocess.Popen(
             [str(CLI), "--data-dir", str(self.data_dir.root), "serve",
-             "--port", str(self.port), "--webhook-port", str(self.webhook_port)],
+             "--port", str(self.port), "--webhook-port", str(self.webhook_port),
+             *self.options],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
             start_new_session=True,
         )

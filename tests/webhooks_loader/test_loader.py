@@ -7,11 +7,13 @@ import json
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from cio_warehouse.state import DataDir
+from cio_warehouse.secret import Secret
+from cio_warehouse.state import DataDir, SourceConfig, StateStore
 from cio_warehouse.webhooks.inbox import Inbox, Kind, Result, Submission
 from cio_warehouse.webhooks.loader import EventLoader, LoadError
 
@@ -101,6 +103,34 @@ def test_columns_are_typed_as_the_spec_says(
                           f" data->>'$.href', received_at <= now()"
                           f" from {SOURCE}.email_events")
     assert row == [(clicked["timestamp"], 7, 5, False, "42", "a@b.c", "cio1", "https://x", True)]
+
+
+def test_selected_event_tables_exist_empty_before_their_first_event(
+    data_dir: DataDir, inbox: Inbox, engine: str
+) -> None:
+    """A dashboard on sms_events must answer 0, not fail, while no SMS was ever sent."""
+    store_ = StateStore(data_dir)
+    selected = ("email_events", "sms_events")
+    if SOURCE in store_.source_names():  # PostgreSQL: the engine fixture linked it there
+        store_.update_source(replace(store_.get_source(SOURCE), tables=selected))
+    else:
+        store_.add_source(SourceConfig(SOURCE, "us", Secret("unused"), tables=selected))
+    loader = EventLoader(data_dir)
+    try:
+        assert loader.drain().events == 0
+        assert {"email_events", "sms_events"} <= tables(data_dir)
+        assert "push_events" not in tables(data_dir)  # not selected
+        assert count(data_dir, "sms_events") == 0
+        columns = dict(query(data_dir, "select column_name, data_type from"
+                                       " information_schema.columns where table_schema ="
+                                       f" '{SOURCE}' and table_name = 'sms_events'"))
+        assert columns["campaign_id"] == TYPES[engine]["bigint"]
+        assert columns["timestamp"] == TYPES[engine]["timestamp"]
+        store(inbox, [event("sms", "delivered")])
+        assert loader.drain().events == 1
+        assert count(data_dir, "sms_events") == 1
+    finally:
+        loader.close()
 
 
 def test_a_string_where_an_integer_belongs_is_kept_in_a_variant_column(

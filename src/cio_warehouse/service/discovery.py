@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict, dataclass
 
 import httpx
 
 from cio_warehouse.state import DataDir
+
+BUSY_SERVICE_WAIT_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -43,15 +46,23 @@ def find_running(data_dir: DataDir) -> ServiceInfo | None:
         return None
     except PermissionError:
         pass
-    try:
-        response = httpx.get(
-            f"{info.url}/api/v1/health",
-            headers={"Authorization": f"Bearer {info.token}"},
-            timeout=2.0,
-        )
-    except httpx.HTTPError:
-        return None
-    return info if response.status_code == 200 else None
+    # A live service that is slow to answer (a large load holding the CPU) is waited for: the
+    # command would otherwise run beside it and find the warehouse file locked.
+    deadline = time.monotonic() + BUSY_SERVICE_WAIT_SECONDS
+    while True:
+        try:
+            response = httpx.get(
+                f"{info.url}/api/v1/health",
+                headers={"Authorization": f"Bearer {info.token}"},
+                timeout=2.0,
+            )
+        except httpx.TimeoutException:
+            if time.monotonic() < deadline:
+                continue
+            return None
+        except httpx.HTTPError:  # nothing listens there: a stale file
+            return None
+        return info if response.status_code == 200 else None
 
 
 def _read(data_dir: DataDir) -> ServiceInfo | None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from cio_warehouse.warehouse.destination import duckdb_settings
 
@@ -80,6 +81,21 @@ def delta_tables(store: _Store, root: str) -> list[str]:
     ]
 
 
+def _string_views(schema: pa.Schema) -> pa.Schema:
+    """The table's schema with its text columns read as Arrow string views.
+
+    A Delta MERGE (every event load after the first) writes text as string_view in Parquet, the
+    first write as string; a dataset typed `string` then fails any filter on such a file ("no
+    kernel matching input types (string, string_view)", pyarrow 26). As views, both kinds read
+    and filter alike, and DuckDB sees VARCHAR either way.
+    """
+    return pa.schema(
+        field.with_type(pa.string_view())
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type) else field
+        for field in schema
+    )
+
+
 def _add_view(
     con: duckdb.DuckDBPyConnection,
     store: _Store,
@@ -90,7 +106,8 @@ def _add_view(
 ) -> None:
     from deltalake import DeltaTable
 
-    arrow = DeltaTable(uri, storage_options=store.storage_options or None).to_pyarrow_dataset()
+    delta = DeltaTable(uri, storage_options=store.storage_options or None)
+    arrow = delta.to_pyarrow_dataset(schema=_string_views(delta.to_pyarrow_dataset().schema))
     registered = f"{_REGISTERED_PREFIX}{dataset}__{table}"
     con.register(registered, arrow)
     present = [c for c in arrow.schema.names if c in json_columns]

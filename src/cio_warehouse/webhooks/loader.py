@@ -45,6 +45,8 @@ IDLE_POLL_SECONDS = 0.1
 # Loaded inbox rows are kept 8 days (Customer.io retries for up to 7): forgetting them is cheap
 # and rarely due.
 PRUNE_EVERY_SECONDS = 600.0
+# How often the selection is read for event tables that do not exist yet (a table is made once).
+TABLES_CHECK_SECONDS = 10.0
 BACKOFF_FIRST_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
 
@@ -192,6 +194,8 @@ class EventLoader:
         self._last_loaded_at: float | None = None
         self._events_loaded = 0
         self._dead_letters_loaded = 0
+        self._tables_made: set[tuple[str, str]] = set()  # (source, table) known to exist
+        self._next_tables_check = 0.0
 
     # -- the public steps ----------------------------------------------------------------------
 
@@ -211,6 +215,9 @@ class EventLoader:
         with self._drain_lock, self._inbox().claim(self.batch_size, sources) as claim:
             self._local.claim = claim
             try:
+                if time.monotonic() >= self._next_tables_check:
+                    self._next_tables_check = time.monotonic() + TABLES_CHECK_SECONDS
+                    self._make_selected_tables()
                 return self._drain_claimed(claim)
             finally:
                 self._local.claim = None
@@ -434,8 +441,31 @@ class EventLoader:
         )
         return None
 
-    def _commit(self, source: str, items: Sequence[_Item]) -> None:
-        by_table: dict[str, list[_Item]] = {}
+    def _make_selected_tables(self) -> None:
+        """Selected event tables exist, empty, before their first event: a workspace that sends
+        no SMS still answers `select count(*) from sms_events` with 0, as its dashboards expect.
+
+        Best effort: a warehouse that is down fails the event loads that follow, which report it.
+        """
+        try:
+            if self._store is None:
+                self._store = StateStore(self.data_dir)
+            wanted = [
+                (name, table)
+                for name in self._store.source_names()
+                for table in self._store.get_source(name).tables
+                if table in _EVENT_TABLE_NAMES and (name, table) not in self._tables_made
+            ]
+            for name in sorted({name for name, _ in wanted}):
+                tables = [table for source, table in wanted if source == name]
+                self._commit(name, [], tables)
+                self._tables_made.update((name, table) for table in tables)
+        except Exception as exc:  # noqa: BLE001  retried at the next check
+            log.debug("could not create the selected event tables yet: %s", exc)
+
+    def _commit(self, source: str, items: Sequence[_Item], empty: Sequence[str] = ()) -> None:
+        """Load items (and the tables named in `empty`, with no rows) in one dlt load."""
+        by_table: dict[str, list[_Item]] = {table: [] for table in empty}
         for item in items:
             by_table.setdefault(item.table, []).append(item)
         loading = self._pipeline(source)
