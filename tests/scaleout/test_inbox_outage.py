@@ -16,7 +16,8 @@ import pytest
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.webhooks.inbox import InboxLocation
-from tests.scaleout.conftest import pg_inbox, publish_keys
+from tests.helpers import free_port
+from tests.scaleout.conftest import ReceiveProcess, pg_inbox, publish_keys
 from tests.services.postgres import PostgresServer, remove, start_postgres
 from tests.webhooks.conftest import ReceiverServer, add_source, event_body, signed_headers
 
@@ -112,3 +113,40 @@ def test_postgres_down_is_503_and_back_is_200_and_nothing_acked_is_lost(
     # The health counters are committed without waiting for the WAL flush (postgres_inbox.py):
     # a server crash may lose the last of them, never count an event twice.
     assert health.counters["stored"] <= N_EVENTS
+
+
+def test_a_receiver_started_while_postgres_is_down_answers_503_then_200(
+    tmp_path: Path, own_postgres: PostgresServer
+) -> None:
+    """After a reboot the receivers may come up before the database: they start, answer 503
+    (Customer.io retries) and store deliveries once it is there, with no restart."""
+    inbox = InboxLocation(url=Secret(own_postgres.create_database("late")))
+    data_dir = DataDir(tmp_path / "data").create()
+    store = StateStore(data_dir)
+    add_source(store, "acme")
+    publish_keys(store, inbox)
+    own_postgres.stop()
+    secret_key = data_dir.secret_key_file.read_text().strip()
+    receiver = ReceiveProcess(tmp_path, inbox, secret_key, free_port()).start()
+    url = f"http://127.0.0.1:{receiver.port}/webhooks/customerio/acme"
+    try:
+        body = event_body("01LATEPOSTGRES000000000001")
+        first = httpx.post(url, content=body, headers=signed_headers(body), timeout=30)
+        assert first.status_code == 503 and first.headers["retry-after"], first.text
+        own_postgres.start()
+        deadline = time.monotonic() + 60
+        while True:  # as Customer.io retries
+            reply = httpx.post(url, content=body, headers=signed_headers(body), timeout=30)
+            if reply.status_code == 200 or time.monotonic() > deadline:
+                break
+            assert reply.status_code == 503, reply.text
+            time.sleep(0.5)
+        assert reply.status_code == 200, reply.text
+    finally:
+        assert receiver.terminate() == 0
+    box = pg_inbox(inbox)
+    try:
+        assert [e.event_id for e in box.pending_events(10)] == ["01LATEPOSTGRES000000000001"]
+    finally:
+        box.close()
+    assert "Traceback" not in receiver.stderr_path.read_text()

@@ -84,7 +84,10 @@ class GroupCommitter:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> GroupCommitter:
-        """Open the inbox (raising here if it cannot be opened) and start the writer thread."""
+        """Open the inbox and start the writer thread. An inbox that cannot be opened raises
+        here, but for a shared one that is unreachable: its database may come up after the
+        receiver (a reboot, a failover), so the receiver answers 503 until then, each group
+        trying the connection again."""
         if self._thread is not None:
             raise RuntimeError("this GroupCommitter was already started")
         opened = threading.Event()
@@ -93,6 +96,9 @@ class GroupCommitter:
         def run() -> None:
             try:
                 self._inbox = self._open()
+            except InboxUnavailable as exc:
+                log.warning("the shared inbox is unreachable, answering 503 until it is back: %s",
+                            exc)
             except BaseException as exc:
                 failure.append(exc)
                 return

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import StateError, StateStore
+from cio_warehouse.webhooks.inbox import InboxUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,10 @@ class SigningKeys:
                     type(exc).__name__,
                 )
                 return cached.keys
-            # StateError messages name the file and the fix, never a secret.
-            detail = str(exc) if isinstance(exc, StateError) else type(exc).__name__
+            # StateError messages name the file and the fix, InboxUnavailable's the database
+            # without its password: never a secret.
+            detail = (str(exc) if isinstance(exc, StateError | InboxUnavailable)
+                      else type(exc).__name__)
             raise KeysUnavailable(
                 f"the signing keys of source {source!r} could not be read: {detail}"
             ) from None

@@ -219,8 +219,14 @@ class PublishedKeys:
 
     def check(self) -> None:
         """At start: the keys published so far open with this receiver's secret key. Raises
-        StateError saying what to set otherwise (every delivery would be answered 503)."""
-        for name in self.source_names():
+        StateError saying what to set otherwise (every delivery would be answered 503). A
+        database that is down is no reason not to start: the check waits for a later read."""
+        try:
+            names = self.source_names()
+        except InboxUnavailable as exc:
+            log.warning("cannot check the published signing keys yet: %s", exc)
+            return
+        for name in names:
             self.get_source(name)
 
     def close(self) -> None:
