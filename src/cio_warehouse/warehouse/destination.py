@@ -41,6 +41,7 @@ dlt_fixes.apply()
 # to disk beyond it. Override with CIO_WAREHOUSE_DUCKDB_MEMORY_LIMIT.
 DEFAULT_MEMORY_LIMIT = "256MB"
 
+
 class DestinationError(StateError):
     """A destination URL that cannot be used; the message says what to write instead."""
 
