@@ -172,25 +172,32 @@ def test_nothing_lands_in_the_data_dirs_duckdb_file(scenario: Scenario) -> None:
     assert not DataDir(scenario.lake.parent / "data").warehouse.exists()
 
 
-def test_a_table_that_became_empty_is_emptied_in_one_commit(tmp_path: Path) -> None:
-    """Customer.io answers an empty list once the last snippet is deleted: the table must follow
-    (dlt keeps a replaced table's rows when it is handed only empty pages)."""
+def _sync_sizes(tmp_path: Path, table: str, sizes: tuple[int, ...]) -> Iterator[Path]:
+    """Sync `table` into Delta from a workspace holding each of `sizes` rows in turn; yields the
+    lake after each sync, which succeeded with that many rows."""
     key = "sbx_" + secrets.token_hex(20)
     store = StateStore(DataDir(tmp_path / "data").create())
     lake = tmp_path / "lake"
-    for snippets in (5, 0):
-        workspace = Workspace.preset("small", seed=3, snippets=snippets)
+    for rows in sizes:
+        workspace = Workspace.preset("small", seed=3, **{table: rows})
         with SandboxServer(workspace, api_key=key) as sandbox:
-            if snippets:
-                use_delta(store, add_source(store, sandbox, key, tables=("snippets",)), lake)
+            if SOURCE not in store.source_names():
+                use_delta(store, add_source(store, sandbox, key, tables=(table,)), lake)
             else:
                 store.update_source(
                     dataclasses.replace(store.get_source(SOURCE), api_base_url=sandbox.url)
                 )
             outcomes = run_sync(store, SOURCE)
-        assert [(o.status, o.rows) for o in outcomes] == [("succeeded", snippets)]
-        assert read_delta(lake, "snippets").num_rows == snippets
-    assert version(lake, "snippets") == 1
+        assert [(o.status, o.rows) for o in outcomes] == [("succeeded", rows)]
+        assert read_delta(lake, table).num_rows == rows
+        yield lake
+
+
+def test_a_table_that_became_empty_is_emptied_in_one_commit(tmp_path: Path) -> None:
+    """Customer.io answers an empty list once the last snippet is deleted: the table must follow
+    (dlt keeps a replaced table's rows when it is handed only empty pages)."""
+    lakes = list(_sync_sizes(tmp_path, "snippets", (5, 0)))
+    assert version(lakes[-1], "snippets") == 1
 
 
 def test_a_table_with_no_rows_yet_is_an_empty_delta_table_that_takes_rows_later(
@@ -198,21 +205,7 @@ def test_a_table_with_no_rows_yet_is_an_empty_delta_table_that_takes_rows_later(
 ) -> None:
     """Another engine can read a table Customer.io lists empty (0 rows, its key and timestamp
     columns), and the first rows land in that same table."""
-    key = "sbx_" + secrets.token_hex(20)
-    store = StateStore(DataDir(tmp_path / "data").create())
-    lake = tmp_path / "lake"
-    for collections in (0, 4):
-        workspace = Workspace.preset("small", seed=3, collections=collections)
-        with SandboxServer(workspace, api_key=key) as sandbox:
-            if not collections:
-                use_delta(store, add_source(store, sandbox, key, tables=("collections",)), lake)
-            else:
-                store.update_source(
-                    dataclasses.replace(store.get_source(SOURCE), api_base_url=sandbox.url)
-                )
-            outcomes = run_sync(store, SOURCE)
-        assert [(o.status, o.rows) for o in outcomes] == [("succeeded", collections)]
-        table = read_delta(lake, "collections")
-        assert table.num_rows == collections
-        assert {"id", "created_at", "updated_at"} <= set(table.column_names)
+    for lake in _sync_sizes(tmp_path, "collections", (0, 4)):
+        columns = set(read_delta(lake, "collections").column_names)
+        assert {"id", "created_at", "updated_at"} <= columns
     assert version(lake, "collections") == 1
