@@ -14,15 +14,65 @@ from cio_warehouse.warehouse import destination
 from cio_warehouse.warehouse.admin import check_destination
 
 # A source name becomes a SQL schema and a URL path segment: keep it to safe identifiers.
+# (Starting with a letter also keeps dlt's own `_dlt...` names out of reach.)
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _CLIENT_SETTINGS = {f.name for f in fields(ClientSettings)}
 
+# Schema names a new source may not take: loading into them would write into, or fail on, a
+# schema the warehouse already has, and `source remove --drop-data` would drop it.
+_IN_USE = "the warehouse has a schema or database of that name already"
+RESERVED_NAMES: dict[str, str] = {
+    "public": _IN_USE,  # PostgreSQL's default schema (Snowflake's too)
+    "main": _IN_USE,  # DuckDB's default schema
+    "information_schema": _IN_USE,
+    "pg_catalog": _IN_USE,
+    "temp": _IN_USE,  # DuckDB's temporary catalog: `temp.campaigns` is ambiguous
+    "system": _IN_USE,  # DuckDB's system catalog, the same
+    # DuckDB names a database after its file (warehouse.duckdb), and the Delta reader's
+    # in-memory one `memory`: `select * from warehouse.campaigns` is ambiguous there.
+    "warehouse": _IN_USE,
+    "memory": _IN_USE,
+    # The shared webhook inbox (docs/deployment.md) may live in the warehouse's database.
+    "cio_inbox": "the shared webhook inbox keeps its tables in that schema",
+}
+STAGING_SUFFIX = "_staging"  # dlt stages each load in `<source>_staging`
 
-def validate_name(name: str) -> str:
+
+def _reserved_because(name: str) -> str | None:
+    if name.endswith(STAGING_SUFFIX):
+        base = name.removesuffix(STAGING_SUFFIX)
+        return f"source {base!r} would stage its loads in that schema"
+    # PostgreSQL refuses to create a schema named pg_... ("reserved for system schemas").
+    if name.startswith("pg_"):
+        return "PostgreSQL keeps schema names starting with pg_ for itself"
+    if f"{name}{STAGING_SUFFIX}".startswith("pg_"):  # `pg`
+        return (f"its loads would stage in {name}{STAGING_SUFFIX}, and PostgreSQL keeps schema "
+                "names starting with pg_ for itself")
+    return RESERVED_NAMES.get(name)
+
+
+def check_name_format(name: str) -> str:
+    """A name that can be a source's (an existing source may have a name reserved since)."""
     if not _NAME.match(name):
         raise StateError(
             f"Invalid source name {name!r}: use lowercase letters, digits and underscores, "
             "starting with a letter (it becomes the SQL schema: `select * from acme.campaigns`)."
+        )
+    return name
+
+
+def validate_name(name: str) -> str:
+    """The name of a new source: its format, and not a schema name the warehouse reserves."""
+    check_name_format(name)
+    because = _reserved_because(name)
+    if because is not None:
+        suggestion = (
+            "staging_" + name.removesuffix(STAGING_SUFFIX) if name.endswith(STAGING_SUFFIX)
+            else "cio_" + name
+        )
+        raise StateError(
+            f"The source name {name!r} is reserved, as each source becomes a SQL schema of its "
+            f"name and {because}: pick another name, e.g. {suggestion!r}."
         )
     return name
 

@@ -11,7 +11,7 @@ from cio_warehouse import webhook_links
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console, rich_table, when
 from cio_warehouse.secret import Secret
-from cio_warehouse.sources import link_source
+from cio_warehouse.sources import link_source, validate_name
 from cio_warehouse.state import StateError
 from cio_warehouse.warehouse import destination
 from cio_warehouse.warehouse.admin import drop_dataset
@@ -70,6 +70,7 @@ def add(
     ] = None,
 ) -> None:
     """Link a Customer.io workspace: checks the key at once, then saves it encrypted."""
+    validate_name(name)  # before the key is asked for (link_source checks it again)
     store = cli_context(ctx).store
     source, workspaces = link_source(
         store,

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from cio_warehouse.customerio import regions
-from cio_warehouse.sources import validate_name
+from cio_warehouse.sources import check_name_format
 from cio_warehouse.state import StateError
 from cio_warehouse.warehouse import destination
 from cio_warehouse.web.auth import page_user, principal_of
@@ -44,7 +44,7 @@ def _render(request: Request, template: str, **context: Any) -> HTMLResponse:
 def _source_name(name: str) -> str:
     """A page for a name that could never be a source is a 404, not a page that fails later."""
     try:
-        return validate_name(name)
+        return check_name_format(name)
     except StateError:
         raise HTTPException(status_code=404, detail="No such source.") from None
 
