@@ -79,10 +79,14 @@ def main() -> None:
     except (typer.Exit, SystemExit) as exc:
         code = getattr(exc, "exit_code", None) if isinstance(exc, typer.Exit) else exc.code
         sys.exit(code)
-    except Exception as exc:  # click usage errors come through here in non-standalone mode
-        from click import ClickException
-
-        if isinstance(exc, ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:
+        # Usage errors (unknown option or command, missing argument, no arguments at all) come
+        # through here outside standalone mode. Typer >= 0.26 vendors click, so they are not
+        # `click.ClickException`s; their public base is `typer.TyperException`, and each of them
+        # (a vendored ClickException) has click's `show()`: usage line, hint, then the error.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            fail(exc.format_message())
+        sys.exit(exc.exit_code)
