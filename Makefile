@@ -7,15 +7,40 @@ INSTALLED := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test check bench clean chromium wrk services
+.PHONY: install lock upgrade demo test check bench clean chromium wrk services
 
-$(INSTALLED): pyproject.toml
+# The lock holds every package of the project and its dev extra at the version CI tested, with
+# hashes; `make install` installs exactly it, then the project on top without resolving again.
+# pip check fails when the project's own dependencies need what the lock lacks.
+LOCK := requirements.lock
+UV_VERSION := 0.13.9
+UV := $(VENV)/.uv-$(UV_VERSION)
+
+$(INSTALLED): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; \
+	  echo "pyproject.toml and $(LOCK) disagree: run make lock."; exit 1; }
 	touch $@
 
 install: $(INSTALLED)
+
+# uv resolves the lock (pinned itself, so that the same input gives the same lock).
+$(UV):
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	touch $@
+
+# `make lock` after editing pyproject.toml's dependencies: it keeps every pin it can.
+# `make upgrade`: every package to its newest release that pyproject.toml allows.
+lock: $(UV)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	  --generate-hashes --custom-compile-command 'make lock' --quiet -o $(LOCK) $(UPGRADE)
+
+upgrade:
+	$(MAKE) lock UPGRADE=--upgrade
 
 demo: $(INSTALLED)
 	$(BIN)/cio-warehouse demo
