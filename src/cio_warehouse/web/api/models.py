@@ -118,7 +118,11 @@ class SourceIn(Body):
 
 class SourcePatch(Body):
     region: str | None = None
-    app_api_key: str | None = Field(None, pattern=KEY_PATTERN, max_length=KEY_MAX_LENGTH)
+    app_api_key: str | None = Field(
+        None, pattern=KEY_PATTERN, max_length=KEY_MAX_LENGTH,
+        description="Required with a new region or api_base_url: the stored key is sent only to "
+        "the host it was checked with.",
+    )
     api_base_url: str | None = Field(None, description='"" goes back to the region\'s host.')
     tables: list[str] | None = None
     frequency_seconds: int | None = None

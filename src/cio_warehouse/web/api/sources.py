@@ -226,18 +226,47 @@ def get_source(name: SourceName, service: ServiceDep, settings: SettingsDep) -> 
     return source_view(known_source(service, name), settings)
 
 
+def _same_url(stored: str | None, new: str | None) -> bool:
+    # Sources linked by the CLI keep the URL as typed (e.g. a trailing slash): the same host.
+    return (stored or "").strip().rstrip("/") == (new or "").strip().rstrip("/")
+
+
+def _refuse_new_host(source: SourceConfig, region: str, api_base_url: str | None) -> None:
+    """A stored key goes only to the host it was checked with: another region or API base URL
+    could be anyone's server (a typo, a proxy, a hostile admin session), and even the key check
+    would hand it the key. So moving the source needs the key typed again, as linking did."""
+    moved = [
+        what for what, same in (
+            ("region", region == source.region),
+            ("API base URL", _same_url(source.api_base_url, api_base_url)),
+        ) if not same
+    ]
+    if moved:
+        raise ApiError(
+            400,
+            f"Changing the {' and the '.join(moved)} needs the App API key again: paste it from "
+            f"Customer.io ({_KEYS_PAGE}), as the stored key is sent only to the host it was "
+            "checked with.",
+            "app_api_key",
+        )
+
+
 def update_source(service: Service, settings: WebSettings, name: str, body: models.SourcePatch
                   ) -> models.Source:
     source = known_source(service, name)
     updated = source
-    if body.region is not None or body.app_api_key is not None or "api_base_url" in (
-        body.model_fields_set
-    ):
+    new_url = "api_base_url" in body.model_fields_set
+    if body.region is not None or body.app_api_key is not None or new_url:
+        region = _region(body.region) if body.region is not None else source.region
+        api_base_url = (
+            _api_base_url(region, body.api_base_url) if new_url else source.api_base_url
+        )
+        if body.app_api_key is None:
+            _refuse_new_host(source, region, api_base_url)
         candidate = _candidate(
-            body.region or source.region,
+            region,
             body.app_api_key or source.app_api_key.reveal(),
-            body.api_base_url if "api_base_url" in body.model_fields_set
-            else source.api_base_url,
+            api_base_url,
         )
         updated = replace(
             updated, region=candidate.region, app_api_key=candidate.app_api_key,

@@ -14,6 +14,28 @@ const tablesForm = document.getElementById("tables-form");
 const picker = document.getElementById("tables-picker");
 const removeForm = document.getElementById("remove-form");
 
+// The region and API base URL as saved: the stored key is sent only to that host.
+let connected = null;
+
+function normalUrl(url) {
+  return url.trim().replace(/\/+$/, "");
+}
+
+function hostChanged() {
+  return connected !== null && (connection.elements.region.value !== connected.region ||
+    normalUrl(connection.elements.api_base_url.value) !== normalUrl(connected.api_base_url));
+}
+
+// A new host needs the key typed again (the API refuses it otherwise, with the same reason).
+function keyRequired() {
+  const required = hostChanged();
+  connection.elements.app_api_key.required = required;
+  document.getElementById("key-optional").hidden = required;
+  document.getElementById("key-required").hidden = !required;
+}
+connection.elements.region.addEventListener("change", keyRequired);
+connection.elements.api_base_url.addEventListener("input", keyRequired);
+
 function formStatus(form, text) {
   form.querySelector(".form-status").textContent = text;
 }
@@ -26,8 +48,9 @@ async function start() {
     replace(alerts, banner("error", null, error.message));
     return;
   }
-  connection.elements.region.value = config.region;
-  connection.elements.api_base_url.value = config.api_base_url ?? "";
+  connected = { region: config.region, api_base_url: config.api_base_url ?? "" };
+  connection.elements.region.value = connected.region;
+  connection.elements.api_base_url.value = connected.api_base_url;
   renderTablePicker(picker, catalog, config.tables);
   fillFrequencies(tablesForm.elements.frequency_seconds, catalog, config.frequency_seconds);
   document.getElementById("key-stored").hidden = !config.signing_key_set;
@@ -71,7 +94,9 @@ connection.addEventListener("submit", async (event) => {
   if (key) body.app_api_key = key;
   formStatus(connection, "Checking with Customer.io…");
   try {
-    await patch(base, body);
+    const saved = await patch(base, body);
+    connected = { region: saved.region, api_base_url: saved.api_base_url ?? "" };
+    keyRequired();
     connection.elements.app_api_key.value = "";
     formStatus(connection, key ? "Saved: the new key works and replaced the old one." : "Saved.");
   } catch (error) {
