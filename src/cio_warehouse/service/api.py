@@ -7,14 +7,15 @@ import threading
 import duckdb
 
 from cio_warehouse.state import DataDir, StateStore
+from cio_warehouse.warehouse.duckdb_file import open_warehouse
 from cio_warehouse.warehouse.query import target_for
 from cio_warehouse.warehouse.readers import SqlCursor, open_cursor
 
 
 class Warehouse:
-    """Cursors for the service's queries. The data dir's DuckDB file is opened once and shared
-    with dlt's loads in this process (DuckDB allows one writing process per file); PostgreSQL
-    and Delta Lake get a read-only session per cursor."""
+    """Cursors for the service's queries. The data dir's DuckDB file is opened once, locked down
+    (duckdb_file.py), and shared with dlt's loads in this process (DuckDB allows one writing
+    process per file); PostgreSQL and Delta Lake get a read-only session per cursor."""
 
     def __init__(self, data_dir: DataDir, store: StateStore | None = None) -> None:
         self._data_dir = data_dir
@@ -33,7 +34,7 @@ class Warehouse:
     def duckdb(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
             if self._con is None:
-                self._con = duckdb.connect(str(self._data_dir.warehouse))
+                self._con = open_warehouse(self._data_dir)
             return self._con
 
     def close(self) -> None:

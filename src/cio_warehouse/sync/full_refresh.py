@@ -7,6 +7,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from cio_warehouse.customerio import AppAPIClient, CustomerIOError, RequestStats
 from cio_warehouse.state import SourceConfig, StateStore
 from cio_warehouse.sync import dlt_settings
 from cio_warehouse.warehouse.destination import Target
+from cio_warehouse.warehouse.duckdb_file import holding_warehouse
 from cio_warehouse.warehouse.write_lock import write_lock
 
 dlt_settings.apply()
@@ -169,7 +171,10 @@ def _sync_one(
         # and two large tables at once would double the peak memory.
         with _normalize_lock:
             pipeline.normalize()
-        with write_lock(target.key(store.data_dir)):
+        # dlt opens the data dir's DuckDB by path: held here, it meets the locked-down instance.
+        with write_lock(target.key(store.data_dir)), (
+            holding_warehouse(store.data_dir) if target.is_default else nullcontext()
+        ):
             progress.phase = "loading"
             pipeline.load()
     except Exception as exc:  # noqa: BLE001  one table's failure is recorded, never raised

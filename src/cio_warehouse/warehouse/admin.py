@@ -10,6 +10,7 @@ import duckdb
 
 from cio_warehouse.state import DataDir
 from cio_warehouse.warehouse.destination import Target, delta_location
+from cio_warehouse.warehouse.duckdb_file import open_warehouse
 from cio_warehouse.warehouse.readers import WarehouseUnavailable, connect_postgres, first_line
 
 
@@ -37,7 +38,7 @@ def drop_dataset(data_dir: DataDir, dataset: str, target: Target) -> None:
         if not data_dir.warehouse.exists():
             return
         try:
-            con = duckdb.connect(str(data_dir.warehouse))
+            con = open_warehouse(data_dir)
         except duckdb.IOException as exc:
             raise WarehouseUnavailable(
                 f"The warehouse is locked by another process: {first_line(exc)}"

@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from cio_warehouse.warehouse.destination import duckdb_settings
+from cio_warehouse.warehouse.duckdb_file import lock_down
 
 # Registered Arrow datasets live in DuckDB's temp catalog under these names; the views point at
 # them. (information_schema lists them as temp.main.<name>: not a source's schema.)
@@ -52,9 +52,7 @@ def open_delta(location: str, datasets: Sequence[str]) -> duckdb.DuckDBPyConnect
     its `.cursor()` connections. Query through the returned connection itself.
     """
     store = _store(location)
-    # The product's DuckDB memory cap (CIO_WAREHOUSE_DUCKDB_MEMORY_LIMIT) holds here too.
-    settings: dict[str, Any] = dict(duckdb_settings())
-    con = duckdb.connect(":memory:", config=settings)
+    con = duckdb.connect(":memory:")
     try:
         for dataset in datasets:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(dataset)}")
@@ -63,6 +61,9 @@ def open_delta(location: str, datasets: Sequence[str]) -> duckdb.DuckDBPyConnect
             for table in delta_tables(store, root):
                 _add_view(con, store, dataset, table, _join(root, table),
                           json_columns.get(table, set()))
+        # deltalake and pyarrow read the tables, not DuckDB: it needs no file access at all (and
+        # gets the product's memory cap, CIO_WAREHOUSE_DUCKDB_MEMORY_LIMIT).
+        lock_down(con)
     except BaseException:
         con.close()
         raise

@@ -31,16 +31,11 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from cio_warehouse.secret import Secret, mask_url
 from cio_warehouse.state import DataDir, StateError
 from cio_warehouse.warehouse import dlt_fixes
+from cio_warehouse.warehouse.duckdb_file import duckdb_settings
 
 ENV_DESTINATION = "CIO_WAREHOUSE_DESTINATION"
 
 dlt_fixes.apply()
-
-# DuckDB's buffer pool defaults to 80% of RAM and keeps what it touched: a load of a large table
-# would hold hundreds of MB long after. A cap keeps memory flat as workspaces grow; DuckDB spills
-# to disk beyond it. Override with CIO_WAREHOUSE_DUCKDB_MEMORY_LIMIT.
-DEFAULT_MEMORY_LIMIT = "256MB"
-
 
 class DestinationError(StateError):
     """A destination URL that cannot be used; the message says what to write instead."""
@@ -198,11 +193,6 @@ def delta_location(url: str) -> str:
     if scheme.lower() == "delta":
         return "file:" + rest
     return scheme.split("+", 1)[1] + ":" + rest
-
-
-def duckdb_settings() -> dict[str, str]:
-    limit = os.environ.get("CIO_WAREHOUSE_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
-    return {"memory_limit": limit}
 
 
 def destination_for(data_dir: DataDir) -> Destination:  # type: ignore[type-arg]

@@ -1,7 +1,8 @@
-"""Two dlt 1.31 behaviours worked around, each a narrow patch of one dlt class.
+"""Three dlt 1.31 behaviours worked around, each a narrow patch of one dlt class.
 
 Each has a test that fails when a dlt upgrade changes what it patches (tests/lakehouse for the
-Delta poll, tests/contract for the empty PostgreSQL load), so that it can be dropped or redone.
+Delta poll, tests/contract for the empty PostgreSQL load, tests/unit/test_duckdb_file.py for the
+locked DuckDB), so that it can be dropped or redone.
 """
 
 from __future__ import annotations
@@ -65,7 +66,43 @@ def copy_empty_parquet_into_postgres() -> None:
     PostgresParquetCopyJob.run = run  # type: ignore[method-assign,assignment]
 
 
+def settle_locked_duckdb() -> None:
+    """Let dlt load into a DuckDB instance whose configuration is locked (duckdb_file.py).
+
+    dlt's DuckDB client SETs global settings and a pragma on every connection it opens, which a
+    locked instance refuses ("the configuration has been locked"): every load failed. The
+    instance got those settings before it was locked (duckdb_file.DLT_GLOBAL_SETTINGS), so on a
+    locked instance dlt's global settings and pragmas are skipped; its session settings
+    (search_path), which a lock allows, still run.
+    """
+    from dlt.destinations.impl.duckdb.configuration import DuckDbConnectionPool
+
+    from cio_warehouse.warehouse.duckdb_file import is_locked
+
+    original_config = DuckDbConnectionPool._apply_config
+    if getattr(original_config, "_cio_locked", False):
+        return
+    original_local = DuckDbConnectionPool._apply_local_config
+
+    def _apply_config(conn: Any, scope: str, config: dict[str, Any]) -> None:
+        if scope == "GLOBAL" and config and is_locked(conn):
+            return
+        original_config(conn, scope, config)  # type: ignore[arg-type]
+
+    def _apply_local_config(
+        self: DuckDbConnectionPool, conn: Any, local_config: Any = None, pragmas: Any = None
+    ) -> None:
+        if pragmas and is_locked(conn):
+            pragmas = None
+        original_local(self, conn, local_config, pragmas)
+
+    _apply_config._cio_locked = True  # type: ignore[attr-defined]
+    DuckDbConnectionPool._apply_config = staticmethod(_apply_config)  # type: ignore[method-assign]
+    DuckDbConnectionPool._apply_local_config = _apply_local_config  # type: ignore[method-assign]
+
+
 def apply() -> None:
     """Idempotent; destination.py applies them before any pipeline is made."""
     prompt_delta_loads()
     copy_empty_parquet_into_postgres()
+    settle_locked_duckdb()

@@ -23,25 +23,69 @@ class QueryResult:
     truncated: bool = False
 
 
-# SELECT covers WITH, FROM-first queries, DESCRIBE, SHOW and SUMMARIZE in DuckDB's parser.
-_READ_ONLY = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
-# Read-only statements can still read the machine's files through DuckDB: table functions
-# (read_text('/etc/passwd'), read_csv, glob), replacement scans (FROM 'file.csv') and getenv().
-# DuckDB's enable_external_access would stop them, but it is per database and would stop dlt's
-# own loads in the service as well; so the parse tree is checked instead.
+# The guard is the first line; the engine is the second (duckdb_file.py: no file access, no
+# extensions, settings locked; each statement alone in a READ ONLY transaction; PostgreSQL's
+# sessions read-only). The guard fails closed: what it cannot prove to be one reading statement
+# over the warehouse's tables is refused.
+#
+# SELECT covers WITH, FROM-first queries, VALUES, DESCRIBE, SHOW and SUMMARIZE in DuckDB's parser.
+# EXPLAIN [ANALYZE] runs only of a statement that passes the same check.
+_EXPLAIN_OPTIONS = {"ANALYZE", "ANALYSE", "VERBOSE"}
+# The nodes of a SELECT's tree that read nothing but what its table references and functions
+# name (json_serialize_sql's "type" of nodes without a "class"). Anything else, a DELETE inside a
+# WITH for one (DuckDB runs it), is refused.
+_TREE_NODES = {
+    "SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE",
+    "BASE_TABLE", "JOIN", "SUBQUERY", "TABLE_FUNCTION", "EXPRESSION_LIST", "EMPTY", "EMPTY_FROM",
+    "PIVOT", "SHOW_REF",
+    "ORDER_MODIFIER", "LIMIT_MODIFIER", "LIMIT_PERCENT_MODIFIER", "DISTINCT_MODIFIER",
+    "ASCENDING", "DESCENDING", "ORDER_DEFAULT",
+}
+# On DuckDB, only these table functions: the rest read files, other databases, settings or run
+# SQL from a string (read_text, glob, sqlite_scan, duckdb_settings, query ...).
 _TABLE_FUNCTIONS = {
     "range", "generate_series", "unnest", "duckdb_tables", "duckdb_columns", "duckdb_schemas",
     "duckdb_views", "duckdb_types", "duckdb_constraints", "duckdb_indexes",
     # DESCRIBE, SHOW and SUMMARIZE are rewritten into these.
     "summary", "describe", "show", "show_tables", "show_databases", "pragma_table_info",
 }
-_FUNCTIONS_DENIED = ("getenv", "read_", "glob", "sniff_", "parquet_", "load", "install")
+_DUCKDB_FUNCTIONS_DENIED = ("getenv", "read_", "glob", "sniff_", "parquet_", "load", "install")
+# PostgreSQL functions that read the server's files, act on other sessions or the server, change
+# settings, run SQL from a string or reach other databases. The SELECT-only role
+# (docs/destinations.md) is what keeps them out; this list is the second line.
+_POSTGRES_FUNCTIONS_DENIED = (
+    "pg_read_", "pg_ls_", "pg_stat_file", "lo_", "pg_terminate_backend", "pg_cancel_backend",
+    "set_config", "dblink", "pg_reload_conf", "pg_rotate_logfile", "pg_switch_wal",
+    "pg_create_", "pg_drop_", "pg_promote", "pg_file_", "pg_logdir_", "pg_advisory_",
+    "pg_try_advisory_", "query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema",
+    "cursor_to_xml", "pg_import_system_collations", "pg_log_backend_memory_contexts",
+)
 _PATH_CHARACTERS = set("/\\:*?") | {"."}
 
 
-def check_read_only(sql: str, dialect: Dialect = "duckdb") -> None:
-    """One reading statement, checked with DuckDB's parser (PostgreSQL's is a close relative),
-    not with string matching; on DuckDB, only the warehouse's own tables are readable."""
+def check_read_only(sql: str, dialect: Dialect = "duckdb") -> duckdb.Statement:
+    """The one statement of `sql`, proven to read only, or QueryError saying why in a sentence.
+
+    Checked with DuckDB's parser (PostgreSQL's is a close relative), not with string matching;
+    on DuckDB, only the warehouse's own tables are readable. Run the statement returned, never
+    `sql` itself: it is exactly what was checked.
+    """
+    statement = _one_statement(sql, dialect)
+    checked = statement
+    if statement.type is duckdb.StatementType.EXPLAIN:
+        checked = _one_statement(_explained(statement.query), dialect)
+        if checked.type is not duckdb.StatementType.SELECT:
+            raise QueryError(f"EXPLAIN runs here only of a SELECT, not of {checked.type.name}.")
+    if checked.type is not duckdb.StatementType.SELECT:
+        raise QueryError(
+            "Only read-only queries run here (SELECT, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN of a "
+            f"SELECT), not {checked.type.name}."
+        )
+    _check_tree(checked.query, dialect)
+    return statement
+
+
+def _one_statement(sql: str, dialect: Dialect) -> duckdb.Statement:
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
@@ -56,41 +100,73 @@ def check_read_only(sql: str, dialect: Dialect = "duckdb") -> None:
         raise QueryError("The query is empty: give a SELECT statement.")
     if len(statements) > 1:
         raise QueryError("Give one statement at a time.")
-    if statements[0].type not in _READ_ONLY:
-        raise QueryError(
-            f"Only read-only queries run here (SELECT, DESCRIBE, SHOW, EXPLAIN), not "
-            f"{statements[0].type.name}."
-        )
-    if dialect == "duckdb" and statements[0].type is duckdb.StatementType.SELECT:
-        _check_reads_only_tables(sql)
+    return statements[0]
 
 
-def _check_reads_only_tables(sql: str) -> None:
+def _explained(text: str) -> str:
+    """The statement an EXPLAIN explains: the text after EXPLAIN and its options
+    (ANALYZE, VERBOSE, or a parenthesized list), found with DuckDB's tokenizer."""
+    tokens = duckdb.tokenize(text)
+    ends = [start for start, _ in tokens[1:]] + [len(text)]
+    words = [
+        (start, text[start:end].strip())
+        for (start, kind), end in zip(tokens, ends, strict=True)
+        if kind != duckdb.token_type.comment
+    ]
+    if not words or words[0][1].upper() != "EXPLAIN":
+        raise QueryError("cio-warehouse could not read this EXPLAIN: give EXPLAIN SELECT ...")
+    at, depth = 1, 0
+    while at < len(words):
+        word = words[at][1].upper()
+        if word == "(":
+            depth += 1
+        elif word == ")" and depth:
+            depth -= 1
+        elif not depth and word not in _EXPLAIN_OPTIONS:
+            return text[words[at][0]:]
+        at += 1
+    raise QueryError("EXPLAIN needs a statement to explain: give EXPLAIN SELECT ...")
+
+
+def _check_tree(sql: str, dialect: Dialect) -> None:
     # A cursor of its own: the module-level duckdb.execute shares one connection across threads
     # (the API's concurrent queries failed on it).
     with duckdb.default_connection().cursor() as con:
         row = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
-    assert row is not None
-    tree = json.loads(row[0])
+    tree = json.loads(row[0]) if row else {"error": True}
     if tree.get("error"):
-        return  # not a plain SELECT (SHOW, DESCRIBE ...): the statement type check covers it
+        raise QueryError(
+            "cio-warehouse cannot check what this query reads, so it does not run it: "
+            f"{tree.get('error_message') or 'write it as a plain SELECT'}."
+        )
+    denied = _DUCKDB_FUNCTIONS_DENIED if dialect == "duckdb" else _POSTGRES_FUNCTIONS_DENIED
     for node in _nodes(tree):
         kind = node.get("type")
+        if not isinstance(kind, str):
+            continue
+        if "class" not in node and kind not in _TREE_NODES:
+            raise QueryError(
+                f"Only reading queries run here: this one holds a {kind.lower()} "
+                "(e.g. a DELETE or an INSERT inside WITH)."
+            )
         if kind == "TABLE_FUNCTION":
             name = _function_name(node.get("function"))
-            if name not in _TABLE_FUNCTIONS:
+            if name.startswith(denied) or (dialect == "duckdb" and name not in _TABLE_FUNCTIONS):
                 raise QueryError(
                     f"The table function {name}() is not allowed here: queries read the "
                     "warehouse's tables, not files or other databases."
                 )
-        elif kind == "BASE_TABLE" and _PATH_CHARACTERS & set(str(node.get("table_name", ""))):
+        elif (
+            dialect == "duckdb" and kind == "BASE_TABLE"
+            and _PATH_CHARACTERS & set(str(node.get("table_name", "")))
+        ):
             raise QueryError(
                 f"{node.get('table_name')!r} is not a table of the warehouse: queries read its "
                 "tables (SOURCE.TABLE), not files."
             )
         function = node.get("function_name")
         if kind == "FUNCTION" and isinstance(function, str) and function.lower().startswith(
-            _FUNCTIONS_DENIED
+            denied
         ):
             raise QueryError(f"The function {function}() is not allowed here.")
 
@@ -113,16 +189,18 @@ def _function_name(function: Any) -> str:
 
 
 def execute(cursor: SqlCursor, sql: str, max_rows: int | None) -> QueryResult:
-    check_read_only(sql, cursor.dialect)
+    statement = check_read_only(sql, cursor.dialect)
     try:
-        cursor.execute(sql)
-        if cursor.description is None:
-            return QueryResult([], [])
-        columns = [d[0] for d in cursor.description]
-        if max_rows is None:
-            return QueryResult(columns, cursor.fetchall())
-        rows = cursor.fetchmany(max_rows + 1)
-        return QueryResult(columns, rows[:max_rows], truncated=len(rows) > max_rows)
+        with cursor.read_only():
+            # DuckDB runs the parsed statement; psycopg2 needs its text (the one statement).
+            cursor.execute(statement if cursor.dialect == "duckdb" else statement.query)
+            if cursor.description is None:
+                return QueryResult([], [])
+            columns = [d[0] for d in cursor.description]
+            if max_rows is None:
+                return QueryResult(columns, cursor.fetchall())
+            rows = cursor.fetchmany(max_rows + 1)
+            return QueryResult(columns, rows[:max_rows], truncated=len(rows) > max_rows)
     except Exception as exc:  # noqa: BLE001  duckdb.Error or psycopg2.Error: the engine's words
         if isinstance(exc, QueryError):
             raise

@@ -8,19 +8,24 @@ DuckDB); PostgreSQL speaks its own, and refuses writes itself: its sessions are 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import duckdb
 
 from cio_warehouse.state import DataDir
 from cio_warehouse.warehouse.destination import Target, delta_location
+from cio_warehouse.warehouse.duckdb_file import open_read_only
 
 Dialect = Literal["duckdb", "postgres"]
 
-# A browser tab or a CLI user can start a query that never ends; a warehouse shared with a team
-# should not pay for it. DuckDB has no statement timeout: its queries are bounded by memory only.
-POSTGRES_STATEMENT_TIMEOUT_MS = 120_000
+# A browser tab or a CLI user can start a query that never ends; the service that runs it (and
+# a warehouse shared with a team) should not pay for it.
+ENV_QUERY_TIMEOUT = "CIO_WAREHOUSE_QUERY_TIMEOUT"
+DEFAULT_QUERY_TIMEOUT_SECONDS = 60.0
 
 
 class QueryError(Exception):
@@ -31,22 +36,84 @@ class WarehouseUnavailable(QueryError):
     """The warehouse could not be reached (down, locked, wrong credentials): try again later."""
 
 
-class SqlCursor:
-    """One cursor over DuckDB or psycopg2, with `?` placeholders for our own SQL."""
+def query_timeout() -> float:
+    """Seconds a statement may run: $CIO_WAREHOUSE_QUERY_TIMEOUT, else 60."""
+    raw = os.environ.get(ENV_QUERY_TIMEOUT, "").strip()
+    if not raw:
+        return DEFAULT_QUERY_TIMEOUT_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < 86_400:
+        raise QueryError(
+            f"{ENV_QUERY_TIMEOUT}={raw!r} is not a time limit: give the seconds a query may run, "
+            "e.g. 60."
+        )
+    return seconds
 
-    def __init__(self, raw: Any, dialect: Dialect, owner: Any = None) -> None:
+
+def timed_out(seconds: float) -> QueryError:
+    return QueryError(
+        f"The query ran longer than its limit of {seconds:g} s and was stopped: narrow it (a "
+        f"WHERE on a timestamp, fewer columns, a LIMIT), or raise {ENV_QUERY_TIMEOUT}."
+    )
+
+
+class SqlCursor:
+    """One cursor over DuckDB or psycopg2, with `?` placeholders for our own SQL.
+
+    Every statement runs under the query time limit: PostgreSQL's statement_timeout on its
+    session, and on DuckDB, which has no such setting, an interrupt of this cursor's connection
+    alone when the limit passes (the loads and other queries on the instance go on).
+    """
+
+    def __init__(
+        self, raw: Any, dialect: Dialect, owner: Any = None, timeout: float | None = None
+    ) -> None:
         self._raw = raw
         self.dialect: Dialect = dialect
         self._owner = owner  # closed with the cursor (a connection opened for it alone)
+        self.timeout = query_timeout() if timeout is None else timeout
 
-    def execute(self, sql: str, params: Sequence[object] | None = None) -> SqlCursor:
+    def execute(
+        self, sql: str | duckdb.Statement, params: Sequence[object] | None = None
+    ) -> SqlCursor:
         if self.dialect == "postgres":
             if params is not None:
+                assert isinstance(sql, str)
                 sql = sql.replace("%", "%%").replace("?", "%s")
+            try:
+                self._raw.execute(sql, params)
+            except Exception as exc:
+                if type(exc).__name__ == "QueryCanceled":  # psycopg2: statement_timeout
+                    raise timed_out(self.timeout) from None
+                raise
+            return self
+        # DuckDB's execute materializes the whole result: the deadline covers the work.
+        deadline = threading.Timer(self.timeout, self._raw.interrupt)
+        deadline.daemon = True
+        deadline.start()
+        try:
             self._raw.execute(sql, params)
-        else:
-            self._raw.execute(sql, params)
+        except duckdb.InterruptException:
+            raise timed_out(self.timeout) from None
+        finally:
+            deadline.cancel()
         return self
+
+    @contextmanager
+    def read_only(self) -> Iterator[None]:
+        """A READ ONLY transaction around what runs inside (a DuckDB instance that loads cannot
+        refuse writes otherwise); PostgreSQL's sessions are read-only already."""
+        if self.dialect == "postgres":
+            yield
+            return
+        self._raw.execute("BEGIN TRANSACTION READ ONLY")
+        try:
+            yield
+        finally:
+            self._raw.execute("ROLLBACK")
 
     @property
     def description(self) -> Any:
@@ -101,7 +168,7 @@ def _duckdb_file(data_dir: DataDir) -> tuple[Any, Dialect, Any]:
             "`cio-warehouse sync NAME` first."
         )
     try:
-        con = duckdb.connect(str(data_dir.warehouse), read_only=True)
+        con = open_read_only(data_dir)
     except duckdb.IOException as exc:
         raise WarehouseUnavailable(
             f"The warehouse is locked by another process ({first_line(exc)}); wait for the "
@@ -115,7 +182,7 @@ def _postgres(url: str) -> tuple[Any, Dialect, Any]:
         url,
         application_name="cio-warehouse query",
         options=f"-c default_transaction_read_only=on "
-        f"-c statement_timeout={POSTGRES_STATEMENT_TIMEOUT_MS}",
+        f"-c statement_timeout={int(query_timeout() * 1000)}",
     )
     con.set_session(readonly=True, autocommit=True)
     return con.cursor(), "postgres", con

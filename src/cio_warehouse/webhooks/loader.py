@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -29,6 +30,7 @@ from cio_warehouse.service.priority import lower_current_thread_priority
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.sync import dlt_settings  # noqa: F401  (dlt's settings for this product)
 from cio_warehouse.warehouse import destination as destinations
+from cio_warehouse.warehouse.duckdb_file import holding_warehouse, open_warehouse
 from cio_warehouse.warehouse.write_lock import write_lock
 from cio_warehouse.webhooks import event_rows
 from cio_warehouse.webhooks.event_rows import RowError
@@ -479,7 +481,11 @@ class EventLoader:
         pipeline.normalize()
         # The other loaders of a shared inbox load into the same warehouse: one load at a time
         # per dataset (dlt's merge stages in <dataset>_staging, which two loads would share).
-        with write_lock(loading.lock_key), self._claim().exclusive(f"{loading.lock_key}\0{source}"):
+        # dlt opens the data dir's DuckDB by path: held, it meets the locked-down instance.
+        held = holding_warehouse(self.data_dir) if loading.duckdb_file else nullcontext()
+        with write_lock(loading.lock_key), held, self._claim().exclusive(
+            f"{loading.lock_key}\0{source}"
+        ):
             pipeline.load()
 
     def _pipeline(self, source: str) -> _SourcePipeline:
@@ -488,12 +494,14 @@ class EventLoader:
             table_format: TTableFormat | None = None
             if self.destination is not None:
                 destination, key = self.destination, str(self.data_dir.warehouse)
+                duckdb_file = destination.destination_type == "dlt.destinations.duckdb"
             else:
                 target = self._target_of(source)
                 destination = target.dlt_destination(self.data_dir)
                 key, table_format = target.key(self.data_dir), target.table_format
-                if target.is_default:
-                    self._duckdb_file = self.data_dir.warehouse
+                duckdb_file = target.is_default
+            if duckdb_file:
+                self._duckdb_file = self.data_dir.warehouse
             pipeline = dlt.pipeline(
                 # One pipeline per source for all its event tables: one load per micro-batch.
                 pipeline_name=f"{source}__event_loader",
@@ -501,7 +509,9 @@ class EventLoader:
                 dataset_name=source,
                 pipelines_dir=str(self.data_dir.pipelines),
             )
-            loading = _SourcePipeline(pipeline, key, merge_strategy(destination), table_format)
+            loading = _SourcePipeline(
+                pipeline, key, merge_strategy(destination), table_format, duckdb_file
+            )
             self._pipelines[source] = loading
         return loading
 
@@ -536,13 +546,13 @@ class EventLoader:
 
         dlt opens the database for each load and closes it after, and the last close of a DuckDB
         database checkpoints it: held open, a one-event load takes ~0.2 s instead of ~0.4 s here
-        (DuckDB still checkpoints by itself once its WAL passes `checkpoint_threshold`). Default
-        settings, like dlt's own connections and the service's: they share this instance.
+        (DuckDB still checkpoints by itself once its WAL passes `checkpoint_threshold`). Opened
+        locked down (duckdb_file.py), like the service's: they and dlt share this instance.
         """
         if self._duckdb_file is None or self._keeper is not None:
             return
         try:
-            self._keeper = duckdb.connect(str(self._duckdb_file))
+            self._keeper = open_warehouse(self.data_dir)
         except duckdb.Error as exc:  # the load that follows reports it
             log.debug("could not hold the warehouse open: %s", exc)
 
@@ -594,6 +604,7 @@ class _SourcePipeline:
     lock_key: str
     strategy: TLoaderMergeStrategy
     table_format: TTableFormat | None
+    duckdb_file: bool  # loads into the data dir's DuckDB
 
     def resource(self, table: str, items: Sequence[_Item]) -> DltResource:
         rows = [item.row for item in items]
