@@ -20,7 +20,7 @@ from cio_warehouse.cli.context import CliContext
 from cio_warehouse.cli.output import fail
 from cio_warehouse.customerio import CustomerIOError
 from cio_warehouse.state import DataDir, StateError, resolve_data_dir
-from cio_warehouse.state.datadir import ENV_DATA_DIR
+from cio_warehouse.state.datadir import ENV_DATA_DIR, keep_files_private
 from cio_warehouse.warehouse.query import QueryError
 
 app = typer.Typer(
@@ -63,6 +63,7 @@ _USER_ERRORS = (CustomerIOError, StateError, QueryError)
 
 
 def main() -> None:
+    keep_files_private()  # before anything is written to the data dir
     try:
         # Outside standalone mode click returns a typer.Exit's code instead of exiting.
         code = app(standalone_mode=False)

@@ -16,6 +16,7 @@ from pathlib import Path
 import uvicorn
 
 from cio_warehouse.state import DataDir, StateError, resolve_data_dir
+from cio_warehouse.state.datadir import keep_files_private
 from cio_warehouse.webhooks.inbox import ENV_INBOX, InboxLocation, InboxUnavailable, inbox_location
 from cio_warehouse.webhooks.receiver import ReceiverSettings, create_receiver_app
 
@@ -117,6 +118,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    keep_files_private()  # the inbox and its journals (serve's child inherits it anyway)
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
