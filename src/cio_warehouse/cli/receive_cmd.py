@@ -40,6 +40,17 @@ def receive_command(
     max_body_bytes: Annotated[
         int, typer.Option(help="Larger deliveries are refused (413).")
     ] = ReceiverSettings.max_body_bytes,
+    max_connections: Annotated[
+        int, typer.Option(help="Requests served at once; past it they are answered 503.")
+    ] = ReceiverSettings.max_connections,
+    header_timeout: Annotated[
+        float, typer.Option(help="Seconds a request's headers may take to arrive; then the "
+                            "connection is closed.")
+    ] = ReceiverSettings.header_timeout_seconds,
+    body_timeout: Annotated[
+        float, typer.Option(help="Seconds a request's body may take to arrive after its "
+                            "headers; then the connection is closed.")
+    ] = ReceiverSettings.body_timeout_seconds,
 ) -> None:
     """Run only a webhook receiver (no service), e.g. one of several behind a load balancer.
 
@@ -51,6 +62,9 @@ def receive_command(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data_dir = cli_context(ctx).data_dir
     location = inbox_location(data_dir, inbox)
-    code = receiver_process.run(data_dir, host, port, location,
-                                ReceiverSettings(max_body_bytes=max_body_bytes))
+    settings = ReceiverSettings(
+        max_body_bytes=max_body_bytes, max_connections=max_connections,
+        header_timeout_seconds=header_timeout, body_timeout_seconds=body_timeout,
+    )
+    code = receiver_process.run(data_dir, host, port, location, settings)
     raise typer.Exit(code)

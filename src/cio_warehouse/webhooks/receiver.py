@@ -54,6 +54,17 @@ class ReceiverSettings:
     # Deliveries are one event each (a few KiB; `with_content` adds a message body): 1 MiB is
     # roomy for real ones and small enough that no request can make the process swap.
     max_body_bytes: int = 1024 * 1024
+    # The connection's side (http_protocol.py, uvicorn's limit_concurrency). Customer.io sends a
+    # whole delivery at once and waits 4 s for the answer: a request not in after 5 s cannot be
+    # answered in time anyway, and closing it frees its place. Past max_connections a request
+    # is answered 503 (Customer.io retries); 1,000 leaves room for hundreds of slow clients
+    # beside the real stream, and is what the file descriptors are raised for at start.
+    max_connections: int = 1000
+    header_timeout_seconds: float = 5.0
+    body_timeout_seconds: float = 5.0
+    # A head still incomplete past this is refused (431): h11's max_incomplete_event_size and
+    # its default, which uvicorn's httptools protocol lacks (it buffers a head of any size).
+    max_incomplete_head_bytes: int = 16 * 1024
     timestamp_window_seconds: float = DEFAULT_WINDOW_SECONDS
     group_commit_max_batch: int = DEFAULT_MAX_BATCH
     key_cache_seconds: float = DEFAULT_TTL_SECONDS

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import json
 import logging
+import resource
 import signal
 import socket
 import sys
@@ -17,6 +18,7 @@ import uvicorn
 
 from cio_warehouse.state import DataDir, StateError, resolve_data_dir
 from cio_warehouse.state.datadir import keep_files_private
+from cio_warehouse.webhooks.http_protocol import ReadLimits, receiver_protocol
 from cio_warehouse.webhooks.inbox import ENV_INBOX, InboxLocation, InboxUnavailable, inbox_location
 from cio_warehouse.webhooks.receiver import ReceiverSettings, create_receiver_app
 
@@ -24,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # Customer.io gives a delivery 4 s; an in-flight request is done long before this.
 GRACEFUL_SHUTDOWN_SECONDS = 10
+# File descriptors besides the connections: the listener, the inbox and state files, pipes.
+FD_HEADROOM = 64
 
 
 class _ReceiverServer(uvicorn.Server):
@@ -78,12 +82,16 @@ def build_server(
     data_dir: DataDir, host: str, port: int, settings: ReceiverSettings | None = None,
     inbox: InboxLocation | None = None,
 ) -> _ReceiverServer:
+    settings = settings or ReceiverSettings()
+    limits = ReadLimits(settings.header_timeout_seconds, settings.body_timeout_seconds,
+                        settings.max_incomplete_head_bytes)
     config = uvicorn.Config(
         create_receiver_app(data_dir, settings, inbox=inbox),
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=receiver_protocol(limits),  # uvicorn's httptools protocol, with read deadlines
+        limit_concurrency=settings.max_connections,
         ws="none",
         lifespan="on",
         workers=1,
@@ -114,7 +122,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001, help="0 picks a free port")
     parser.add_argument("--max-body-bytes", type=int, default=ReceiverSettings.max_body_bytes)
+    parser.add_argument("--max-connections", type=int, default=ReceiverSettings.max_connections)
+    parser.add_argument("--header-timeout", type=float,
+                        default=ReceiverSettings.header_timeout_seconds)
+    parser.add_argument("--body-timeout", type=float,
+                        default=ReceiverSettings.body_timeout_seconds)
     return parser.parse_args(argv)
+
+
+def settings_from_args(args: argparse.Namespace) -> ReceiverSettings:
+    return ReceiverSettings(
+        max_body_bytes=args.max_body_bytes, max_connections=args.max_connections,
+        header_timeout_seconds=args.header_timeout, body_timeout_seconds=args.body_timeout,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,8 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return run(data_dir, args.host, args.port, inbox,
-               ReceiverSettings(max_body_bytes=args.max_body_bytes))
+    return run(data_dir, args.host, args.port, inbox, settings_from_args(args))
 
 
 def run(
@@ -140,6 +159,8 @@ def run(
     created (a receiver on another machine has none): only its secret.key is used, if there."""
     if not inbox.shared:
         data_dir.create()
+    settings = settings or ReceiverSettings()
+    _raise_fd_limit(settings.max_connections + FD_HEADROOM)
     try:
         server = build_server(data_dir, host, port, settings, inbox)
     except (StateError, InboxUnavailable) as exc:
@@ -150,6 +171,24 @@ def run(
     except SystemExit as exc:  # uvicorn exits this way when the port is taken or startup fails
         return exc.code if isinstance(exc.code, int) else 1
     return 0 if server.started else 1
+
+
+def _raise_fd_limit(needed: int) -> None:
+    """Lift the soft limit on open files to the hard one when it is below `needed`, as Go's
+    runtime does at start. The usual soft limit, 1024, would otherwise bound the connections
+    before max_connections does: past it the event loop closes new connections unanswered,
+    where past max_connections uvicorn still answers 503, which Customer.io retries."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            target = soft
+        if target < needed:
+            log.warning("this process may open only %d files, fewer than --max-connections "
+                        "needs (%d): raise `ulimit -n` (LimitNOFILE= in systemd) or lower "
+                        "--max-connections", target, needed)
 
 
 if __name__ == "__main__":
