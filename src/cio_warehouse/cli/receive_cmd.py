@@ -41,7 +41,7 @@ def receive_command(
         int, typer.Option(help="Larger deliveries are refused (413).")
     ] = ReceiverSettings.max_body_bytes,
     max_connections: Annotated[
-        int, typer.Option(help="Requests served at once; past it they are answered 503.")
+        int, typer.Option(help="Connections open at once; past it a request gets 503.")
     ] = ReceiverSettings.max_connections,
     header_timeout: Annotated[
         float, typer.Option(help="Seconds a request's headers may take to arrive; then the "
