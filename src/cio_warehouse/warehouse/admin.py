@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 
 from cio_warehouse.state import DataDir
+from cio_warehouse.warehouse import postgres_login
 from cio_warehouse.warehouse.destination import Target, delta_location
 from cio_warehouse.warehouse.duckdb_file import open_warehouse
 from cio_warehouse.warehouse.readers import WarehouseUnavailable, connect_postgres, first_line
@@ -21,6 +22,11 @@ def check_destination(target: Target) -> None:
     if target.engine.name == "postgres":
         with _postgres(target) as con:
             con.cursor().execute("SELECT 1")
+        url = target.url.reveal()
+        if postgres_login.query_url(url) != postgres_login.loader_url(url):
+            # The query login too (query_user): a wrong password shows now, not in the SQL box.
+            con = connect_postgres(postgres_login.query_url(url))
+            con.close()
     elif target.engine.name == "delta":
         fs, path = _filesystem(target)
         try:
@@ -69,7 +75,7 @@ def drop_dataset(data_dir: DataDir, dataset: str, target: Target) -> None:
 def _postgres(target: Target) -> Iterator[Any]:
     """A read-write session (autocommit) for the few statements above."""
     assert target.url is not None
-    con = connect_postgres(target.url.reveal())
+    con = connect_postgres(postgres_login.loader_url(target.url.reveal()))
     con.autocommit = True
     try:
         yield con

@@ -30,7 +30,7 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from cio_warehouse.secret import Secret, mask_url
 from cio_warehouse.state import DataDir, StateError
-from cio_warehouse.warehouse import dlt_fixes
+from cio_warehouse.warehouse import dlt_fixes, postgres_login
 from cio_warehouse.warehouse.duckdb_file import duckdb_settings
 
 ENV_DESTINATION = "CIO_WAREHOUSE_DESTINATION"
@@ -120,7 +120,9 @@ class Target:
         url = self.url.reveal()
         name = self.engine.name
         if name == "postgres":
-            return dlt.destinations.postgres(credentials=_postgres_url(url))
+            return dlt.destinations.postgres(
+                credentials=_postgres_url(postgres_login.loader_url(url))
+            )
         if name == "delta":
             return dlt.destinations.filesystem(bucket_url=delta_location(url))
         if name == "bigquery":
@@ -164,6 +166,8 @@ def parse(text: str | None) -> Target:
             f"The {ENGINES[engine].label} URL needs a host: {scheme}://USER:PASSWORD@HOST"
             f"{':PORT' if engine != 'snowflake' else ''}/DATABASE."
         )
+    if engine == "postgres" and (problem := postgres_login.problem(raw)):
+        raise DestinationError(problem)
     if engine == "postgres" and not parts.path.strip("/"):
         raise DestinationError(
             "The PostgreSQL URL needs a database: postgresql://USER:PASSWORD@HOST:5432/DATABASE."

@@ -95,7 +95,7 @@ def _one_statement(sql: str, dialect: Dialect) -> duckdb.Statement:
             if dialect == "postgres"
             else ""
         )
-        raise QueryError(f"The query failed: {first_line(exc)}{hint}") from None
+        raise QueryError(f"The query failed: {sentence(first_line(exc) + hint)}") from None
     if not statements:
         raise QueryError("The query is empty: give a SELECT statement.")
     if len(statements) > 1:
@@ -145,10 +145,8 @@ def _check_tree(sql: str, dialect: Dialect) -> None:
         if not isinstance(kind, str):
             continue
         if "class" not in node and kind not in _TREE_NODES:
-            raise QueryError(
-                f"Only reading queries run here: this one holds a {kind.lower()} "
-                "(e.g. a DELETE or an INSERT inside WITH)."
-            )
+            what = kind.removesuffix("_NODE").removesuffix("_QUERY").replace("_", " ")
+            raise QueryError(f"Only reading queries run here: this one has a {what} inside it.")
         if kind == "TABLE_FUNCTION":
             name = _function_name(node.get("function"))
             if name.startswith(denied) or (dialect == "duckdb" and name not in _TABLE_FUNCTIONS):
@@ -169,6 +167,11 @@ def _check_tree(sql: str, dialect: Dialect) -> None:
             denied
         ):
             raise QueryError(f"The function {function}() is not allowed here.")
+
+
+def sentence(text: str) -> str:
+    """An engine's words as the end of our sentence: one full stop."""
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _nodes(value: Any) -> Iterator[dict[str, Any]]:
@@ -204,7 +207,7 @@ def execute(cursor: SqlCursor, sql: str, max_rows: int | None) -> QueryResult:
     except Exception as exc:  # noqa: BLE001  duckdb.Error or psycopg2.Error: the engine's words
         if isinstance(exc, QueryError):
             raise
-        raise QueryError(f"The query failed: {first_line(exc)}") from None
+        raise QueryError(f"The query failed: {sentence(first_line(exc))}") from None
 
 
 def target_for(store: StateStore, source: str | None) -> tuple[destination.Target, list[str]]:

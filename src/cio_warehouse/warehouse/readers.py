@@ -17,6 +17,7 @@ from typing import Any, Literal
 import duckdb
 
 from cio_warehouse.state import DataDir
+from cio_warehouse.warehouse import postgres_login
 from cio_warehouse.warehouse.destination import Target, delta_location
 from cio_warehouse.warehouse.duckdb_file import open_read_only
 
@@ -149,7 +150,7 @@ def open_cursor(target: Target, data_dir: DataDir, datasets: Sequence[str]) -> S
         return SqlCursor(*_duckdb_file(data_dir))
     assert target.url is not None
     if engine.name == "postgres":
-        return SqlCursor(*_postgres(target.url.reveal()))
+        return SqlCursor(*_postgres(postgres_login.query_url(target.url.reveal())))
     # Imported here: deltalake takes a while to import and only Delta sources need it.
     from cio_warehouse.warehouse.delta_reader import open_delta
 
