@@ -23,6 +23,10 @@ from tests.fuzz.wire import Case, Header, request
 
 SOURCE = "acme"
 UNSAFE = frozenset({b"POST", b"PUT", b"PATCH", b"DELETE"})
+# The authenticated calls come from an address of their own: fuzzed logins fail from 127.0.0.1
+# all the time, and past 10 a minute its logins (bearer calls too) get 429 (web/throttle.py).
+# uvicorn takes the client from X-Forwarded-For when the peer is 127.0.0.1, as from a proxy.
+AUTHENTICATED_CLIENT = (b"x-forwarded-for", b"192.0.2.1")
 TABLES = ("campaigns", "segments", "email_events", "customer_events", "nope")
 
 
@@ -157,7 +161,7 @@ class ApiFuzz:
             mode = "session-bad-csrf"  # a valid logout would end the session the run uses
         target = self._target(route, mode)
         body, content_type = self._body(route) if route.method in UNSAFE else (b"", None)
-        headers = self._auth(mode)
+        headers = self._auth(mode, target)
         if content_type is not None:
             headers.append((b"content-type", content_type))
         return self._case(route.method, target, headers, body, mode)
@@ -171,11 +175,13 @@ class ApiFuzz:
                     half_close=bool(truncated), no_answer_ok=bool(truncated),
                     allowed=_allowed(mode, method, target))
 
-    def _auth(self, mode: str) -> list[Header]:
+    def _auth(self, mode: str, target: bytes = b"") -> list[Header]:
         c = self.callers
         session = (b"cookie", b"cio_session=" + c.session.encode())
         if mode == "bearer":
-            return [(b"authorization", b"Bearer " + c.admin_token.encode())]
+            bearer = (b"authorization", b"Bearer " + c.admin_token.encode())
+            # A login route fails (a made-up link): from 127.0.0.1, not the bearer's address.
+            return [bearer] if _is_public(target) else [bearer, AUTHENTICATED_CLIENT]
         if mode == "session":
             return [session, (b"x-csrf-token", c.csrf.encode())]
         if mode == "session-no-csrf":
@@ -274,7 +280,7 @@ class ApiFuzz:
         if method == b"DELETE" and mode != "anonymous" and target.startswith(b"/api/v1/sources/"):
             target = b"/api/v1/sources/nope"
         body = self.rng.choice(self.bodies["*"]) if self.rng.random() < 0.5 else b""
-        return self._case(method, target, self._auth(mode), body, mode, label="method")
+        return self._case(method, target, self._auth(mode, target), body, mode, label="method")
 
     def _odd_target(self) -> Case:
         target = self.rng.choice((
@@ -292,13 +298,12 @@ class ApiFuzz:
         # Only origin-form targets are held to the auth rules here: "*" or an absolute URL
         # are the HTTP parser's business.
         allowed = _allowed(mode, method, target) if target.startswith(b"/") else None
-        return Case(request(method, target, self._auth(mode)), "target", fresh=True,
+        return Case(request(method, target, self._auth(mode, target)), "target", fresh=True,
                     head=method == b"HEAD", no_answer_ok=True, allowed=allowed)
 
     def _odd_headers(self) -> Case:
         mode = self.rng.choice(("bearer", "anonymous", "session-no-csrf"))
         route = self.rng.choice(self.routes)
-        headers = self._auth(mode)
         extra = self.rng.choice((
             [(b"cookie", mutate.header_value(self.rng))],
             [(b"cookie", b"cio_session=a; cio_session=b; cio_presession=\xff")],
@@ -313,7 +318,8 @@ class ApiFuzz:
             [(b"range", b"bytes=0-1,5-")],
         ))
         body = self.rng.choice(self.bodies["*"]) if route.method in UNSAFE else b""
-        raw = request(route.method, self._target(route, mode), headers + extra, body)
+        target = self._target(route, mode)
+        raw = request(route.method, target, self._auth(mode, target) + extra, body)
         # A header the parser refuses is a 400; anything else stays below 500.
         return Case(raw, "headers", fresh=True, no_answer_ok=True)
 
@@ -348,7 +354,8 @@ def _allowed(mode: str, method: bytes, target: bytes) -> frozenset[int] | None:
     if mode in ("anonymous", "forged-session"):
         return frozenset({400, 401}) if api else frozenset({400, 303})
     if mode == "bad-bearer":
-        return frozenset({400, 401})
+        # 429: past 10 failed logins a minute from 127.0.0.1 (web/throttle.py).
+        return frozenset({400, 401, 429})
     # A session without its CSRF token: reads work, writes are refused (a form over 1 MiB
     # is refused before its token is looked for).
     if method in UNSAFE:

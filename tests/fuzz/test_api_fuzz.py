@@ -18,7 +18,14 @@ import uvloop
 
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, SourceConfig, StateStore
-from tests.fuzz.api_cases import SOURCE, ApiFuzz, Callers, draw_bodies, routes
+from tests.fuzz.api_cases import (
+    AUTHENTICATED_CLIENT,
+    SOURCE,
+    ApiFuzz,
+    Callers,
+    draw_bodies,
+    routes,
+)
 from tests.fuzz.corpus import draw
 from tests.fuzz.serve import FuzzServe
 from tests.fuzz.wire import Tally, run
@@ -63,8 +70,11 @@ def test_fuzzed_requests_to_the_api_get_no_5xx_and_no_unearned_success(
         elapsed = time.monotonic() - started
 
         assert serve.proc is not None and serve.proc.poll() is None, serve.output()
+        # From the authenticated calls' address: 127.0.0.1 has just failed many logins.
+        name, address = AUTHENTICATED_CLIENT
         with httpx.Client(base_url=serve.api_url, timeout=30,
-                          headers={"Authorization": f"Bearer {admin_token}"}) as admin:
+                          headers={"Authorization": f"Bearer {admin_token}",
+                                   name.decode(): address.decode()}) as admin:
             assert admin.get("/api/v1/sources/acme").status_code == 200
             receiver_url = admin.get("/api/v1/settings").json()["receiver_url"]
         assert httpx.get(f"{receiver_url}/webhooks/customerio/acme").status_code == 405

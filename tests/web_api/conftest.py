@@ -54,9 +54,11 @@ class RunningApp:
         self.service.close()
 
 
-def start_app(data_dir: DataDir, admin_token: str | None = None) -> RunningApp:
-    """`admin_token`: the one CIO_WAREHOUSE_ADMIN_TOKEN gives (else the one the start prints)."""
-    service = Service(data_dir, ServeSettings(port=0, webhook_port=0))
+def start_app(data_dir: DataDir, admin_token: str | None = None,
+              settings: ServeSettings | None = None) -> RunningApp:
+    """`admin_token`: the one CIO_WAREHOUSE_ADMIN_TOKEN gives (else the one the start prints);
+    `settings`: serve's options (free ports by default)."""
+    service = Service(data_dir, settings or ServeSettings(port=0, webhook_port=0))
     try:
         endpoints = service.start()
     except BaseException:

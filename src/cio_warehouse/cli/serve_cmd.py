@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -13,6 +14,7 @@ from cio_warehouse.cli.output import console
 from cio_warehouse.cli.receive_cmd import InboxOption
 from cio_warehouse.secret import Secret
 from cio_warehouse.service.runtime import Endpoints, ServeSettings, serve
+from cio_warehouse.web.hosts import ENV_ALLOWED_HOSTS, AllowedHosts, parse_allowed_hosts
 from cio_warehouse.web.settings import WebSettings
 from cio_warehouse.webhooks.inbox import inbox_location
 from cio_warehouse.webhooks.registration import webhook_url
@@ -38,15 +40,34 @@ def serve_command(
         bool, typer.Option(help="Sync each table at its frequency; --no-scheduler leaves syncs "
                            "to `cio-warehouse sync` run by cron or an orchestrator.")
     ] = True,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="A Host name the web app also answers to (repeatable; also "
+            f"${ENV_ALLOWED_HOSTS}, comma-separated), e.g. the name a reverse proxy passes on. "
+            "127.0.0.1, localhost, --host and the public base URL's host always work.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the service (syncs, event loader, API) and the webhook receiver until Ctrl-C."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    named = parse_allowed_hosts([*(allowed_host or ()), os.environ.get(ENV_ALLOWED_HOSTS, "")])
     context = cli_context(ctx)
     names = context.store.source_names()
     location = inbox_location(context.data_dir, inbox)  # a bad URL fails here, in one sentence
 
     def ready(endpoints: Endpoints) -> None:
         console.print(f"Web app and API on {endpoints.api_url} (the CLI uses it while this runs).")
+        # Customer.io posts to the public base URL (a setting of the web app, e.g. a proxy).
+        public = WebSettings(context.data_dir.web_settings, lambda: endpoints.receiver_url)
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            hosts = AllowedHosts(host, named, public.configured_public_base_url).current()
+            console.print(
+                f"The web app answers to the Host names {', '.join(hosts)}; name others with "
+                f"--allowed-host or ${ENV_ALLOWED_HOSTS}.", highlight=False, soft_wrap=True,
+            )
         if endpoints.admin_token is not None:
             # Printed this once: only its hash is kept (admin_token.json in the data dir).
             console.print(
@@ -61,8 +82,6 @@ def serve_command(
             )
         console.print(f"Webhook receiver on {endpoints.receiver_url}, inbox {location}",
                       highlight=False, soft_wrap=True)
-        # Customer.io posts to the public base URL (a setting of the web app, e.g. a proxy).
-        public = WebSettings(context.data_dir.web_settings, lambda: endpoints.receiver_url)
         for name in names:
             console.print(f"  {name}: {webhook_url(public.public_base_url(), name)}")
         console.print("Press Ctrl-C to stop; acknowledged events are loaded before exit.")
@@ -70,7 +89,8 @@ def serve_command(
     serve(
         context.data_dir,
         ServeSettings(host, port, webhook_host, webhook_port,
-                      Secret(inbox) if inbox and inbox.strip() else None, scheduler),
+                      Secret(inbox) if inbox and inbox.strip() else None, scheduler,
+                      allowed_hosts=named),
         on_ready=ready,
     )
     console.print("Stopped.")

@@ -54,6 +54,8 @@ class ServeSettings:
     # False (`--no-scheduler`): syncs run only when asked (`sync`, the API), e.g. by an
     # orchestrator (docs/deployment.md).
     scheduler: bool = True
+    # More Host names the web app answers to (`--allowed-host`; web/hosts.py has the rest).
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,12 @@ class Service:
         self._server: uvicorn.Server | None = None
 
     def start(self) -> Endpoints:
+        # Imported here: the web app's modules import this one for the Service type (and the
+        # CLI's other commands need no web framework).
+        from cio_warehouse.web.app import create_web_app, login_details
+        from cio_warehouse.web.auth import env_admin_token
+
+        env_admin_token()  # a weak admin token is refused before anything starts
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -208,9 +216,6 @@ class Service:
                 ) from None
         receiver_url = self._receiver.start()
         self._loader_thread.start()
-        # Imported here: the web app's modules import this one for the Service type.
-        from cio_warehouse.web.app import create_web_app, login_details
-
         app = create_web_app(self)
         admin_token, login_path = login_details(app)
         self._server = uvicorn.Server(

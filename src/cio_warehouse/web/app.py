@@ -4,7 +4,6 @@ security headers, the login gate and the CSRF check."""
 from __future__ import annotations
 
 import importlib
-import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from cio_warehouse.service.runtime import Service
 from cio_warehouse.web import api, login
 from cio_warehouse.web.api import errors
-from cio_warehouse.web.auth import ENV_ADMIN_TOKEN, Auth, AuthGate
+from cio_warehouse.web.auth import Auth, AuthGate, env_admin_token
+from cio_warehouse.web.hosts import AllowedHosts, TrustedHosts
 from cio_warehouse.web.security import CsrfGuard, CsrfSigner, SecurityHeaders
 from cio_warehouse.web.settings import WebSettings
 
@@ -60,16 +60,15 @@ def create_web_app(service: Service) -> FastAPI:
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
     )
-    auth = Auth(
-        service.data_dir.admin_token_file,
-        service.token,
-        env_token=os.environ.get(ENV_ADMIN_TOKEN),
-    )
+    auth = Auth(service.data_dir.admin_token_file, service.token, env_token=env_admin_token())
     signer = CsrfSigner()
+    settings = WebSettings(service.data_dir.web_settings, lambda: service.receiver_url)
+    hosts = AllowedHosts(service.settings.host, service.settings.allowed_hosts,
+                         settings.configured_public_base_url)
     app.state.service = service
     app.state.auth = auth
     app.state.csrf = signer
-    app.state.settings = WebSettings(service.data_dir.web_settings, lambda: service.receiver_url)
+    app.state.settings = settings
     errors.install(app)
     app.include_router(api.router)
     app.include_router(login.router)
@@ -86,9 +85,11 @@ def create_web_app(service: Service) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    # The last added runs first: headers on every answer, then the login gate, then CSRF.
+    # The last added runs first: headers on every answer, then the Host check, the login gate
+    # (and its throttle), then CSRF.
     app.add_middleware(CsrfGuard, signer=signer)
     app.add_middleware(AuthGate, auth=auth)
+    app.add_middleware(TrustedHosts, hosts=hosts)
     app.add_middleware(SecurityHeaders)
     return app
 

@@ -20,8 +20,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cio_warehouse.state import StateError
+from cio_warehouse.web.throttle import LoginThrottle, client_of, too_many_attempts
 
 ENV_ADMIN_TOKEN = "CIO_WAREHOUSE_ADMIN_TOKEN"  # noqa: S105  (a variable name, not a secret)
+# As long as what `secrets.token_urlsafe(32)` makes (43): a short one could be guessed.
+MIN_ADMIN_TOKEN_CHARS = 32
 SESSION_COOKIE = "cio_session"
 SESSION_SECONDS = 12 * 3600
 # A login link is printed to the terminal at each start: short-lived, so that scrollback or a
@@ -51,6 +54,21 @@ class Principal:
 
     kind: Literal["session", "admin_token", "service_token"]
     session_id: str | None = None  # the session cookie's value: CSRF tokens are bound to it
+
+
+def env_admin_token() -> str | None:
+    """$CIO_WAREHOUSE_ADMIN_TOKEN without surrounding spaces, None when unset or blank; one
+    shorter than MIN_ADMIN_TOKEN_CHARS is refused (`serve` does not start)."""
+    token = os.environ.get(ENV_ADMIN_TOKEN, "").strip()
+    if not token:
+        return None
+    if len(token) < MIN_ADMIN_TOKEN_CHARS:
+        raise StateError(
+            f"${ENV_ADMIN_TOKEN} is too short ({len(token)} characters, at least "
+            f"{MIN_ADMIN_TOKEN_CHARS} are needed): make one with "
+            '`python -c "import secrets; print(secrets.token_urlsafe(32))"`.'
+        )
+    return token
 
 
 def load_or_create_admin_token(path: Path) -> tuple[str, str | None]:
@@ -111,6 +129,7 @@ class Auth:
         else:
             self._admin_digest, self._new_admin_token = load_or_create_admin_token(token_file)
         self._lock = threading.Lock()
+        self.throttle = LoginThrottle()  # failed logins per client: tokens and login links
         self._sessions: dict[str, float] = {}  # digest of the session id -> expires at
         self._links: dict[str, float] = {}  # digest of the nonce -> expires at
 
@@ -238,6 +257,17 @@ class AuthGate:
             return
         request = Request(scope)
         principal = self.auth.authenticate(request)
+        if "authorization" in request.headers:
+            # A bearer token is a login too: throttled like the form, or the form's limit
+            # would be bypassed. The service token (the CLI's, random, new at each start) is
+            # let through, so that failures from the same address never lock the CLI out.
+            client = client_of(request)
+            wait = self.auth.throttle.retry_after(client)
+            if wait is not None and (principal is None or principal.kind != "service_token"):
+                await too_many_attempts(request, wait)(scope, receive, send)
+                return
+            if principal is None:
+                self.auth.throttle.failed(client)
         scope.setdefault("state", {})["principal"] = principal
         if principal is None and not is_public(request.url.path):
             response: Response

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cio_warehouse.web.auth import SESSION_COOKIE, auth_of, principal_of
 from cio_warehouse.web.security import csrf_token
+from cio_warehouse.web.throttle import client_of, too_many_attempts
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,7 +46,13 @@ async def login(request: Request) -> Response:
     token, target = form.get("token"), form.get("next")
     next_path = safe_next(target if isinstance(target, str) else None)
     auth = auth_of(request)
+    client = client_of(request)
+    # Checked before the token: while throttled, a right guess must look like a wrong one.
+    wait = auth.throttle.retry_after(client)
+    if wait is not None:
+        return too_many_attempts(request, wait)
     if not isinstance(token, str) or not auth.is_admin_token(token):
+        auth.throttle.failed(client)
         query = urlencode({"error": "invalid", "next": next_path})
         return RedirectResponse(f"/login?{query}", status_code=303)
     response = RedirectResponse(next_path, status_code=303)
@@ -56,7 +63,12 @@ async def login(request: Request) -> Response:
 @router.get("/login/once/{nonce}")
 def login_once(nonce: str, request: Request) -> Response:
     auth = auth_of(request)
+    client = client_of(request)
+    wait = auth.throttle.retry_after(client)
+    if wait is not None:
+        return too_many_attempts(request, wait)
     if not auth.redeem_login_link(nonce):
+        auth.throttle.failed(client)
         return RedirectResponse("/login?error=link", status_code=303)
     response = RedirectResponse("/", status_code=303)
     _set_session_cookie(request, response, auth.start_session())

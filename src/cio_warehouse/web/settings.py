@@ -41,9 +41,16 @@ class WebSettings:
         self._path = path
         self._receiver_url = receiver_url
         self._lock = threading.Lock()
+        # The file as last read, by its identity: the web app's Host check asks on every request.
+        self._cache: tuple[tuple[int, int, int], dict[str, object]] | None = None
 
     def _read(self) -> dict[str, object]:
         try:
+            info = self._path.stat()
+            key = (info.st_ino, info.st_mtime_ns, info.st_size)
+            cached = self._cache
+            if cached is not None and cached[0] == key:
+                return dict(cached[1])
             raw = json.loads(self._path.read_text())
         except FileNotFoundError:
             return {}
@@ -51,15 +58,21 @@ class WebSettings:
             raise StateError(
                 f"{self._path} is not valid JSON: fix it, or delete it to go back to the defaults."
             ) from None
-        return raw if isinstance(raw, dict) else {}
+        settings = raw if isinstance(raw, dict) else {}
+        self._cache = (key, settings)
+        return dict(settings)
 
     def public_base_url(self) -> str:
         """Where Customer.io reaches the receiver: the setting, else the receiver's own URL."""
+        return self.configured_public_base_url() or self._receiver_url()
+
+    def configured_public_base_url(self) -> str | None:
+        """The setting alone: None when it is the default."""
         value = self._read().get(PUBLIC_BASE_URL)
-        return value if isinstance(value, str) and value else self._receiver_url()
+        return value if isinstance(value, str) and value else None
 
     def is_default(self) -> bool:
-        return not self._read().get(PUBLIC_BASE_URL)
+        return self.configured_public_base_url() is None
 
     def set_public_base_url(self, url: str | None) -> None:
         """Set it (an absolute http(s) URL; a proxy's path prefix is kept), or None: the default."""
