@@ -41,7 +41,19 @@ def mask_url(url: str) -> str:
     if parts.password is not None:
         netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[1]}"
     query = "&".join(
-        f"{k}={'***' if any(w in k.lower() for w in ('pass', 'secret', 'key', 'token')) else v}"
+        f"{k}={'***' if _secret_name(k) else v}"
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def url_holds_secret(url: str) -> bool:
+    """Whether mask_url would mask something: a password, or a query value that looks secret."""
+    parts = urlsplit(url)
+    return parts.password is not None or any(
+        _secret_name(k) for k, _ in parse_qsl(parts.query, keep_blank_values=True)
+    )
+
+
+def _secret_name(name: str) -> bool:
+    return any(w in name.lower() for w in ("pass", "secret", "key", "token"))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlsplit
+
 import pytest
 
-from cio_warehouse.secret import Secret
+from cio_warehouse.secret import Secret, url_holds_secret
 from cio_warehouse.state import DataDir
 from cio_warehouse.warehouse import destination
 from cio_warehouse.warehouse.destination import DestinationError, parse
@@ -66,3 +68,39 @@ def test_the_environment_sets_the_default_for_new_sources(
     assert destination.for_new_source("duckdb").is_default
     assert destination.of_source(Secret("delta:///srv/lake")).engine.name == "delta"
     assert destination.of_source(None).is_default
+
+
+@pytest.mark.parametrize(("url", "asks"), [
+    ("postgresql://etl@db:5432/analytics", True),
+    ("postgres://etl@db/analytics", True),
+    ("clickhouse://etl@ch:9440/analytics", False),  # its default user has no password
+    ("snowflake://etl@acct/DB?private_key_path=/k.p8", False),  # key-pair login
+    ("postgresql://etl:s3cret@db/analytics", False),  # has one
+    ("postgresql://etl:@db/analytics", False),  # an empty one, given on purpose
+    ("postgresql://db/analytics", False),  # no user: libpq's defaults
+    ("delta:///srv/lake", False),
+    ("bigquery://my-project", False),
+])
+def test_a_url_with_a_user_and_no_password_asks_for_one(url: str, asks: bool) -> None:
+    assert destination.asks_password(url) is asks
+
+
+def test_a_password_goes_into_the_url_encoded() -> None:
+    password = "p@ss:w/rd%?#"
+    url = destination.with_password("postgresql://etl@db:5432/analytics?sslmode=require",
+                                    Secret(password))
+    parts = urlsplit(url)
+    assert unquote(parts.password or "") == password
+    assert (parts.username, parts.hostname, parts.port, parts.path, parts.query) == (
+        "etl", "db", 5432, "/analytics", "sslmode=require")
+    assert parse(url).display() == "postgresql://etl:***@db:5432/analytics?sslmode=require"
+
+
+@pytest.mark.parametrize(("url", "holds"), [
+    ("postgresql://etl:s3cret@db/analytics", True),
+    ("snowflake://etl@acct/DB?private_key_passphrase=x", True),
+    ("postgresql://etl@db/analytics?sslmode=require", False),
+    ("delta:///srv/lake", False),
+])
+def test_what_counts_as_a_secret_in_a_url(url: str, holds: bool) -> None:
+    assert url_holds_secret(url) is holds

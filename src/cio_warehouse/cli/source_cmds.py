@@ -9,14 +9,15 @@ import typer
 
 from cio_warehouse import webhook_links
 from cio_warehouse.cli.context import cli_context
-from cio_warehouse.cli.output import console, rich_table, when
-from cio_warehouse.secret import Secret
+from cio_warehouse.cli.output import console, err_console, rich_table, when
+from cio_warehouse.secret import Secret, mask_url, url_holds_secret
 from cio_warehouse.sources import link_source, validate_name
 from cio_warehouse.state import StateError
 from cio_warehouse.warehouse import destination
 from cio_warehouse.warehouse.admin import drop_dataset
 
 ENV_APP_API_KEY = "CIO_APP_API_KEY"
+ENV_DESTINATION_PASSWORD = "CIO_WAREHOUSE_DESTINATION_PASSWORD"  # noqa: S105  (a variable name)
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -32,6 +33,32 @@ def read_app_api_key(flag: str | None) -> Secret:
             )
         raw = typer.prompt("App API key", hide_input=True)
     return Secret(raw)
+
+
+def read_destination(flag: str | None) -> destination.Target:
+    """--destination, else $CIO_WAREHOUSE_DESTINATION, else duckdb. A URL with a user and no
+    password takes $CIO_WAREHOUSE_DESTINATION_PASSWORD, else a hidden prompt, as the App API key
+    does (and a password on the command line is warned about)."""
+    if flag and url_holds_secret(flag):
+        err_console.print(
+            "[yellow]Warning:[/] --destination holds a password, and other users of this machine "
+            f"can read the command line: set ${destination.ENV_DESTINATION} instead, or leave the "
+            "password out of the URL and enter it when asked (or set "
+            f"${ENV_DESTINATION_PASSWORD}).",
+            highlight=False, soft_wrap=True,
+        )
+    target = destination.for_new_source(flag)  # a wrong URL fails before anything is asked
+    if target.url is None or not destination.asks_password(target.url.reveal()):
+        return target
+    raw = os.environ.get(ENV_DESTINATION_PASSWORD)
+    if not raw and os.isatty(0):
+        raw = typer.prompt(
+            f"Password for {mask_url(target.url.reveal())} (Enter: none, e.g. ~/.pgpass)",
+            hide_input=True, default="", show_default=False,
+        )
+    if not raw or not raw.strip():
+        return target  # the engine's own ways: ~/.pgpass, PGPASSWORD, trust
+    return destination.parse(destination.with_password(target.url.reveal(), Secret(raw)))
 
 
 @app.command("add")
@@ -64,13 +91,16 @@ def add(
         typer.Option(
             "--destination",
             help="Where its tables land: duckdb (default), postgresql://..., delta:///path, ... "
-            f"(docs/destinations.md). Default: ${destination.ENV_DESTINATION}, else duckdb.",
+            f"(docs/destinations.md). Default: ${destination.ENV_DESTINATION}, else duckdb. "
+            "Leave the password out (argv is visible to other users): it is read from "
+            f"${ENV_DESTINATION_PASSWORD}, else a hidden prompt.",
             show_default=False,
         ),
     ] = None,
 ) -> None:
     """Link a Customer.io workspace: checks the key at once, then saves it encrypted."""
     validate_name(name)  # before the key is asked for (link_source checks it again)
+    target = read_destination(destination_url)
     store = cli_context(ctx).store
     source, workspaces = link_source(
         store,
@@ -80,7 +110,7 @@ def add(
         api_base_url=api_base_url,
         tables=table or (),
         max_rps=max_rps,
-        target=destination.for_new_source(destination_url),
+        target=target,
     )
     names = ", ".join(str(w.get("name", w.get("id", "?"))) for w in workspaces) or "(none listed)"
     console.print(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import dlt
 from dlt.common.destination import Destination
@@ -90,6 +90,10 @@ _SCHEMES = {
     "bigquery": "bigquery",
     "snowflake": "snowflake",
 }
+
+# Engines that log in with a password: `source add` asks for one the URL leaves out. Not ClickHouse
+# (its default user has none) nor Snowflake (key-pair logins have none).
+_PASSWORD_ENGINES = ("postgres",)
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,22 @@ def parse(text: str | None) -> Target:
 def for_new_source(option: str | None) -> Target:
     """`source add --destination`, else $CIO_WAREHOUSE_DESTINATION, else the data dir's DuckDB."""
     return parse(option if option else os.environ.get(ENV_DESTINATION))
+
+
+def asks_password(url: str) -> bool:
+    """A PostgreSQL URL that names a user but no password: `source add` takes the password from
+    elsewhere (an empty one, `user:@host`, is taken as given)."""
+    parts = urlsplit(url)
+    engine = _SCHEMES.get(parts.scheme.lower())
+    return engine in _PASSWORD_ENGINES and bool(parts.username) and parts.password is None
+
+
+def with_password(url: str, password: Secret) -> str:
+    """`url` with `password` after its user, percent-encoded (libpq and dlt decode it)."""
+    parts = urlsplit(url)
+    user, host = parts.netloc.rsplit("@", 1)
+    netloc = f"{user}:{quote(password.reveal(), safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def of_source(destination: Secret | None) -> Target:
