@@ -216,6 +216,49 @@ def test_a_request_stalled_in_its_head_or_body_is_closed(
     assert "Traceback" not in process.stderr
 
 
+def test_the_deadlines_are_per_request_so_a_kept_alive_stream_goes_on(
+    start: Callable[..., ReceiverProcess], data_dir_with_source: DataDir
+) -> None:
+    """Customer.io keeps its connections alive: requests on one connection, each within the
+    deadlines (in two parts, 1 s apart), with pauses between them shorter and longer than a
+    deadline (but not than uvicorn's 5 s keep-alive), are all answered on that connection."""
+    process = start("--header-timeout", "2", "--body-timeout", "2")
+    sock = connect(process)
+    sock.settimeout(10)
+    acked: list[str] = []
+    try:
+        for pause in (0.5, 3.0, 0):
+            body = event_body()
+            headers = "".join(f"{k}: {v}\r\n" for k, v in signed_headers(body).items())
+            request = head(content_length=len(body), extra=headers.encode()) + body
+            sock.sendall(request[:len(request) // 2])
+            time.sleep(1.0)
+            sock.sendall(request[len(request) // 2:])
+            answer = b""
+            while b'"result"' not in answer:
+                chunk = sock.recv(4096)
+                assert chunk, f"the receiver closed the connection after {len(acked)} requests"
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200")
+            acked.append(body.split(b'"event_id": "')[1].split(b'"')[0].decode())
+            time.sleep(pause)
+    finally:
+        sock.close()
+    assert len(acked) == 3 and set(acked) <= stored(data_dir_with_source)
+
+
+def test_a_body_deadline_shorter_than_the_head_one_holds(
+    start: Callable[..., ReceiverProcess]
+) -> None:
+    process = start("--header-timeout", "60", "--body-timeout", "1")
+    full = event_body()
+    sock = connect(process, head(content_length=len(full)) + full[:10])
+    try:
+        assert wait_closed({"half body": sock}) == {"half body"}
+    finally:
+        sock.close()
+
+
 def test_past_max_connections_a_delivery_is_answered_503(
     start: Callable[..., ReceiverProcess], data_dir_with_source: DataDir
 ) -> None:

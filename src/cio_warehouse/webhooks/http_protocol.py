@@ -49,12 +49,19 @@ class _ReadLimitedProtocol(HttpToolsProtocol):
     limits: ReadLimits  # set by receiver_protocol()
     _stage = _Stage.HEAD
     _head_bytes = 0
-    _deadline: asyncio.TimerHandle | None = None
+    _deadline = 0.0  # when the current stage must be over, in the loop's time
+    # One timer per connection, moved only when a deadline comes before it and otherwise
+    # re-armed when it fires: a timer set and cancelled per request cost about 4 us of CPU, on
+    # top of the ~30 us uvicorn spends on one.
+    _timer: asyncio.TimerHandle | None = None
+    _timer_at = 0.0
     _connection: asyncio.Transport | None = None
+    _event_loop: asyncio.AbstractEventLoop | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._connection = transport
+        self._event_loop = asyncio.get_running_loop()
         self._start(_Stage.HEAD, self.limits.header_timeout_seconds)
 
     def data_received(self, data: bytes) -> None:
@@ -77,23 +84,40 @@ class _ReadLimitedProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._stage = _Stage.DONE
-        self._cancel()
+        self._stage = _Stage.DONE  # no deadline while the app answers, nor between requests
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel()
         super().connection_lost(exc)
 
     def _start(self, stage: _Stage, seconds: float) -> None:
-        self._cancel()
+        assert self._event_loop is not None
         self._stage = stage
         self._head_bytes = 0
-        self._deadline = asyncio.get_running_loop().call_later(seconds, self._close)
+        self._deadline = self._event_loop.time() + seconds
+        if self._timer is None or self._deadline < self._timer_at:
+            self._arm()
+
+    def _arm(self) -> None:
+        assert self._event_loop is not None
+        self._cancel()
+        self._timer_at = self._deadline
+        self._timer = self._event_loop.call_at(self._deadline, self._expire)
+
+    def _expire(self) -> None:
+        assert self._event_loop is not None
+        self._timer = None
+        if self._stage is _Stage.DONE:
+            return  # the next request's first byte sets the next deadline
+        if self._event_loop.time() < self._deadline:
+            self._arm()  # a later stage or request moved the deadline
+        else:
+            self._close()
 
     def _cancel(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _close(self, reply: bytes = b"") -> None:
         """Past a deadline the connection just closes, as uvicorn's keep-alive timeout does."""
