@@ -157,11 +157,11 @@ def run(
 ) -> int:
     """Serve until SIGTERM/SIGINT; the exit status. On a shared inbox the data dir is not
     created (a receiver on another machine has none): only its secret.key is used, if there."""
-    if not inbox.shared:
-        data_dir.create()
     settings = settings or ReceiverSettings()
     _raise_fd_limit(settings.max_connections + FD_HEADROOM)
     try:
+        if not inbox.shared:
+            data_dir.create()  # refuses a data dir it may not make private
         server = build_server(data_dir, host, port, settings, inbox)
     except (StateError, InboxUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
