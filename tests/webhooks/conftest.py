@@ -242,6 +242,13 @@ def set_keys(store: StateStore, key: str | None, previous: str | None = None,
 
 
 @pytest.fixture
+def data_dir_with_source(data_dir: DataDir) -> DataDir:
+    """A data dir with SOURCE linked and KEY as its signing key (receiver process tests)."""
+    add_source(StateStore(data_dir))
+    return data_dir
+
+
+@pytest.fixture
 def start_receiver(data_dir: DataDir) -> Iterator[Callable[..., ReceiverServer]]:
     started: list[ReceiverServer] = []
 

@@ -7,16 +7,14 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from cio_warehouse.state import DataDir, StateStore
+from cio_warehouse.state import DataDir
 from tests.webhooks.conftest import (
     KEY,
     ReceiverProcess,
-    add_source,
     event_body,
     nodelay_transport,
     read_inbox,
@@ -24,13 +22,6 @@ from tests.webhooks.conftest import (
 )
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def data_dir_with_source(tmp_path: Path) -> DataDir:
-    data_dir = DataDir(tmp_path / "data").create()
-    add_source(StateStore(data_dir))
-    return data_dir
 
 
 @pytest.fixture

@@ -14,13 +14,12 @@ import httpx
 import pytest
 import uvicorn
 
-from cio_warehouse.state import DataDir, StateStore
+from cio_warehouse.state import DataDir
 from cio_warehouse.webhooks.receiver import ReceiverSettings
 from tests.helpers import CLI
 from tests.webhooks.conftest import (
     SOURCE,
     ReceiverProcess,
-    add_source,
     event_body,
     read_inbox,
     signed_headers,
@@ -31,13 +30,6 @@ pytestmark = pytest.mark.timeout(120)
 HALF_OPEN = 500
 WAIT_SECONDS = 30.0  # generous: the deadlines under test are 1 s
 PATH = f"/webhooks/customerio/{SOURCE}".encode()
-
-
-@pytest.fixture
-def data_dir_with_source(tmp_path: Path) -> DataDir:
-    data_dir = DataDir(tmp_path / "data").create()
-    add_source(StateStore(data_dir))
-    return data_dir
 
 
 @pytest.fixture
