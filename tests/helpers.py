@@ -11,18 +11,20 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import httpx
 
 from cio_warehouse import catalog
 from cio_warehouse.secret import Secret
-from cio_warehouse.state import DataDir, SourceConfig, StateStore
+from cio_warehouse.state import DataDir, SourceConfig, SourceSettings, StateStore
 from tests.secrets_plugin import record_output
 
 CLI = Path(sys.executable).with_name("cio-warehouse")
+T = TypeVar("T")
 
 
 class HasUrl(Protocol):
@@ -51,7 +53,7 @@ def add_source(
         app_api_key=Secret(api_key),
         api_base_url=sandbox.url,
         tables=tuple(t.name for t in catalog.TABLES) if tables is None else tables,
-        settings=dict(settings),
+        settings=SourceSettings.from_json(settings),
     )
     store.add_source(source)
     return source
@@ -86,6 +88,21 @@ def run_cli(
     record_output(f"cli {args[:1]} stdout", proc.stdout)  # for the secrets scan
     record_output(f"cli {args[:1]} stderr", proc.stderr)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def wait_until(
+    predicate: Callable[[], T], what: str, timeout: float = 30.0, interval: float = 0.05
+) -> T:
+    """Poll `predicate` until it returns something truthy, and return that; past `timeout`
+    seconds, fail the test naming `what` was awaited. Exceptions of the predicate propagate."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = predicate()
+        if found:
+            return found
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
 
 
 def free_port() -> int:

@@ -3,7 +3,6 @@ after the wizard: the wizard itself is driven in the browser by test_wizard."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -11,6 +10,7 @@ import httpx
 from cio_warehouse import catalog
 from cio_warehouse.sandbox import SandboxServer
 from tests.browser.conftest import Served
+from tests.helpers import wait_until
 
 
 def api(served: Served) -> httpx.Client:
@@ -22,13 +22,11 @@ def api(served: Served) -> httpx.Client:
 
 
 def wait_job(client: httpx.Client, job_id: int, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def finished() -> dict[str, Any] | None:
         job: dict[str, Any] = client.get(f"/jobs/{job_id}").raise_for_status().json()
-        if job["finished_at"] is not None:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
+        return job if job["finished_at"] is not None else None
+
+    return wait_until(finished, f"job {job_id} to finish", timeout, interval=0.2)
 
 
 WEBHOOK_TABLES = [t.name for t in catalog.WEBHOOK_TABLES]
@@ -65,13 +63,12 @@ def deliver(served: Served, sandbox: SandboxServer, events: int, name: str = "ac
     assert sandbox.wait_delivered(60), sandbox.delivery_stats()
     delivered = sum(s.delivered for s in sandbox.delivery_stats().values())
     with api(served) as client:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        def loaded() -> bool:
             health = client.get(f"/sources/{name}/webhook").raise_for_status().json()["health"]
-            if health["backlog"] == 0 and health["stored"] >= delivered:
-                return delivered
-            time.sleep(0.2)
-    raise AssertionError(f"the deliveries did not reach the warehouse: {health}")
+            return bool(health["backlog"] == 0 and health["stored"] >= delivered)
+
+        wait_until(loaded, "the deliveries to reach the warehouse", 30, interval=0.2)
+    return delivered
 
 
 def query(served: Served, sql: str) -> list[list[Any]]:

@@ -5,7 +5,6 @@ holds events in the inbox until it is back, with `status` saying so."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +18,7 @@ from cio_warehouse.secret import Secret
 from cio_warehouse.state import StateStore
 from cio_warehouse.sync.runner import run_sync
 from tests.e2e.test_serve import SIGNING_KEY, _deliver, _event
-from tests.helpers import EVENT_TABLES, ServeProcess, add_source, run_cli
+from tests.helpers import EVENT_TABLES, ServeProcess, add_source, run_cli, wait_until
 from tests.services.postgres import PostgresServer, remove, start_postgres
 
 
@@ -69,13 +68,6 @@ def served(store: StateStore, sandbox: SandboxServer, api_key: str, postgres_url
     serve.stop()
 
 
-def _wait_for(predicate, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def _loaded(url: str) -> int:
     try:
         return int(_one(url, "select count(*) from acme.email_events")[0])  # type: ignore[call-overload]
@@ -99,7 +91,7 @@ def test_serve_loads_events_and_answers_queries_on_postgres(
         for n in range(30):
             assert _deliver(client, served, _event(n)).status_code == 200
         assert _deliver(client, served, _event(4)).status_code == 200  # a retry
-    _wait_for(lambda: _loaded(postgres_url) == 30)
+    wait_until(lambda: _loaded(postgres_url) == 30, "30 events in PostgreSQL")
     assert _one(postgres_url, "select count(distinct event_id) from acme.email_events") == (30,)
     # The CLI goes through the service, which reads PostgreSQL (PostgreSQL's own SQL works).
     result = run_cli(store.data_dir, "query", "--format", "json",
@@ -138,9 +130,9 @@ def test_postgres_down_holds_events_in_the_inbox_until_it_is_back(
         with httpx.Client(timeout=10) as client:
             for n in range(10):
                 assert _deliver(client, serve, _event(n)).status_code == 200
-            _wait_for(lambda: _loaded(url) == 10)
+            wait_until(lambda: _loaded(url) == 10, "10 events in PostgreSQL")
             # The loader marks events done in its inbox just after PostgreSQL commits them.
-            _wait_for(lambda: _backlog(store) == 0)
+            wait_until(lambda: _backlog(store) == 0, "an empty backlog")
             private_postgres.stop()
             # The receiver does not need the warehouse: it keeps acking into its inbox.
             for n in range(10, 40):
@@ -148,12 +140,12 @@ def test_postgres_down_holds_events_in_the_inbox_until_it_is_back(
 
             def backing_off() -> bool:
                 return "Event loader failing" in run_cli(store.data_dir, "status", "acme").stdout
-            _wait_for(backing_off)
+            wait_until(backing_off, "the loader to back off")
             status = run_cli(store.data_dir, "status", "acme").stdout
             assert "next retry in" in status, status
             assert _backlog(store) == 30, status
             private_postgres.start()
-            _wait_for(lambda: _loaded(url) == 40, timeout=90)
+            wait_until(lambda: _loaded(url) == 40, "40 events in PostgreSQL", timeout=90)
         assert _one(url, "select count(distinct event_id) from acme.email_events") == (40,)
     finally:
         serve.stop()

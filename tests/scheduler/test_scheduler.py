@@ -13,10 +13,11 @@ import duckdb
 import pytest
 
 from cio_warehouse.sandbox import FailAlways, Latency, SandboxServer, Workspace
+from cio_warehouse.service.frequencies import set_table_frequency
 from cio_warehouse.service.jobs import SyncJob, SyncJobs
-from cio_warehouse.service.scheduler import Scheduler, set_table_frequency
+from cio_warehouse.service.scheduler import Scheduler
 from cio_warehouse.state import StateError, StateStore
-from tests.helpers import add_source
+from tests.helpers import add_source, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -81,13 +82,6 @@ def _finish(job: SyncJob, timeout: float = 30) -> SyncJob:
     return job
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 def _statuses(store: StateStore, table: str) -> list[str]:
     return [run.status for run in reversed(store.runs("acme", table))]
 
@@ -139,9 +133,11 @@ def test_the_running_loop_fires_on_its_own_and_a_stopped_one_starts_nothing(
     scheduler = make_scheduler(tick_seconds=0.02)
     scheduler.start()
     assert scheduler.running
-    _wait_for(lambda: _statuses(store, "segments") == ["succeeded"])
+    wait_until(lambda: _statuses(store, "segments") == ["succeeded"], "the first run")
     clock.now = store.last_runs("acme")["segments"].started_at + FIVE_MINUTES
-    _wait_for(lambda: _statuses(store, "segments") == ["succeeded", "succeeded"])
+    wait_until(
+        lambda: _statuses(store, "segments") == ["succeeded", "succeeded"], "the second run"
+    )
 
     scheduler.stop()
     assert not scheduler.running

@@ -14,6 +14,7 @@ import pytest
 from cio_warehouse.service.runtime import Endpoints, ServeSettings, Service
 from cio_warehouse.state import DataDir
 from cio_warehouse.web.auth import ENV_ADMIN_TOKEN, Auth
+from tests.helpers import wait_until
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -67,12 +68,14 @@ def start_app(data_dir: DataDir, admin_token: str | None = None,
     thread = threading.Thread(target=service.run, name="web-app", daemon=True)
     thread.start()
     with httpx.Client(timeout=5) as probe:
-        for _ in range(200):
+        def answers() -> bool:
             try:
                 probe.get(f"{endpoints.api_url}/login")
-                break
             except httpx.TransportError:
-                threading.Event().wait(0.05)
+                return False
+            return True
+
+        wait_until(answers, "the web app to answer", timeout=10)
     token = admin_token or endpoints.admin_token
     assert token is not None, "a fresh data dir prints its admin token"
     return RunningApp(service, endpoints, token, thread)

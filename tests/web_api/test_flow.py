@@ -6,25 +6,15 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
 from fastapi import FastAPI
 
 from cio_warehouse import catalog
 from cio_warehouse.sandbox import SandboxServer, Workspace
+from tests.helpers import wait_until
 from tests.web_api.conftest import Browser, RunningApp
 from tests.web_api.test_guarded import _routes
-
-
-def _wait(predicate: Any, what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _sync_everything(browser: Browser) -> int:
@@ -38,7 +28,7 @@ def _sync_everything(browser: Browser) -> int:
         done = {t["name"] for t in tables if t["last_success"] is not None}
         return api_tables <= done and not any(t["running"] for t in tables)
 
-    _wait(all_synced, "every App API table to sync", timeout=120)
+    wait_until(all_synced, "every App API table to sync", timeout=120)
     if answer.status_code == 202:
         return int(answer.json()["id"])
     runs = browser.ok("GET", "/api/v1/sources/acme/runs?limit=1")
@@ -113,7 +103,7 @@ def test_the_flow_and_no_secret_in_any_response(
         done = health["stored"] >= sum(sent.queued.values()) and health["backlog"] == 0
         return status if done and health["deliveries_last_hour"] > 0 else None
 
-    status = _wait(loaded, "the deliveries to reach the warehouse")
+    status = wait_until(loaded, "the deliveries to reach the warehouse", timeout=60)
     assert status["registered"] and status["remote"]["disabled"] is False
     assert status["remote_error"] is None and status["health"]["rejected"] == 0
     assert status["assessment"]["level"] == "ok"
