@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from cio_warehouse.sandbox import SandboxServer
-from cio_warehouse.sandbox.sender import Mode
+from cio_warehouse.sandbox.lanes import Mode
 from cio_warehouse.sandbox.webhooks import SUBSCRIBABLE_EVENTS
 from cio_warehouse.state import DataDir, StateStore
 from tests.webhooks.conftest import ReceiverServer, add_source, fresh_name, read_inbox

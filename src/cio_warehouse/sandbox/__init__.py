@@ -15,9 +15,9 @@ from cio_warehouse.sandbox.faults import (
     fault_from_json,
     fault_to_json,
 )
+from cio_warehouse.sandbox.lanes import MODES, Enqueued, Mode
 from cio_warehouse.sandbox.request_log import LoggedRequest
 from cio_warehouse.sandbox.retry_policy import RetryPolicy
-from cio_warehouse.sandbox.sender import MODES, Enqueued, Mode
 from cio_warehouse.sandbox.server import SandboxServer
 from cio_warehouse.sandbox.signing import signature
 from cio_warehouse.sandbox.tables import TABLES, TableSpec

@@ -12,8 +12,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cio_warehouse.sandbox.control import PREFIX
+from cio_warehouse.sandbox.lanes import DEFAULT_STALE_BY_S, MODES
 from cio_warehouse.sandbox.responses import JSONResponse, bad_request
-from cio_warehouse.sandbox.sender import DEFAULT_STALE_BY_S, MODES, WebhookSender
+from cio_warehouse.sandbox.sender import WebhookSender
 from cio_warehouse.sandbox.webhooks import UnknownWebhook
 
 _DEFAULT_LOG_LIMIT = 1_000

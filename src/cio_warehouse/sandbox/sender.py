@@ -5,60 +5,29 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from itertools import islice
-from typing import Any, Literal, get_args
+from typing import Any
 
 import httpx
 
 from cio_warehouse.sandbox.deliveries import DeliveryGenerator, ReportingEvent
 from cio_warehouse.sandbox.delivery_log import DeliveryAttempt, DeliveryLog, WebhookDeliveryStats
+from cio_warehouse.sandbox.lanes import (
+    DEFAULT_STALE_BY_S,
+    MODES,
+    PROBES,
+    Enqueued,
+    Item,
+    Lane,
+    Mode,
+)
 from cio_warehouse.sandbox.retry_policy import RetryPolicy
 from cio_warehouse.sandbox.webhook_post import headers_for, post_once
 from cio_warehouse.sandbox.webhooks import Deliverable, UnknownWebhook, WebhookStore
 
-Mode = Literal["normal", "duplicate", "reorder", "stale", "bad_signature", "bad_body", "unsigned"]
-MODES: tuple[Mode, ...] = get_args(Mode)
-# Knob requests that no real Customer.io sends: tried once, never retried, never blocking.
-PROBES: frozenset[str] = frozenset({"stale", "bad_signature", "bad_body", "unsigned"})
-DEFAULT_STALE_BY_S = 3_600.0
-_REMEMBER_DELIVERED = 10_000
 _START_TIMEOUT = 10.0
-
-
-@dataclass
-class _Item:
-    event_id: str
-    body: bytes
-    mode: Mode
-    stale_by_s: float = 0.0
-    attempts: int = 0
-    first_try: float | None = None  # monotonic
-
-
-@dataclass
-class _Lane:
-    """One webhook's queue: strictly in order, one request in flight (head-of-line)."""
-
-    webhook_id: int
-    queue: deque[_Item] = field(default_factory=deque)
-    delivered: deque[_Item] = field(default_factory=lambda: deque(maxlen=_REMEMBER_DELIVERED))
-    wake: asyncio.Event | None = None
-    task: asyncio.Task[None] | None = None
-
-
-@dataclass(frozen=True)
-class Enqueued:
-    """What a `send` put in the queues: the events, and how many deliveries per webhook."""
-
-    event_ids: list[str]
-    queued: dict[int, int]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"event_ids": self.event_ids,
-                "queued": {str(hook): n for hook, n in self.queued.items()}}
 
 
 class WebhookSender:
@@ -74,7 +43,7 @@ class WebhookSender:
         self._events: Iterator[ReportingEvent] = generator.stream()
         self._events_lock = threading.Lock()
         self._lock = threading.Lock()  # lanes and their queues
-        self._lanes: dict[int, _Lane] = {}
+        self._lanes: dict[int, Lane] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: httpx.AsyncClient | None = None
@@ -263,7 +232,7 @@ class WebhookSender:
     ) -> Enqueued:
         probe = mode in PROBES
         queued: dict[int, int] = {}
-        items: list[tuple[int, _Item]] = []
+        items: list[tuple[int, Item]] = []
         for event in batch:
             for target in targets:
                 hook = target.webhook
@@ -272,14 +241,14 @@ class WebhookSender:
                 body = event.to_bytes(bool(hook["with_content"]))
                 if mode == "bad_body":
                     body = body[: len(body) // 2]  # any strict prefix of an object is bad JSON
-                items.append((hook["id"], _Item(event.event_id, body, mode,
+                items.append((hook["id"], Item(event.event_id, body, mode,
                                                 stale_by_s if mode == "stale" else 0.0)))
                 queued[hook["id"]] = queued.get(hook["id"], 0) + 1
         self._enqueue(items)
         return Enqueued([event.event_id for event in batch], queued)
 
     def _duplicate(self, count: int, targets: list[Deliverable]) -> Enqueued:
-        items: list[tuple[int, _Item]] = []
+        items: list[tuple[int, Item]] = []
         queued: dict[int, int] = {}
         with self._lock:
             for target in targets:
@@ -287,19 +256,19 @@ class WebhookSender:
                 lane = self._lanes.get(webhook_id)
                 done = list(lane.delivered)[-count:] if lane is not None and count > 0 else []
                 for old in done:
-                    items.append((webhook_id, _Item(old.event_id, old.body, "duplicate")))
+                    items.append((webhook_id, Item(old.event_id, old.body, "duplicate")))
                 if done:
                     queued[webhook_id] = len(done)
         self._enqueue(items)
         return Enqueued(list(dict.fromkeys(item.event_id for _, item in items)), queued)
 
-    def _enqueue(self, items: list[tuple[int, _Item]]) -> None:
+    def _enqueue(self, items: list[tuple[int, Item]]) -> None:
         if not items:
             return
         touched: set[int] = set()
         with self._lock:
             for webhook_id, item in items:
-                lane = self._lanes.setdefault(webhook_id, _Lane(webhook_id))
+                lane = self._lanes.setdefault(webhook_id, Lane(webhook_id))
                 lane.queue.append(item)
                 touched.add(webhook_id)
                 if item.mode in PROBES:
@@ -330,7 +299,7 @@ class WebhookSender:
             self._retry_now.set()  # wakes every waiter; clearing at once re-arms it
             self._retry_now.clear()
 
-    async def _run_lane(self, lane: _Lane) -> None:
+    async def _run_lane(self, lane: Lane) -> None:
         assert lane.wake is not None
         while True:
             with self._lock:
@@ -349,7 +318,7 @@ class WebhookSender:
                 continue
             await self._attempt(lane, item, str(hook["endpoint"]), key)
 
-    async def _attempt(self, lane: _Lane, item: _Item, url: str, key: str) -> None:
+    async def _attempt(self, lane: Lane, item: Item, url: str, key: str) -> None:
         assert self._client is not None
         policy = self.policy
         item.attempts += 1
@@ -400,7 +369,7 @@ class WebhookSender:
         except TimeoutError:
             pass
 
-    def _drop_all(self, lane: _Lane) -> None:
+    def _drop_all(self, lane: Lane) -> None:
         with self._lock:
             dropped = len(lane.queue)
             lane.queue.clear()

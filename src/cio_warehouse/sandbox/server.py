@@ -16,9 +16,10 @@ from cio_warehouse.sandbox.deliveries import DeliveryGenerator, ReportingEvent
 from cio_warehouse.sandbox.delivery_log import DeliveryAttempt, WebhookDeliveryStats
 from cio_warehouse.sandbox.faults import Fault, fault_from_json
 from cio_warehouse.sandbox.gate import install_log_filter
+from cio_warehouse.sandbox.lanes import DEFAULT_STALE_BY_S, Enqueued, Mode
 from cio_warehouse.sandbox.request_log import LoggedRequest
 from cio_warehouse.sandbox.retry_policy import RetryPolicy
-from cio_warehouse.sandbox.sender import DEFAULT_STALE_BY_S, Enqueued, Mode, WebhookSender
+from cio_warehouse.sandbox.sender import WebhookSender
 from cio_warehouse.sandbox.state import DEFAULT_RATE_LIMIT_RPS, SandboxState
 from cio_warehouse.sandbox.workspace import Workspace
 
