@@ -15,15 +15,15 @@ class LogThrottle:
     """
 
     def __init__(
-        self, every_seconds: float = 60.0, *, clock: Callable[[], float] = time.monotonic
+        self, every_seconds: float = 60.0, *, clock: Callable[[], float] | None = None
     ) -> None:
         self.every_seconds = every_seconds
-        self._clock = clock
+        self._clock = clock  # None: time.monotonic, looked up per call (tests patch it)
         self._last: dict[Hashable, float] = {}
 
     def allow(self, key: Hashable = None) -> bool:
         """True, and the interval starts again, when `key`'s line may be logged now."""
-        now = self._clock()
+        now = time.monotonic() if self._clock is None else self._clock()
         last = self._last.get(key)
         if last is not None and now - last < self.every_seconds:
             return False

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from cio_warehouse.log_throttle import LogThrottle
 
 
@@ -43,3 +47,17 @@ def test_reset_lets_the_next_line_out() -> None:
     throttle.reset("failure")
     assert throttle.allow("failure")
     throttle.reset("never logged")  # nothing to forget: no error
+
+
+def test_the_default_clock_is_time_monotonic_at_call_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tests of the throttle's owners move time by patching time.monotonic."""
+    clock = Clock()
+    monkeypatch.setattr(time, "monotonic", clock)
+    throttle = LogThrottle(60.0)
+    assert throttle.allow()
+    clock.now += 59.0
+    assert not throttle.allow()
+    clock.now += 1.0
+    assert throttle.allow()

@@ -30,6 +30,7 @@ from cio_warehouse.customerio.errors import (
 from cio_warehouse.customerio.pacing import RateLimiter, Slot
 from cio_warehouse.customerio.retries import (
     IDEMPOTENT_METHODS,
+    RetryableFailure,
     RetryPolicy,
     describe_exception,
     is_retryable_exception,
@@ -106,24 +107,6 @@ class _BearerAuth(httpx.Auth):
         # customerio-api.md: "Auth: Authorization: Bearer <App API key>".
         request.headers["Authorization"] = f"Bearer {self._api_key.reveal()}"
         yield request
-
-
-class _RetryableFailure(Exception):
-    """Internal: one attempt failed in a way the policy may retry."""
-
-    def __init__(
-        self,
-        description: str,
-        *,
-        status: int | None,
-        retry_after: float | None = None,
-        not_json: str | None = None,
-    ) -> None:
-        super().__init__(description)
-        self.description = description
-        self.status = status
-        self.retry_after = retry_after
-        self.not_json = not_json  # the body excerpt when a 2xx body was not JSON
 
 
 class AppAPIClient(ReportingWebhooksMixin):
@@ -295,36 +278,35 @@ class AppAPIClient(ReportingWebhooksMixin):
     ) -> Any:
         """Send one logical request: paced, retried per the policy, classified; return its JSON."""
         method = method.upper()
-        started = self._clock()
-        attempt = 0
-        while True:
-            attempt += 1
-            if stats is not None:
-                stats.requests += 1
-                if attempt > 1:
-                    stats.retries += 1
-            try:
+
+        def on_retry(failed: int, delay: float, failure: RetryableFailure) -> None:
+            log.info(
+                "retrying %s %s in %.2f s after %s (attempt %d of %d)",
+                method,
+                path,
+                delay,
+                failure.description,
+                failed + 1,
+                self.policy.max_attempts,
+            )
+
+        def on_exhausted(attempts: int, elapsed: float, failure: RetryableFailure) -> NoReturn:
+            raise self._exhausted(method, path, attempts, elapsed, failure) from None
+
+        retrying = self.policy.retrying(
+            rng=self._rng, clock=self._clock, sleep=self._sleep,
+            on_retry=on_retry, on_exhausted=on_exhausted,
+        )
+        for attempt in retrying:
+            with attempt:
+                if stats is not None:
+                    stats.requests += 1
+                    if attempt.retry_state.attempt_number > 1:
+                        stats.retries += 1
                 # Every attempt, retries included, counts against the workspace's 10 rps.
                 with self.limiter.hold() as slot:
                     return self._attempt(method, path, params, json_body, parse_json, stats, slot)
-            except _RetryableFailure as failure:
-                elapsed = self._clock() - started
-                delay = self.policy.delay(attempt, failure.retry_after, self._rng)
-                if (
-                    attempt >= self.policy.max_attempts
-                    or elapsed + delay > self.policy.max_total_seconds
-                ):
-                    raise self._exhausted(method, path, attempt, elapsed, failure) from None
-                log.info(
-                    "retrying %s %s in %.2f s after %s (attempt %d of %d)",
-                    method,
-                    path,
-                    delay,
-                    failure.description,
-                    attempt + 1,
-                    self.policy.max_attempts,
-                )
-                self._sleep(delay)
+        raise AssertionError("unreachable: the retry loop returns or raises")
 
     def _attempt(
         self,
@@ -343,7 +325,7 @@ class AppAPIClient(ReportingWebhooksMixin):
         except httpx.RequestError as exc:
             description = self._scrub(describe_exception(exc))
             if is_retryable_exception(exc, method):
-                raise _RetryableFailure(description, status=None) from exc
+                raise RetryableFailure(description, status=None) from exc
             if method not in IDEMPOTENT_METHODS and is_retryable_exception(exc, "GET"):
                 raise TransientError(
                     f"{method} {path} failed ({description}) after the request may have reached "
@@ -372,7 +354,7 @@ class AppAPIClient(ReportingWebhooksMixin):
             description = f"HTTP {response.status_code} with a body that is not JSON ({text})"
             if method in IDEMPOTENT_METHODS:
                 # A 2xx whose body does not parse was most likely cut by a dropped connection.
-                raise _RetryableFailure(
+                raise RetryableFailure(
                     description, status=response.status_code, not_json=text
                 ) from None
             raise DataError(
@@ -393,7 +375,7 @@ class AppAPIClient(ReportingWebhooksMixin):
         body = self._scrub(excerpt(response.text))
         if is_retryable_status(status, method):
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise _RetryableFailure(
+            raise RetryableFailure(
                 f"HTTP {status} ({body})", status=status, retry_after=retry_after
             )
         if status >= 500:
@@ -415,7 +397,7 @@ class AppAPIClient(ReportingWebhooksMixin):
         )
 
     def _exhausted(
-        self, method: str, path: str, attempts: int, elapsed: float, failure: _RetryableFailure
+        self, method: str, path: str, attempts: int, elapsed: float, failure: RetryableFailure
     ) -> CustomerIOError:
         if failure.not_json is not None:
             return DataError(

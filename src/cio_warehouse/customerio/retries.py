@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import NoReturn
 
 import httpx
+import tenacity
+
+from cio_warehouse.backoff import Backoff
 
 # Methods that may be repeated without changing the result twice. POST/PUT/DELETE on reporting
 # webhooks are not treated as such: a repeated POST could create a second webhook.
@@ -55,15 +59,85 @@ class RetryPolicy:
         Full jitter spreads the retries of concurrent table syncs that share the 10 rps budget
         instead of having them all come back in the same instant.
         """
-        exponent = min(max(failed_attempts - 1, 0), 62)
-        ceiling = min(self.max_delay, self.base_delay * math.pow(2, exponent))
-        return rng.uniform(0.0, ceiling)
+        return Backoff(self.base_delay, self.max_delay, jitter=rng).after(failed_attempts)
 
     def delay(self, failed_attempts: int, retry_after: float | None, rng: random.Random) -> float:
         """How long to wait before the next attempt."""
         if retry_after is not None:
             return min(retry_after, self.max_retry_after)
         return self.backoff(failed_attempts, rng)
+
+    def retrying(
+        self,
+        *,
+        rng: random.Random,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        on_retry: Callable[[int, float, RetryableFailure], None],
+        on_exhausted: Callable[[int, float, RetryableFailure], NoReturn],
+    ) -> tenacity.Retrying:
+        """A tenacity loop for one logical request: `for attempt in ...: with attempt: ...`.
+
+        Only a RetryableFailure is retried; any other error leaves at once. It stops after
+        max_attempts, or when the wait would end past max_total_seconds since the first attempt
+        (measured on `clock`, so a test's fake clock counts): then `on_exhausted(attempts,
+        elapsed, failure)` raises. Before each wait, `on_retry(failed_attempts, delay, failure)`.
+        """
+        started = clock()
+
+        def failure(state: tenacity.RetryCallState) -> RetryableFailure:
+            assert state.outcome is not None  # tenacity calls these after a failure
+            exc = state.outcome.exception()
+            assert isinstance(exc, RetryableFailure)  # the only error retried
+            return exc
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            return self.delay(state.attempt_number, failure(state).retry_after, rng)
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            on_retry(state.attempt_number, state.upcoming_sleep, failure(state))
+
+        def exhausted(state: tenacity.RetryCallState) -> NoReturn:
+            on_exhausted(state.attempt_number, clock() - started, failure(state))
+
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(RetryableFailure),
+            wait=wait,
+            stop=tenacity.stop_after_attempt(self.max_attempts)
+            | _OverBudget(self.max_total_seconds, clock, started),
+            sleep=lambda seconds: sleep(float(seconds)),
+            before_sleep=before_sleep,
+            retry_error_callback=exhausted,
+        )
+
+
+class _OverBudget(tenacity.stop.stop_base):
+    """Stop when the next wait would end past the budget, on the client's own clock (tenacity's
+    stop_before_delay reads time.monotonic, and stops at the budget rather than past it)."""
+
+    def __init__(self, budget: float, clock: Callable[[], float], started: float) -> None:
+        self._budget, self._clock, self._started = budget, clock, started
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self._clock() - self._started + retry_state.upcoming_sleep > self._budget
+
+
+class RetryableFailure(Exception):
+    """One attempt failed in a way the policy may retry (within the client only)."""
+
+    def __init__(
+        self,
+        description: str,
+        *,
+        status: int | None,
+        retry_after: float | None = None,
+        not_json: str | None = None,
+    ) -> None:
+        super().__init__(description)
+        self.description = description
+        self.status = status
+        self.retry_after = retry_after
+        self.not_json = not_json  # the body excerpt when a 2xx body was not JSON
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

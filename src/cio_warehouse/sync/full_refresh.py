@@ -21,6 +21,7 @@ from dlt.extract.resource import DltResource
 
 from cio_warehouse.catalog import Paging, Table
 from cio_warehouse.customerio import AppAPIClient, CustomerIOError, RequestStats
+from cio_warehouse.exception_chain import chain, one_line
 from cio_warehouse.state import SourceConfig, StateStore
 from cio_warehouse.sync import dlt_settings
 from cio_warehouse.warehouse.destination import Target
@@ -206,13 +207,7 @@ def describe_failure(exc: BaseException) -> str:
 
     dlt wraps errors in step errors whose first line names only the step; the cause is deeper.
     """
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and all(current is not seen for seen in chain):
-        chain.append(current)
-        if isinstance(current, CustomerIOError):
-            return f"{current} The previous rows were kept."
-        current = current.__cause__ or current.__context__ or getattr(current, "exception", None)
-    root = chain[-1]
-    text = " ".join(str(root).split()) or type(root).__name__
+    causes = chain(exc)
+    ours = next((c for c in causes if isinstance(c, CustomerIOError)), None)
+    text = str(ours) if ours is not None else one_line(causes[-1])
     return f"{text} The previous rows were kept."

@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
+from cio_warehouse.log_throttle import LogThrottle
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.webhooks.group_commit import (
     DEFAULT_BUSY_TIMEOUT_SECONDS,
@@ -114,7 +115,7 @@ class Receiver:
             max_batch=settings.group_commit_max_batch,
             busy_timeout_seconds=settings.inbox_busy_timeout_seconds,
         )
-        self._last_logged: dict[tuple[str, str], float] = {}
+        self._log_throttle = LogThrottle(_LOG_EVERY_SECONDS)  # keyed by (source, what)
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -242,10 +243,7 @@ class Receiver:
                        "in the inbox", submission.kind.value)
 
     def _warn(self, source: str, what: str, message: str, *args: object) -> None:
-        now = time.monotonic()
-        last = self._last_logged.get((source, what))
-        if last is None or now - last >= _LOG_EVERY_SECONDS:
-            self._last_logged[(source, what)] = now
+        if self._log_throttle.allow((source, what)):
             log.warning("source %r: " + message, source, *args)
 
 
