@@ -16,6 +16,12 @@ from cio_warehouse.customerio.pacing import SAFETY_MARGIN_SECONDS
 pytestmark = pytest.mark.timeout(30)
 
 
+def _leave_now(limiter: RateLimiter) -> float:
+    """A request that leaves as soon as it is granted: the grant time."""
+    with limiter.hold() as slot:
+        return slot.granted
+
+
 def assert_window_property(grants: list[float], max_requests: int, window: float) -> None:
     """No `max_requests + 1` grants fit in any window of `window` seconds."""
     grants = sorted(grants)
@@ -26,7 +32,7 @@ def assert_window_property(grants: list[float], max_requests: int, window: float
 def test_fake_clock_bursts_then_waits_a_window_plus_margin() -> None:
     clock = FakeClock(now=0.0)
     limiter = RateLimiter(10, 1.0, clock=clock, sleep=clock.sleep)
-    grants = [limiter.acquire() for _ in range(25)]
+    grants = [_leave_now(limiter) for _ in range(25)]
     window = 1.0 + SAFETY_MARGIN_SECONDS
     assert grants[:10] == [0.0] * 10
     assert grants[10:20] == pytest.approx([window] * 10)
@@ -38,7 +44,7 @@ def test_fake_clock_steady_trickle_is_not_delayed() -> None:
     clock = FakeClock(now=0.0)
     limiter = RateLimiter(10, 1.0, clock=clock, sleep=clock.sleep)
     for _ in range(30):
-        limiter.acquire()
+        _leave_now(limiter)
         clock.now += 0.2  # 5 rps: well under the limit
     assert clock.sleeps == []
 
@@ -48,7 +54,7 @@ def test_disabled_limiter_never_sleeps(disabled: int | None) -> None:
     clock = FakeClock(now=0.0)
     limiter = RateLimiter(disabled, clock=clock, sleep=clock.sleep)
     for _ in range(1000):
-        limiter.acquire()
+        _leave_now(limiter)
     assert clock.sleeps == []
     assert not limiter.enabled
     assert "disabled" in repr(limiter)
@@ -72,7 +78,7 @@ def test_window_property_holds_across_threads_in_real_time() -> None:
     def worker() -> None:
         start.wait()
         for _ in range(5):
-            granted = limiter.acquire()
+            granted = _leave_now(limiter)
             with lock:
                 grants.append(granted)
 
@@ -91,16 +97,16 @@ def test_a_request_counts_from_when_it_left_not_from_its_grant() -> None:
     with limiter.hold() as late:
         clock.now = 0.3  # a slow connection: the request leaves 0.3 s after its grant
         late.sent()
-    assert limiter.acquire() == 0.3
+    assert _leave_now(limiter) == 0.3
     # Two requests were counted at 0.3: the next one waits for 1.3, not for 1.0.
-    assert limiter.acquire() == pytest.approx(1.3)
+    assert _leave_now(limiter) == pytest.approx(1.3)
 
 
 def test_a_request_in_flight_keeps_its_place_until_it_is_counted() -> None:
     limiter = RateLimiter(1, 0.05, margin_seconds=0.0)
     granted_second: list[float] = []
     with limiter.hold() as first:
-        waiter = threading.Thread(target=lambda: granted_second.append(limiter.acquire()))
+        waiter = threading.Thread(target=lambda: granted_second.append(_leave_now(limiter)))
         waiter.start()
         waiter.join(timeout=0.3)
         assert waiter.is_alive()  # the window cannot expire a request that has not left yet

@@ -39,7 +39,8 @@ def test_dlt_asks_for_the_settings_the_lockdown_applies() -> None:
 
 def _load(data_dir: DataDir, rows: list[dict[str, object]], name: str = "campaigns") -> None:
     pipeline = dlt.pipeline(
-        pipeline_name="lockdown_test", destination=destination.destination_for(data_dir),
+        pipeline_name="lockdown_test",
+        destination=destination.parse(None).dlt_destination(data_dir),
         dataset_name="acme", pipelines_dir=str(data_dir.pipelines),
     )
     pipeline.extract(rows, table_name=name, loader_file_format="parquet")

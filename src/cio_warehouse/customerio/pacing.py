@@ -87,12 +87,6 @@ class RateLimiter:
         finally:
             self._count(slot)
 
-    def acquire(self) -> float:
-        """Take a slot for a request that leaves at once; return the grant time."""
-        slot = self._grant()
-        self._count(slot)
-        return slot.granted
-
     def _grant(self) -> Slot:
         if not self.enabled:
             slot = Slot(self, self._clock())

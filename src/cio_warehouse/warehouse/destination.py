@@ -219,12 +219,8 @@ def delta_location(url: str) -> str:
     return scheme.split("+", 1)[1] + ":" + rest
 
 
-def destination_for(data_dir: DataDir) -> Destination:  # type: ignore[type-arg]
-    """The data dir's own DuckDB warehouse."""
-    return Target(ENGINES["duckdb"]).dlt_destination(data_dir)
 
 
 def _postgres_url(url: str) -> str:
     # psycopg2 and dlt know postgresql://; postgres:// is a common spelling of the same.
     return "postgresql://" + url.split("://", 1)[1] if url.startswith("postgres://") else url
-
