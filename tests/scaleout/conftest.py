@@ -18,7 +18,7 @@ import pytest
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import StateStore
 from cio_warehouse.webhooks.inbox import ENV_INBOX, InboxLocation
-from cio_warehouse.webhooks.postgres_inbox import PostgresInbox
+from cio_warehouse.webhooks.inbox.postgres import PostgresInbox
 from cio_warehouse.webhooks.published_keys import KeyPublisher
 from tests.helpers import CLI, free_port
 

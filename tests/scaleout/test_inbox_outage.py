@@ -110,7 +110,7 @@ def test_postgres_down_is_503_and_back_is_200_and_nothing_acked_is_lost(
         box.close()
     assert len(stored) == len(set(stored)) == N_EVENTS  # every acked event, once
     assert set(stored) == acked
-    # The health counters are committed without waiting for the WAL flush (postgres_inbox.py):
+    # The health counters are committed without waiting for the WAL flush (inbox/postgres.py):
     # a server crash may lose the last of them, never count an event twice.
     assert health.counters["stored"] <= N_EVENTS
 

@@ -22,7 +22,7 @@ from cio_warehouse.webhooks.inbox import (
     Submission,
     inbox_location,
 )
-from cio_warehouse.webhooks.postgres_inbox import PostgresInbox
+from cio_warehouse.webhooks.inbox.postgres import PostgresInbox
 from tests.scaleout.conftest import pg_inbox
 from tests.services.postgres import PostgresServer
 

@@ -42,7 +42,7 @@ def make_inbox(
         if request.param == "sqlite":
             box = Inbox(tmp_path / f"inbox{len(opened)}.db")
         else:
-            from cio_warehouse.webhooks.postgres_inbox import PostgresInbox
+            from cio_warehouse.webhooks.inbox.postgres import PostgresInbox
 
             server = request.getfixturevalue("postgres_server")
             box = PostgresInbox(Secret(server.create_database("t_" + secrets.token_hex(6))))

@@ -21,21 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import psycopg2
 import psycopg2.extras
 
-from cio_warehouse.secret import Secret, mask_url
+from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, StateError, StateStore
 from cio_warehouse.state.crypto import ENV_SECRET_KEY, SecretBox, load_or_create_key
-from cio_warehouse.webhooks.inbox import InboxUnavailable
-from cio_warehouse.webhooks.postgres_inbox import (
-    SCHEMA,
-    Connection,
-    Cursor,
-    connect,
-    ensure_schema,
-    scrub,
-)
+from cio_warehouse.webhooks.inbox.model import InboxUnavailable
+from cio_warehouse.webhooks.inbox.postgres_schema import SCHEMA, ensure_schema
+from cio_warehouse.webhooks.inbox.postgres_session import Cursor, PostgresSession
 
 log = logging.getLogger(__name__)
 
@@ -48,44 +41,21 @@ T = TypeVar("T")
 
 
 class _Session:
-    """One connection, used under a lock by whichever thread asks; connected again after a
-    failure. Errors come out as InboxUnavailable, without the password."""
+    """One inbox session, used under a lock by whichever thread asks: each `run` is one
+    transaction. Errors come out as InboxUnavailable, without the password."""
 
     def __init__(self, url: Secret, timeout: float, purpose: str) -> None:
-        self.url = url
-        self._timeout = timeout
-        self._purpose = purpose
         self._lock = threading.Lock()
-        self._db: Connection | None = None
+        self._session = PostgresSession(url, timeout=timeout, purpose=purpose,
+                                        setup=ensure_schema)
 
     def run(self, work: Callable[[Cursor], T]) -> T:
-        with self._lock:
-            if self._db is None or self._db.closed:
-                self._db = connect(self.url, timeout=self._timeout, purpose=self._purpose)
-                try:
-                    ensure_schema(self._db)
-                except psycopg2.Error as exc:
-                    self._drop()
-                    raise InboxUnavailable(scrub(exc, self.url)) from None
-            db = self._db
-            try:
-                with db, db.cursor() as cur:
-                    return work(cur)
-            except psycopg2.Error as exc:
-                if db.closed:
-                    self._drop()
-                raise InboxUnavailable(
-                    f"the inbox {mask_url(self.url.reveal())}: {scrub(exc, self.url)}"
-                ) from None
+        with self._lock, self._session.transaction() as cur:
+            return work(cur)
 
     def close(self) -> None:
         with self._lock:
-            self._drop()
-
-    def _drop(self) -> None:
-        db, self._db = self._db, None
-        if db is not None and not db.closed:
-            db.close()
+            self._session.close()
 
 
 class KeyPublisher:

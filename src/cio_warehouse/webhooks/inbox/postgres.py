@@ -26,18 +26,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
-from typing import Any, TypeAlias
-from urllib.parse import unquote, urlsplit
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import psycopg2
-import psycopg2.extensions
 
-from cio_warehouse.secret import Secret, mask_url
-from cio_warehouse.webhooks.inbox import (
+from cio_warehouse.secret import Secret
+from cio_warehouse.webhooks.inbox.model import (
     RETENTION_SECONDS,
     Claim,
     Health,
@@ -49,58 +46,10 @@ from cio_warehouse.webhooks.inbox import (
     Submission,
     tally_health,
 )
+from cio_warehouse.webhooks.inbox.postgres_schema import SCHEMA, ensure_schema
+from cio_warehouse.webhooks.inbox.postgres_session import Connection, Cursor, PostgresSession
 
 log = logging.getLogger(__name__)
-
-SCHEMA = "cio_inbox"
-# pg_advisory_xact_lock key of the schema's creation: receivers starting together would otherwise
-# race on CREATE TABLE IF NOT EXISTS (a unique violation in pg_type).
-_SCHEMA_LOCK = 0x63696F5F696E6278  # "cio_inbx"
-_DDL = f"""
-CREATE SCHEMA IF NOT EXISTS {SCHEMA};
-CREATE TABLE IF NOT EXISTS {SCHEMA}.events (
-    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    source TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    received_at DOUBLE PRECISION NOT NULL,
-    body BYTEA NOT NULL,
-    loaded_at DOUBLE PRECISION,
-    UNIQUE (source, event_id)
-);
-CREATE INDEX IF NOT EXISTS events_pending ON {SCHEMA}.events (seq) WHERE loaded_at IS NULL;
-CREATE TABLE IF NOT EXISTS {SCHEMA}.dead_letters (
-    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    source TEXT NOT NULL,
-    received_at DOUBLE PRECISION NOT NULL,
-    reason TEXT NOT NULL,
-    body BYTEA NOT NULL,
-    loaded_at DOUBLE PRECISION
-);
-CREATE INDEX IF NOT EXISTS dead_letters_pending ON {SCHEMA}.dead_letters (seq)
-    WHERE loaded_at IS NULL;
-CREATE TABLE IF NOT EXISTS {SCHEMA}.health (
-    source TEXT NOT NULL,
-    counter TEXT NOT NULL,
-    value BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (source, counter)
-);
-CREATE TABLE IF NOT EXISTS {SCHEMA}.health_marks (
-    source TEXT PRIMARY KEY,
-    last_delivery_at DOUBLE PRECISION,
-    last_rejected_at DOUBLE PRECISION,
-    last_rejection TEXT,
-    consecutive_rejections INTEGER NOT NULL DEFAULT 0
-);
--- What receivers without a data dir need: each source's signing keys, Fernet-encrypted with the
--- service's secret key (published_keys.py). A source without a key has a row of NULLs.
-CREATE TABLE IF NOT EXISTS {SCHEMA}.signing_keys (
-    source TEXT PRIMARY KEY,
-    signing_key BYTEA,
-    previous_signing_key BYTEA,
-    published_at DOUBLE PRECISION NOT NULL
-);
-"""
-_LAST_TABLE = f"{SCHEMA}.signing_keys"  # created last: present means the schema is complete
 
 _INSERT_EVENTS = (
     f"INSERT INTO {SCHEMA}.events (source, event_id, received_at, body) VALUES %s"
@@ -148,139 +97,27 @@ _CHUNK = 10_000
 # stream of rejections must not grow the receiver's memory without end).
 _MAX_UNCOUNTED = 100_000
 
-Connection: TypeAlias = psycopg2.extensions.connection
-Cursor: TypeAlias = psycopg2.extensions.cursor
-
-
-def connect(url: Secret, *, timeout: float, purpose: str, autocommit: bool = False,
-            durable: bool = True) -> Connection:
-    """A session on the inbox's database; InboxUnavailable (password-free) if there is none.
-
-    `timeout` bounds the connection attempt and every statement; TCP keepalives notice a server
-    that vanished without closing the connection (a machine that died, a cut network).
-    `durable=False`: commits do not wait for the WAL flush (the health counters only)."""
-    try:
-        conn = psycopg2.connect(
-            url.reveal(),
-            connect_timeout=max(1, math.ceil(timeout)),
-            application_name=f"cio-warehouse {purpose}",
-            options=f"-c statement_timeout={int(timeout * 1000)}",
-            keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
-        )
-    except psycopg2.Error as exc:
-        raise InboxUnavailable(
-            f"cannot connect to the inbox {mask_url(url.reveal())}: {scrub(exc, url)}"
-        ) from None
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            if not durable:
-                cur.execute("SET synchronous_commit = off")
-            else:
-                # An ack promises the event survives a crash: never weaker than the server's WAL
-                # flush (synchronous_commit off would lose the last acks on a server crash).
-                cur.execute("SELECT current_setting('synchronous_commit')")
-                if cur.fetchone()[0] == "off":
-                    cur.execute("SET synchronous_commit = on")
-        conn.autocommit = autocommit
-    except psycopg2.Error as exc:
-        conn.close()
-        raise InboxUnavailable(f"the inbox {mask_url(url.reveal())}: {scrub(exc, url)}") from None
-    return conn
-
-
-def scrub(exc: BaseException, url: Secret) -> str:
-    """An error's first line without the URL's password (libpq quotes a malformed DSN whole)."""
-    text = " ".join(str(exc).strip().splitlines()[:1]) or type(exc).__name__
-    raw = url.reveal()
-    password = urlsplit(raw).password
-    text = text.replace(raw, mask_url(raw))
-    for secret in filter(None, {password, unquote(password or "")}):
-        text = text.replace(secret, "***")
-    return f"{type(exc).__name__}: {text}"
-
-
-def ensure_schema(conn: Connection) -> None:
-    """The inbox's tables, created once (by whichever process comes first)."""
-    autocommit = conn.autocommit
-    conn.autocommit = False
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (_LAST_TABLE,))
-            if cur.fetchone()[0]:
-                return
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            cur.execute(_DDL)
-    finally:
-        if not conn.closed:
-            conn.autocommit = autocommit
-
-
 class PostgresInbox:
     """A session on the shared inbox (two for a receiver: the counts have their own); open one
     per thread, like the SQLite Inbox. Its statements commit one by one (autocommit) unless
-    _transaction or a claim groups them."""
+    a transaction or a claim groups them."""
 
     def __init__(self, url: Secret, *, timeout: float = 30.0, purpose: str = "inbox") -> None:
         self.url = url
-        self._timeout = timeout
-        self._purpose = purpose
-        self._db: Connection | None = None
-        self._counts_db: Connection | None = None
+        self._session = PostgresSession(url, timeout=timeout, purpose=purpose,
+                                        setup=ensure_schema)
+        self._counts = PostgresSession(url, timeout=timeout, purpose=purpose + " counts",
+                                       durable=False)
         # Deliveries (without their bodies) and results whose counts are not written yet.
         self._uncounted: list[tuple[Submission, Result]] = []
-        self._conn()
-        try:
-            ensure_schema(self._conn())
-        except psycopg2.Error as exc:
-            self.close()
-            raise InboxUnavailable(self._describe(exc)) from None
+        self._session.connection()  # connected, and the tables migrated, or InboxUnavailable
 
     def __str__(self) -> str:
-        return mask_url(self.url.reveal())
+        return str(self._session)
 
     def close(self) -> None:
-        for db in (self._db, self._counts_db):
-            if db is not None and not db.closed:
-                db.close()
-        self._db = self._counts_db = None
-
-    def _conn(self) -> Connection:
-        """The session, connected again if the last one failed."""
-        if self._db is None or self._db.closed:
-            self._db = connect(self.url, timeout=self._timeout, purpose=self._purpose,
-                               autocommit=True)
-        return self._db
-
-    def _counts_conn(self) -> Connection:
-        if self._counts_db is None or self._counts_db.closed:
-            self._counts_db = connect(self.url, timeout=self._timeout,
-                                      purpose=self._purpose + " counts", autocommit=True,
-                                      durable=False)
-        return self._counts_db
-
-    def _describe(self, exc: BaseException) -> str:
-        return f"the inbox {self}: {scrub(exc, self.url)}"
-
-    @contextmanager
-    def _transaction(self, *, single: bool = False) -> Iterator[Cursor]:
-        """One transaction (`single`: the one statement or query sent, committed on its own);
-        a database error becomes InboxUnavailable (nothing committed), and a session that broke
-        is dropped so that the next call connects again."""
-        conn = self._conn()
-        try:
-            with conn.cursor() as cur:
-                if not single:
-                    cur.execute("BEGIN")
-                yield cur
-                if not single:
-                    cur.execute("COMMIT")
-        except psycopg2.Error as exc:
-            self._abandon(conn)  # its own error would hide this one's cause
-            raise InboxUnavailable(self._describe(exc)) from None
-        except BaseException:
-            self._abandon(conn)
-            raise
+        self._session.close()
+        self._counts.close()
 
     # -- the receiver's side -------------------------------------------------------------------
 
@@ -313,7 +150,7 @@ class PostgresInbox:
         if events or dead:
             # One query, so one implicit transaction and one round trip; the events' INSERT
             # last, so that its RETURNING rows are the query's result.
-            with self._transaction(single=True) as cur:
+            with self._session.transaction(single=True) as cur:
                 queries = []
                 if dead:
                     queries.append(_values(cur, _INSERT_DEAD, dead))
@@ -335,18 +172,11 @@ class PostgresInbox:
         del pending[:-_MAX_UNCOUNTED]
         counters, marks = tally_health([p[0] for p in pending], [p[1] for p in pending])
         try:
-            conn = self._counts_conn()
-            try:
-                with conn.cursor() as cur:
-                    # One query, one implicit transaction; sorted, and counters before marks:
-                    # one lock order for the rows that every receiver updates.
-                    cur.execute(_values(cur, _HEALTH_UPSERT, sorted(counters)) + b"; "
-                                + _values(cur, _MARKS_UPSERT,
-                                          sorted(marks, key=lambda m: str(m[0]))))
-            except psycopg2.Error as exc:
-                if conn.closed:
-                    self._counts_db = None
-                raise InboxUnavailable(self._describe(exc)) from None
+            with self._counts.transaction(single=True) as cur:
+                # One query, one implicit transaction; sorted, and counters before marks:
+                # one lock order for the rows that every receiver updates.
+                cur.execute(_values(cur, _HEALTH_UPSERT, sorted(counters)) + b"; "
+                            + _values(cur, _MARKS_UPSERT, sorted(marks, key=lambda m: str(m[0]))))
         except InboxUnavailable as exc:  # the deliveries are stored: their counts wait
             log.warning("could not count %d deliveries in the inbox's health yet: %s",
                         len(pending), exc)
@@ -356,12 +186,12 @@ class PostgresInbox:
     # -- the loader's side ---------------------------------------------------------------------
 
     def pending_events(self, limit: int) -> list[PendingEvent]:
-        with self._transaction(single=True) as cur:
+        with self._session.transaction(single=True) as cur:
             cur.execute(_PENDING_EVENTS, (limit,))
             return [_event(row) for row in cur.fetchall()]
 
     def pending_dead_letters(self, limit: int) -> list[PendingDeadLetter]:
-        with self._transaction(single=True) as cur:
+        with self._session.transaction(single=True) as cur:
             cur.execute(_PENDING_DEAD, (limit,))
             return [_dead_letter(row) for row in cur.fetchall()]
 
@@ -374,7 +204,7 @@ class PostgresInbox:
         its warehouse commit. If that COMMIT fails (the session died), the rows are claimable
         again and load once more, which the warehouse's merge on event_id makes harmless.
         """
-        conn = self._conn()
+        conn = self._session.connection()
         try:
             cur = conn.cursor()
             cur.execute("BEGIN")
@@ -384,9 +214,9 @@ class PostgresInbox:
             cur.execute(_CLAIM_DEAD, which)
             dead = [_dead_letter(row) for row in cur.fetchall()]
         except psycopg2.Error as exc:
-            self._abandon(conn)
-            raise InboxUnavailable(self._describe(exc)) from None
-        claim = _PostgresClaim(self, cur, events, dead)
+            self._session.abandon(conn)
+            raise InboxUnavailable(self._session.describe(exc)) from None
+        claim = _PostgresClaim(self._session, cur, events, dead)
         try:
             yield claim
         except BaseException:
@@ -399,18 +229,11 @@ class PostgresInbox:
             cur.execute("COMMIT")
             cur.close()
         except psycopg2.Error as exc:
-            self._abandon(conn)
+            self._session.abandon(conn)
             if raising:
-                raise InboxUnavailable(self._describe(exc)) from None
+                raise InboxUnavailable(self._session.describe(exc)) from None
             log.warning("a loader's marks were not committed (those rows load again): %s",
-                        self._describe(exc))
-
-    def _abandon(self, conn: Connection) -> None:
-        if not conn.closed:
-            with suppress(psycopg2.Error), conn.cursor() as cur:
-                cur.execute("ROLLBACK")  # autocommit: conn.rollback() would do nothing
-        if conn.closed:
-            self._db = None
+                        self._session.describe(exc))
 
     def mark_loaded(
         self, event_seqs: Iterable[int], dead_letter_seqs: Iterable[int] = ()
@@ -419,7 +242,7 @@ class PostgresInbox:
         now = time.time()
         for table, seqs in (("events", list(event_seqs)), ("dead_letters", list(dead_letter_seqs))):
             for start in range(0, len(seqs), _CHUNK):
-                with self._transaction() as cur:
+                with self._session.transaction() as cur:
                     _mark(cur, table, now, seqs[start:start + _CHUNK])
 
     def prune(self, now: float | None = None) -> int:
@@ -428,7 +251,7 @@ class PostgresInbox:
         gone = 0
         for table in ("events", "dead_letters"):
             while True:
-                with self._transaction(single=True) as cur:
+                with self._session.transaction(single=True) as cur:
                     cur.execute(
                         f"DELETE FROM {SCHEMA}.{table} WHERE seq IN (SELECT seq FROM"  # noqa: S608
                         f" {SCHEMA}.{table} WHERE loaded_at IS NOT NULL AND received_at < %s"
@@ -443,7 +266,7 @@ class PostgresInbox:
 
     def forget_source(self, source: str) -> None:
         """A removed source's rows, counters and published keys go (see Inbox.forget_source)."""
-        with self._transaction() as cur:
+        with self._session.transaction() as cur:
             for table in ("events", "dead_letters", "health", "health_marks", "signing_keys"):
                 cur.execute(f"DELETE FROM {SCHEMA}.{table} WHERE source = %s",  # noqa: S608
                             (source,))
@@ -451,7 +274,7 @@ class PostgresInbox:
     # -- delivery health -----------------------------------------------------------------------
 
     def health(self, source: str) -> Health:
-        with self._transaction() as cur:
+        with self._session.transaction() as cur:
             cur.execute(f"SELECT counter, value FROM {SCHEMA}.health WHERE source = %s",
                         (source,))
             counters = {counter: int(value) for counter, value in cur.fetchall()}
@@ -470,9 +293,9 @@ class PostgresInbox:
 
 
 class _PostgresClaim:
-    def __init__(self, inbox: PostgresInbox, cur: Cursor, events: list[PendingEvent],
+    def __init__(self, session: PostgresSession, cur: Cursor, events: list[PendingEvent],
                  dead_letters: list[PendingDeadLetter]) -> None:
-        self._inbox = inbox
+        self._session = session
         self._cur = cur
         self.events = events
         self.dead_letters = dead_letters
@@ -483,7 +306,7 @@ class _PostgresClaim:
             _mark(self._cur, "events", now, list(event_seqs))
             _mark(self._cur, "dead_letters", now, list(dead_letter_seqs))
         except psycopg2.Error as exc:
-            raise InboxUnavailable(self._inbox._describe(exc)) from None
+            raise InboxUnavailable(self._session.describe(exc)) from None
 
     def exclusive(self, key: str) -> AbstractContextManager[None]:
         return self._exclusive(key)
@@ -500,16 +323,16 @@ class _PostgresClaim:
             cur.execute("SELECT set_config('statement_timeout', '0', true)")
             cur.execute("SELECT pg_advisory_lock(%s)", (lock,))
             cur.execute("SELECT set_config('statement_timeout', %s, true)",
-                        (f"{int(self._inbox._timeout * 1000)}",))
+                        (f"{int(self._session.timeout * 1000)}",))
         except psycopg2.Error as exc:
-            raise InboxUnavailable(self._inbox._describe(exc)) from None
+            raise InboxUnavailable(self._session.describe(exc)) from None
         try:
             yield
         finally:
             try:
                 cur.execute("SELECT pg_advisory_unlock(%s)", (lock,))
             except psycopg2.Error as exc:  # the session is gone, and its lock with it
-                log.warning("could not release a loader lock: %s", self._inbox._describe(exc))
+                log.warning("could not release a loader lock: %s", self._session.describe(exc))
 
 
 def _values(cur: Cursor, statement: str, rows: Sequence[Sequence[object]]) -> bytes:

@@ -1,40 +1,35 @@
-"""The durable inbox: every acknowledged delivery, kept until loaded and for 8 days after.
+"""The SQLite inbox: the data dir's inbox.db, durable before the receiver acks.
 
-Two backends with one interface (InboxBackend): by default the data dir's `inbox.db` (Inbox,
-below), or a PostgreSQL database that receivers on several machines share (postgres_inbox.py),
-chosen by an inbox URL (`--inbox`, $CIO_WAREHOUSE_INBOX). Both answer "stored" only once the row
-is committed durably, and both keep `UNIQUE(source, event_id)`, which makes a retried delivery
+WAL mode with synchronous=FULL, so a row is on disk when its transaction commits, and the
+receiver answers 2xx only after that commit. `UNIQUE(source, event_id)` makes a retried delivery
 (Customer.io retries for up to 7 days) a no-op, counted as a duplicate.
-
-The SQLite inbox: WAL mode with synchronous=FULL, so a row is on disk when its transaction
-commits, and the receiver answers 2xx only after that commit.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
-from urllib.parse import urlsplit
 
-from cio_warehouse.secret import Secret, mask_url
-from cio_warehouse.state import DataDir, StateError
+from cio_warehouse.webhooks.inbox.model import (
+    RETENTION_SECONDS,
+    Claim,
+    Health,
+    Kind,
+    PendingDeadLetter,
+    PendingEvent,
+    Result,
+    Submission,
+    tally_health,
+)
 
-# The inbox URL of every process of a deployment (service, receivers, CLI), like the data dir's.
-ENV_INBOX = "CIO_WAREHOUSE_INBOX"
-
-# Customer.io retries a failed delivery for up to 7 days: keep loaded rows a day longer so that a
-# late retry still meets its event_id and is recognised as a duplicate.
-RETENTION_SECONDS = 8 * 24 * 3600
-
-_SCHEMA = """
+# The schema as the first release made it (PRAGMA user_version 0 then): every statement is
+# "IF NOT EXISTS", so it also brings an inbox of that release to version 1 unchanged.
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     source TEXT NOT NULL,
@@ -69,114 +64,9 @@ CREATE TABLE IF NOT EXISTS health_marks (
 );
 """
 
-
-class Kind(StrEnum):
-    """What the receiver does with a delivery; each kind has its own health counter."""
-
-    EVENT = "event"  # signed, a JSON object with event_id and object_type: stored (or duplicate)
-    DEAD_LETTER = "dead_letter"  # signed but unusable: stored raw, never lost
-    REJECTED = "rejected"  # bad or missing signature, stale timestamp: nothing stored
-    DROPPED = "dropped"  # no signing key configured yet: nothing stored, acked
-
-
-@dataclass(frozen=True)
-class Submission:
-    source: str
-    kind: Kind
-    received_at: float
-    body: bytes = b""
-    event_id: str | None = None
-    reason: str | None = None  # why rejected or dead-lettered
-
-
-class Result(StrEnum):
-    STORED = "stored"
-    DUPLICATE = "duplicate"
-    DEAD_LETTERED = "dead_lettered"
-    REJECTED = "rejected"
-    DROPPED = "dropped"
-
-
-@dataclass(frozen=True)
-class PendingEvent:
-    seq: int
-    source: str
-    event_id: str
-    received_at: float
-    body: bytes
-
-
-@dataclass(frozen=True)
-class PendingDeadLetter:
-    seq: int
-    source: str
-    received_at: float
-    reason: str
-    body: bytes
-
-
-@dataclass(frozen=True)
-class Health:
-    source: str
-    counters: dict[str, int]  # received, stored, duplicates, dead_letters, dropped, rejected:<why>
-    last_delivery_at: float | None
-    last_rejected_at: float | None
-    last_rejection: str | None
-    consecutive_rejections: int
-    backlog: int  # stored but not yet in the warehouse
-
-    @property
-    def rejected(self) -> int:
-        return sum(v for k, v in self.counters.items() if k.startswith("rejected:"))
-
-
-class InboxUnavailable(ConnectionError):
-    """The shared inbox's database cannot be reached or failed a statement: nothing was
-    committed (the receiver answers 503), or a claim is lost (its rows load again later).
-    The message never holds the URL's password."""
-
-
-class Claim(Protocol):
-    """Pending rows taken by one loader for one drain (loader.py), and how it settles them."""
-
-    events: list[PendingEvent]
-    dead_letters: list[PendingDeadLetter]
-
-    def mark_loaded(self, event_seqs: Iterable[int], dead_letter_seqs: Iterable[int] = ()) -> None:
-        """After the warehouse committed these rows; final when the claim ends."""
-
-    def exclusive(self, key: str) -> AbstractContextManager[None]:
-        """Held around a load into the warehouse `key` names, against the other loaders of this
-        inbox (a dlt merge stages its rows in tables that two loads at once would share)."""
-
-
-class InboxBackend(Protocol):
-    """What the receiver, the loader, `status` and `source remove` need of an inbox."""
-
-    def close(self) -> None: ...
-
-    def write(self, submissions: Sequence[Submission]) -> list[Result]:
-        """A group in one durable transaction; raises when nothing could be committed."""
-
-    def pending_events(self, limit: int) -> list[PendingEvent]: ...
-
-    def pending_dead_letters(self, limit: int) -> list[PendingDeadLetter]: ...
-
-    def claim(
-        self, limit: int, sources: Sequence[str] | None = None
-    ) -> AbstractContextManager[Claim]:
-        """Up to `limit` pending events and dead letters for one loader; of `sources` only, if
-        given (a shared inbox: each loader loads the sources its data dir knows)."""
-
-    def mark_loaded(
-        self, event_seqs: Iterable[int], dead_letter_seqs: Iterable[int] = ()
-    ) -> None: ...
-
-    def prune(self, now: float | None = None) -> int: ...
-
-    def forget_source(self, source: str) -> None: ...
-
-    def health(self, source: str) -> Health: ...
+# Ordered: MIGRATIONS[n - 1] brings an inbox from version n - 1 to n (PRAGMA user_version). A
+# change to the tables is a new entry at the end, never an edit of one that shipped.
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
 
 
 class Inbox:
@@ -198,10 +88,29 @@ class Inbox:
         # FULL: the commit is fsync'd before the receiver acks (NORMAL could lose the last acks
         # on power loss in WAL mode).
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
         # From here on SQLite never waits by itself: _begin polls for the write lock, and reads
         # wait through SQLite's handler (_waiting), which a WAL read rarely needs.
         self._db.execute("PRAGMA busy_timeout = 0")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring the tables to the last version, each migration once, in order: opening an
+        inbox that is current writes nothing. A newer inbox is left as it is (a migration only
+        adds, so this release still reads and writes it)."""
+        if self._version() >= len(MIGRATIONS):
+            return
+        with self._transaction() as db:
+            version = self._version()  # another process may have migrated meanwhile
+            for script in MIGRATIONS[version:]:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            db.execute(f"PRAGMA user_version = {max(version, len(MIGRATIONS))}")
+
+    def _version(self) -> int:
+        with self._waiting() as db:
+            version: int = db.execute("PRAGMA user_version").fetchone()[0]
+        return version
 
     def close(self) -> None:
         self._db.close()
@@ -434,73 +343,6 @@ class _SqliteClaim:
         return nullcontext()  # the only loader; the process's write lock does the rest
 
 
-# -- which inbox ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InboxLocation:
-    """Where the inbox is: a SQLite file (the data dir's inbox.db) or a PostgreSQL URL."""
-
-    path: Path | None = None
-    url: Secret | None = None  # it may hold a password
-
-    @classmethod
-    def of(cls, where: Path | InboxLocation) -> InboxLocation:
-        return where if isinstance(where, InboxLocation) else cls(path=where)
-
-    @property
-    def shared(self) -> bool:
-        """A PostgreSQL inbox: any number of receivers and loaders, on any machines."""
-        return self.url is not None
-
-    def __str__(self) -> str:
-        return mask_url(self.url.reveal()) if self.url is not None else str(self.path)
-
-    __repr__ = __str__
-
-    def open(self, *, timeout: float = 30.0) -> InboxBackend:
-        """A connection to the inbox, for one thread. `timeout` bounds a wait for a lock (and,
-        for PostgreSQL, for the server: connecting and every statement)."""
-        if self.url is not None:
-            from cio_warehouse.webhooks.postgres_inbox import PostgresInbox
-
-            return PostgresInbox(self.url, timeout=timeout)
-        assert self.path is not None
-        return Inbox(self.path, timeout=timeout)
-
-
-_POSTGRES_SCHEMES = ("postgresql", "postgres")
-
-
-def inbox_location(data_dir: DataDir, url: str | Secret | None = None) -> InboxLocation:
-    """The inbox a process of this deployment uses: `url` (`--inbox`), else $CIO_WAREHOUSE_INBOX,
-    else the data dir's inbox.db. Raises StateError for a URL that is not PostgreSQL's."""
-    raw = url.reveal() if isinstance(url, Secret) else url
-    raw = (raw or os.environ.get(ENV_INBOX) or "").strip()
-    if not raw:
-        return InboxLocation(path=data_dir.inbox)
-    parts = urlsplit(raw)
-    if parts.scheme.lower() not in _POSTGRES_SCHEMES or not parts.hostname:
-        raise StateError(
-            "The inbox URL must be a PostgreSQL one, postgresql://USER:PASSWORD@HOST:5432/DATABASE "
-            f"(--inbox or ${ENV_INBOX}); leave it unset for the data dir's own inbox.db."
-        )
-    if not parts.path.strip("/"):
-        raise StateError(
-            "The inbox URL needs a database: postgresql://USER:PASSWORD@HOST:5432/DATABASE."
-        )
-    return InboxLocation(url=Secret(raw))
-
-
-def open_inbox(
-    data_dir: DataDir, url: str | Secret | None = None, *, timeout: float = 30.0
-) -> InboxBackend:
-    """inbox_location(data_dir, url).open(): for one-off reads and writes (status, remove)."""
-    return inbox_location(data_dir, url).open(timeout=timeout)
-
-
-
-
 # How often a writer tries again for the write lock while another connection holds it.
 _LOCK_POLL_SECONDS = 0.0005
 # The loader's marks and deletes: rows per transaction (1-2 ms of work), and the
@@ -512,12 +354,6 @@ _BOOKKEEPING_PAUSE_SECONDS = 0.001
 # within the connection's statement cache (128), so that each is prepared once.
 _CHUNK = 32
 
-_COUNTER = {
-    Result.STORED: "stored",
-    Result.DUPLICATE: "duplicates",
-    Result.DEAD_LETTERED: "dead_letters",
-    Result.DROPPED: "dropped",
-}
 
 
 @functools.cache
@@ -557,28 +393,3 @@ def _marks_upsert(n: int) -> str:
         " THEN consecutive_rejections + excluded.consecutive_rejections"
         " ELSE excluded.consecutive_rejections END"
     )
-
-
-def tally_health(
-    submissions: Sequence[Submission], results: Sequence[Result]
-) -> tuple[list[tuple[str, str, int]], list[list[object]]]:
-    """The group's health: counter increments, and one health_marks row per source."""
-    counts: dict[tuple[str, str], int] = {}
-    marks: dict[str, list[object]] = {}
-    for sub, result in zip(submissions, results, strict=True):
-        source = sub.source
-        counter = _COUNTER.get(result) or f"rejected:{sub.reason or 'unknown'}"
-        counts[(source, "received")] = counts.get((source, "received"), 0) + 1
-        counts[(source, counter)] = counts.get((source, counter), 0) + 1
-        # [source, last_delivery_at, last_rejected_at, last_rejection, rejections since then]
-        mark = marks.get(source)
-        if mark is None:
-            mark = marks[source] = [source, None, None, None, 0]
-        if result is Result.REJECTED:
-            mark[2] = sub.received_at
-            mark[3] = sub.reason
-            mark[4] += 1  # type: ignore[operator]
-        else:
-            mark[1] = sub.received_at
-            mark[4] = 0
-    return [(s, c, n) for (s, c), n in counts.items()], list(marks.values())
