@@ -23,6 +23,7 @@ from tests.services.postgres import remove, start_postgres
 
 from benchmarks.harness import machine
 from benchmarks.webhooks import Events, event_id
+from cio_warehouse.configure import configure
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, SourceConfig, StateStore
 from cio_warehouse.webhooks.inbox import Inbox, Kind, Submission
@@ -180,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Event loader throughput, DuckDB vs PostgreSQL.")
     parser.add_argument("--events", type=int, default=EVENTS)
     args = parser.parse_args(argv)
+    configure()
     print(f"Machine: {machine()}\n")
     print(run(args.events))
 

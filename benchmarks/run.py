@@ -11,11 +11,13 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import full_refresh, loader, webhooks  # noqa: E402
 from benchmarks.harness import machine, settle  # noqa: E402
+from cio_warehouse.configure import configure  # noqa: E402
 
 BENCHMARKS = [full_refresh, webhooks, loader]
 
 
 def main() -> None:
+    configure()
     sections = []
     for bench in BENCHMARKS:
         settle()

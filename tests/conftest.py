@@ -8,12 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from cio_warehouse.configure import configure
 from cio_warehouse.sandbox import SandboxServer, Workspace
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.webhooks.inbox import Inbox
 from tests.services.postgres import PostgresServer, remove, start_postgres
 
 pytest_plugins = ("tests.secrets_plugin",)  # the secrets scan at the end of every run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def configured() -> None:
+    """The process set up as the entry points set it up, for tests that import modules directly."""
+    configure()
 
 
 @pytest.fixture

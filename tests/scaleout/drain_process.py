@@ -9,12 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+from cio_warehouse.configure import configure
 from cio_warehouse.state import DataDir
 from cio_warehouse.webhooks.inbox import inbox_location
 from cio_warehouse.webhooks.loader import EventLoader
 
 
 def main() -> None:
+    configure()
     data_dir = DataDir(Path(sys.argv[1]))
     stop_file = Path(sys.argv[3])
     loader = EventLoader(data_dir, inbox=inbox_location(data_dir), batch_size=int(sys.argv[2]))

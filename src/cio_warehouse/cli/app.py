@@ -18,6 +18,7 @@ from cio_warehouse.cli import (
 )
 from cio_warehouse.cli.context import CliContext
 from cio_warehouse.cli.output import fail
+from cio_warehouse.configure import configure
 from cio_warehouse.customerio import CustomerIOError
 from cio_warehouse.state import DataDir, StateError, resolve_data_dir
 from cio_warehouse.state.datadir import ENV_DATA_DIR, keep_files_private
@@ -64,6 +65,7 @@ _USER_ERRORS = (CustomerIOError, StateError, QueryError)
 
 def main() -> None:
     keep_files_private()  # before anything is written to the data dir
+    configure()
     try:
         # Outside standalone mode click returns a typer.Exit's code instead of exiting.
         code = app(standalone_mode=False)

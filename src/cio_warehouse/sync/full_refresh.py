@@ -23,15 +23,9 @@ from cio_warehouse.catalog import Paging, Table
 from cio_warehouse.customerio import AppAPIClient, CustomerIOError, RequestStats
 from cio_warehouse.exception_chain import chain, one_line
 from cio_warehouse.state import SourceConfig, StateStore
-from cio_warehouse.sync import dlt_settings
 from cio_warehouse.warehouse.destination import Target
 from cio_warehouse.warehouse.duckdb_file import holding_warehouse
 from cio_warehouse.warehouse.write_lock import write_lock
-
-dlt_settings.apply()
-# The system allocator gives freed Arrow buffers back; jemalloc keeps them, and a large table's
-# normalize step would leave its peak behind for the rest of the process.
-pyarrow.set_memory_pool(pyarrow.system_memory_pool())
 
 _normalize_lock = threading.Lock()
 

@@ -30,12 +30,11 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from cio_warehouse.secret import Secret, mask_url
 from cio_warehouse.state import DataDir, StateError
-from cio_warehouse.warehouse import dlt_fixes, postgres_login
+from cio_warehouse.warehouse import postgres_login
 from cio_warehouse.warehouse.duckdb_file import duckdb_settings
 
 ENV_DESTINATION = "CIO_WAREHOUSE_DESTINATION"
 
-dlt_fixes.apply()
 
 class DestinationError(StateError):
     """A destination URL that cannot be used; the message says what to write instead."""

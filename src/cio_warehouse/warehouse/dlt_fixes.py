@@ -102,7 +102,7 @@ def settle_locked_duckdb() -> None:
 
 
 def apply() -> None:
-    """Idempotent; destination.py applies them before any pipeline is made."""
+    """Idempotent; configure.configure() applies them before any pipeline is made."""
     prompt_delta_loads()
     copy_empty_parquet_into_postgres()
     settle_locked_duckdb()

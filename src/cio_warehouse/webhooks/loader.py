@@ -741,21 +741,3 @@ def _describe(exc: BaseException) -> str:
     root = _chain(exc)[-1]
     text = " ".join(str(root).split()) or type(root).__name__
     return f"{type(root).__name__}: {text}"[:2000]
-
-
-class _ArrowHintFilter(logging.Filter):
-    """dlt warns that our `json` hints differ from the Arrow string columns that carry the JSON.
-
-    That difference is the intent (Arrow has no JSON type dlt reads; the hint makes the column
-    JSON in the warehouse), so the warning is dropped for the loader's own tables only.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "when merging arrow schema with dlt schema" not in message:
-            return True
-        return not any(f"In resource: {name}," in message
-                       for name in (*_EVENT_TABLE_NAMES, DEAD_LETTERS_TABLE))
-
-
-logging.getLogger("dlt").addFilter(_ArrowHintFilter())

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import uvicorn
 
+from cio_warehouse.configure import configure
 from cio_warehouse.state import DataDir, StateError, resolve_data_dir
 from cio_warehouse.state.datadir import keep_files_private
 from cio_warehouse.webhooks.http_protocol import ReadLimits, receiver_protocol
@@ -139,6 +140,7 @@ def settings_from_args(args: argparse.Namespace) -> ReceiverSettings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     keep_files_private()  # the inbox and its journals (serve's child inherits it anyway)
+    configure(loading=False)  # it never loads: dlt and pyarrow stay unimported
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
