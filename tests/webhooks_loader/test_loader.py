@@ -16,6 +16,7 @@ from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, SourceConfig, StateStore
 from cio_warehouse.webhooks.inbox import Inbox, Kind, Result, Submission
 from cio_warehouse.webhooks.loader import EventLoader, LoadError
+from cio_warehouse.webhooks.loading.pipelines import Pipelines
 
 from .builders import example, spec_events
 from .conftest import SOURCE, event, query, store, store_raw, tables
@@ -318,14 +319,14 @@ def test_a_table_wide_fault_dead_letters_nothing(
     query(data_dir, f"create table {SOURCE}.push_events (event_id integer)")
     store(inbox, [event("push" if i % 5 else "email") for i in range(50)])
     loads = 0
-    commit = EventLoader._commit
+    commit = Pipelines.commit
 
-    def counting(self: EventLoader, source: str, items: Any) -> None:
+    def counting(self: Pipelines, source: str, items: Any, claim: Any) -> None:
         nonlocal loads
         loads += 1
-        commit(self, source, items)
+        commit(self, source, items, claim)
 
-    monkeypatch.setattr(EventLoader, "_commit", counting)
+    monkeypatch.setattr(Pipelines, "commit", counting)
     with pytest.raises(LoadError, match="40 event.* of acme.push_events"):
         loader.drain_once()
     assert loads <= 6  # the batch, each table, three probes: not one load per event

@@ -34,14 +34,13 @@ from typing import Any
 import psycopg2
 
 from cio_warehouse.secret import Secret
+from cio_warehouse.webhooks.inbox import model
 from cio_warehouse.webhooks.inbox.model import (
     RETENTION_SECONDS,
     Claim,
     Health,
     InboxUnavailable,
     Kind,
-    PendingDeadLetter,
-    PendingEvent,
     Result,
     Submission,
     tally_health,
@@ -185,12 +184,12 @@ class PostgresInbox:
 
     # -- the loader's side ---------------------------------------------------------------------
 
-    def pending_events(self, limit: int) -> list[PendingEvent]:
+    def pending_events(self, limit: int) -> list[model.PendingEvent]:
         with self._session.transaction(single=True) as cur:
             cur.execute(_PENDING_EVENTS, (limit,))
             return [_event(row) for row in cur.fetchall()]
 
-    def pending_dead_letters(self, limit: int) -> list[PendingDeadLetter]:
+    def pending_dead_letters(self, limit: int) -> list[model.PendingDeadLetter]:
         with self._session.transaction(single=True) as cur:
             cur.execute(_PENDING_DEAD, (limit,))
             return [_dead_letter(row) for row in cur.fetchall()]
@@ -293,8 +292,8 @@ class PostgresInbox:
 
 
 class _PostgresClaim:
-    def __init__(self, session: PostgresSession, cur: Cursor, events: list[PendingEvent],
-                 dead_letters: list[PendingDeadLetter]) -> None:
+    def __init__(self, session: PostgresSession, cur: Cursor, events: list[model.PendingEvent],
+                 dead_letters: list[model.PendingDeadLetter]) -> None:
         self._session = session
         self._cur = cur
         self.events = events
@@ -350,11 +349,11 @@ def _mark(cur: Cursor, table: str, now: float, seqs: list[int]) -> None:
                     (now, seqs))
 
 
-def _event(row: tuple[Any, ...]) -> PendingEvent:
+def _event(row: tuple[Any, ...]) -> model.PendingEvent:
     seq, source, event_id, received_at, body = row
-    return PendingEvent(int(seq), source, event_id, float(received_at), bytes(body))
+    return model.PendingEvent(int(seq), source, event_id, float(received_at), bytes(body))
 
 
-def _dead_letter(row: tuple[Any, ...]) -> PendingDeadLetter:
+def _dead_letter(row: tuple[Any, ...]) -> model.PendingDeadLetter:
     seq, source, received_at, reason, body = row
-    return PendingDeadLetter(int(seq), source, float(received_at), reason, bytes(body))
+    return model.PendingDeadLetter(int(seq), source, float(received_at), reason, bytes(body))

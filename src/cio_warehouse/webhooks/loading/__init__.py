@@ -1,0 +1,1 @@
+"""The event loader's parts: the batch, bad-row isolation, the dlt pipelines, the status."""
