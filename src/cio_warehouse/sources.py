@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import fields
+from typing import Any
 
 from cio_warehouse import catalog
 from cio_warehouse.customerio import AppAPIClient, ClientSettings, regions
 from cio_warehouse.secret import Secret
-from cio_warehouse.state import SourceConfig, StateError, StateStore
+from cio_warehouse.state import SourceConfig, SourceSettings, StateError, StateStore
 from cio_warehouse.warehouse import destination
 from cio_warehouse.warehouse.admin import check_destination
 
 # A source name becomes a SQL schema and a URL path segment: keep it to safe identifiers.
 # (Starting with a letter also keeps dlt's own `_dlt...` names out of reach.)
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_CLIENT_SETTINGS = {f.name for f in fields(ClientSettings)}
 
 # Schema names a new source may not take: loading into them would write into, or fail on, a
 # schema the warehouse already has, and `source remove --drop-data` would drop it.
@@ -87,7 +86,7 @@ def validate_tables(names: Sequence[str]) -> tuple[str, ...]:
 
 
 # A person waits for these calls (a key check, a status page): seconds of retries, not minutes.
-INTERACTIVE_SETTINGS: dict[str, object] = {
+INTERACTIVE_SETTINGS: dict[str, Any] = {
     "max_attempts": 2,
     "max_retry_seconds": 5.0,
     "connect_timeout": 5.0,
@@ -101,11 +100,9 @@ def client_for(source: SourceConfig, *, interactive: bool = False) -> AppAPIClie
     The source's settings may override any ClientSettings field (max_rps, timeouts, attempts);
     `interactive` then cuts the retry budget to INTERACTIVE_SETTINGS.
     """
-    settings_in = {**source.settings, **(INTERACTIVE_SETTINGS if interactive else {})}
-    overrides = {k: v for k, v in settings_in.items() if k in _CLIENT_SETTINGS}
-    if overrides.get("max_rps") == 0:
-        overrides["max_rps"] = None  # 0 means unpaced
-    settings = ClientSettings(**overrides)  # type: ignore[arg-type]
+    overrides = {**source.settings.client_overrides(),
+                 **(INTERACTIVE_SETTINGS if interactive else {})}
+    settings = ClientSettings(**overrides)
     return AppAPIClient(
         source.app_api_key,
         region=source.region,
@@ -133,14 +130,13 @@ def link_source(
         regions.base_url(region, api_base_url)  # an unknown region fails before any request
     except ValueError as exc:
         raise StateError(f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from None
-    settings: dict[str, object] = {} if max_rps is None else {"max_rps": max_rps}
     source = SourceConfig(
         name=name,
         region=region,
         app_api_key=app_api_key,
         api_base_url=api_base_url,
         tables=validate_tables(tables or [t.name for t in catalog.TABLES]),
-        settings=settings,
+        settings=SourceSettings(max_rps=max_rps),
         destination=target.url,
     )
     if name in store.source_names():

@@ -16,11 +16,6 @@ from cio_warehouse.webhooks.published_keys import KeyPublisher
 from cio_warehouse.webhooks.registration import Registration
 
 
-def _webhook_id(source: SourceConfig) -> int | None:
-    value = source.settings.get("webhook_id")
-    return value if isinstance(value, int) else None
-
-
 def register(
     store: StateStore,
     name: str,
@@ -40,13 +35,9 @@ def register(
             full_resolution=full_resolution,
             with_content=with_content,
         )
-    settings: dict[str, object] = {
-        **source.settings,
-        "public_base_url": public_base_url,
-        "webhook_url": outcome.url,
-    }
+    settings = replace(source.settings, public_base_url=public_base_url, webhook_url=outcome.url)
     if outcome.webhook is not None:
-        settings["webhook_id"] = int(outcome.webhook["id"])
+        settings = replace(settings, webhook_id=int(outcome.webhook["id"]))
     store.update_source(replace(source, settings=settings))
     return outcome
 
@@ -81,7 +72,7 @@ def save_signing_key(
             publisher.publish()
         finally:
             publisher.stop()
-    webhook_id = _webhook_id(source)
+    webhook_id = source.settings.webhook_id
     if webhook_id is None:
         return KeySaved(None, rotated)
     with client_for(source) as client:
@@ -94,7 +85,7 @@ def fetch_webhook(
     """The webhook as Customer.io has it now, or None when none is registered (`interactive`:
     a short retry budget, for a status page that someone is waiting for)."""
     source = store.get_source(name)
-    webhook_id = _webhook_id(source)
+    webhook_id = source.settings.webhook_id
     if webhook_id is None:
         return None
     with client_for(source, interactive=interactive) as client:
@@ -106,7 +97,7 @@ def update_tables(store: StateStore, name: str, tables: tuple[str, ...]) -> None
     a signing key is stored; disabled when no webhook table is left)."""
     source = replace(store.get_source(name), tables=tables)
     store.update_source(source)
-    webhook_id = _webhook_id(source)
+    webhook_id = source.settings.webhook_id
     if webhook_id is not None:
         with client_for(source) as client:
             registration.update_events(
@@ -117,7 +108,7 @@ def update_tables(store: StateStore, name: str, tables: tuple[str, ...]) -> None
 def remove_source(store: StateStore, name: str) -> str | None:
     """Delete the webhook (404 counts as done), then the source. Returns a warning, if any."""
     source = store.get_source(name)
-    webhook_id = _webhook_id(source)
+    webhook_id = source.settings.webhook_id
     warning = None
     if webhook_id is not None:
         try:
@@ -143,7 +134,7 @@ def forget_source(store: StateStore, name: str) -> None:
 
 
 def require_registered(source: SourceConfig) -> int:
-    webhook_id = _webhook_id(source)
+    webhook_id = source.settings.webhook_id
     if webhook_id is None:
         raise StateError(
             f"Source {source.name!r} has no reporting webhook yet: run "

@@ -115,7 +115,7 @@ def test_persistent_outage_fails_clearly_after_bounded_retries(
 ) -> None:
     before = _snapshot(baseline, "segments")
     source = baseline.get_source("acme")
-    baseline.update_source(replace(source, settings={**source.settings, "max_attempts": 3}))
+    baseline.update_source(replace(source, settings=replace(source.settings, max_attempts=3)))
     outcomes = _sync_with(sandbox, baseline, FailAlways(path="/v1/segments", status=503))
     _assert_failed_and_intact(baseline, outcomes, "segments", before, "after 3 attempts")
     attempts = [r for r in sandbox.requests() if r.path == "/v1/segments"]
@@ -128,7 +128,7 @@ def test_outage_mid_paging_keeps_the_previous_rows(
     """Pages already fetched are never loaded on their own: no half table."""
     before = _snapshot(baseline, "newsletters")
     source = baseline.get_source("acme")
-    baseline.update_source(replace(source, settings={**source.settings, "max_attempts": 2}))
+    baseline.update_source(replace(source, settings=replace(source.settings, max_attempts=2)))
     outcomes = _sync_with(
         sandbox, baseline, ServerError(path="/v1/newsletters", status=502, count=None, after=2)
     )

@@ -17,7 +17,7 @@ import pytest
 import uvloop
 
 from cio_warehouse.secret import Secret
-from cio_warehouse.state import DataDir, SourceConfig, StateStore
+from cio_warehouse.state import DataDir, SourceConfig, SourceSettings, StateStore
 from tests.fuzz.api_cases import (
     AUTHENTICATED_CLIENT,
     SOURCE,
@@ -43,7 +43,7 @@ def _link(data_dir: DataDir, api_key: str, api_base_url: str) -> None:
     StateStore(data_dir).add_source(SourceConfig(
         name=SOURCE, region="us", app_api_key=Secret(api_key), api_base_url=api_base_url,
         tables=("email_events", "customer_events"),
-        settings={"max_attempts": 1, "max_retry_seconds": 1.0, "connect_timeout": 1.0},
+        settings=SourceSettings(max_attempts=1, max_retry_seconds=1.0, connect_timeout=1.0),
     ))
 
 

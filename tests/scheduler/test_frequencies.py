@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from cio_warehouse.secret import Secret
-from cio_warehouse.service.scheduler import (
+from cio_warehouse.service.frequencies import (
     FREQUENCIES,
     frequency_label,
     next_run_at,
@@ -20,7 +20,7 @@ from cio_warehouse.service.scheduler import (
     validate_frequency,
     with_table_frequency,
 )
-from cio_warehouse.state import RunRecord, SourceConfig, StateError, StateStore
+from cio_warehouse.state import RunRecord, SourceConfig, SourceSettings, StateError, StateStore
 from cio_warehouse.state.store import DEFAULT_FREQUENCY_SECONDS
 
 
@@ -54,7 +54,7 @@ def test_validate_refuses_anything_else_and_lists_the_choices(value: object) -> 
 
 def test_table_override_wins_and_clearing_it_follows_the_source() -> None:
     source = with_table_frequency(_source(frequency_seconds=3600), "segments", "5 minutes")
-    assert source.settings["table_frequencies"] == {"segments": 300}
+    assert source.settings.to_json()["table_frequencies"] == {"segments": 300}
     assert table_frequency(source, "segments") == 300
     assert table_frequency(source, "campaigns") == 3600
     assert table_frequencies(source) == {"campaigns": 3600, "segments": 300}
@@ -73,21 +73,24 @@ def test_webhook_tables_have_no_frequency() -> None:
 def test_unusable_stored_values_fall_back_instead_of_crashing_the_scheduler() -> None:
     source = _source(
         frequency_seconds=0,
-        settings={"table_frequencies": {"segments": "soon", "campaigns": -1}},
+        settings=SourceSettings.from_json(
+            {"table_frequencies": {"segments": "soon", "campaigns": -1}}
+        ),
     )
     assert table_frequencies(source) == {
         "campaigns": DEFAULT_FREQUENCY_SECONDS, "segments": DEFAULT_FREQUENCY_SECONDS,
     }
-    assert source_frequency(_source(settings={"table_frequencies": [1]})) == 21600
+    listed = SourceSettings.from_json({"table_frequencies": [1]})
+    assert source_frequency(_source(settings=listed)) == 21600
 
 
 def test_setters_save_to_the_store(store: StateStore) -> None:
-    store.add_source(_source(settings={"max_rps": 5}))
+    store.add_source(_source(settings=SourceSettings(max_rps=5)))
     set_source_frequency(store, "acme", "12 hours")
     set_table_frequency(store, "acme", "campaigns", 1800)
     saved = store.get_source("acme")
     assert saved.frequency_seconds == 43200
-    assert saved.settings == {"max_rps": 5, "table_frequencies": {"campaigns": 1800}}
+    assert saved.settings.to_json() == {"max_rps": 5, "table_frequencies": {"campaigns": 1800}}
     with pytest.raises(StateError, match="Unsupported sync frequency 7"):
         set_source_frequency(store, "acme", 7)
     assert store.get_source("acme").frequency_seconds == 43200

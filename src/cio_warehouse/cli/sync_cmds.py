@@ -13,6 +13,7 @@ from cio_warehouse import catalog
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console, rich_table, seconds, when
 from cio_warehouse.cli.webhook_cmds import print_delivery_health, print_loader_state
+from cio_warehouse.ops.tables import table_runs
 from cio_warehouse.service.discovery import find_running
 from cio_warehouse.service.remote import RemoteService
 from cio_warehouse.state import RunRecord
@@ -89,24 +90,18 @@ def tables(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="The source.")]
 ) -> None:
     """The catalog's tables for a source: selected?, sync method, last sync, rows, status."""
-    store = cli_context(ctx).store
-    source = store.get_source(name)
-    last = store.last_runs(name)
     rows = []
-    for entry in catalog.TABLES:
-        run = last.get(entry.name)
-        good = run if run is not None and run.status == "succeeded" else store.last_success(
-            name, entry.name
-        )
+    for table in table_runs(cli_context(ctx).store, name):
+        good = table.last_success
         rows.append(
             (
-                f"{name}.{entry.name}",
-                "yes" if entry.name in source.tables else "no",
-                entry.sync_method.value,
+                f"{name}.{table.entry.name}",
+                "yes" if table.selected else "no",
+                table.entry.sync_method.value,
                 when(good.ended_at) if good else "-",
                 good.rows if good else "-",
-                _status(run),
-                entry.description,
+                _status(table.last_run),
+                table.entry.description,
             )
         )
     console.print(
@@ -159,12 +154,7 @@ def status(
     columns = ["table", "status", "started (UTC)", "took", "rows", "retries"]
     console.print(rich_table(None, columns, rows))
     if any(catalog.get(t).sync_method is catalog.SyncMethod.WEBHOOK for t in source.tables):
-        print_delivery_health(
-            cli_context(ctx).data_dir,
-            name,
-            source.signing_key is not None,
-            "webhook_id" in source.settings,
-        )
+        print_delivery_health(cli_context(ctx).data_dir, source)
         print_loader_state(cli_context(ctx).data_dir, name)
     failures = [r for r in last.values() if r.error]
     for run in failures:

@@ -11,13 +11,13 @@ import typer
 from cio_warehouse import webhook_links
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console, rich_table, when
-from cio_warehouse.customerio import CustomerIOError
+from cio_warehouse.ops.webhooks import delivery, remote_webhook
 from cio_warehouse.secret import Secret
 from cio_warehouse.service.discovery import find_running
 from cio_warehouse.service.remote import RemoteService
-from cio_warehouse.state import DataDir, StateError
-from cio_warehouse.webhooks.health import Level, assess
-from cio_warehouse.webhooks.inbox import open_inbox
+from cio_warehouse.state import DataDir, SourceConfig, StateError
+from cio_warehouse.webhooks.health import Level
+from cio_warehouse.webhooks.inbox import inbox_location
 from cio_warehouse.webhooks.registration import UI_PATH
 
 app = typer.Typer(no_args_is_help=True)
@@ -99,19 +99,16 @@ def status(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The sou
     """Both sides: the webhook as Customer.io has it, and our delivery health."""
     context = cli_context(ctx)
     source = context.store.get_source(name)
-    try:
-        webhook = webhook_links.fetch_webhook(context.store, name)
-        remote = (
-            "not registered"
-            if webhook is None
-            else f"id {webhook['id']}, {'disabled' if webhook.get('disabled') else 'enabled'}, "
-            f"{len(webhook.get('events') or [])} events, endpoint {webhook.get('endpoint')}"
-        )
-    except CustomerIOError as exc:
-        remote = f"unknown ({exc})"
+    found = remote_webhook(context.store, name)
+    webhook = found.webhook
+    remote = (
+        f"unknown ({found.error})" if found.error is not None
+        else "not registered" if webhook is None
+        else f"id {webhook['id']}, {'disabled' if webhook.get('disabled') else 'enabled'}, "
+        f"{len(webhook.get('events') or [])} events, endpoint {webhook.get('endpoint')}"
+    )
     console.print(f"Customer.io: {remote}", highlight=False)
-    has_key, registered = source.signing_key is not None, "webhook_id" in source.settings
-    print_delivery_health(context.data_dir, name, has_key, registered)
+    print_delivery_health(context.data_dir, source)
 
 
 def print_loader_state(data_dir: DataDir, name: str) -> None:
@@ -140,25 +137,19 @@ def print_loader_state(data_dir: DataDir, name: str) -> None:
                       highlight=False)
 
 
-def print_delivery_health(data_dir: DataDir, name: str, has_key: bool, registered: bool) -> None:
-    inbox = open_inbox(data_dir)  # the data dir's, or the shared one of $CIO_WAREHOUSE_INBOX
-    try:
-        health = inbox.health(name)
-    finally:
-        inbox.close()
-    verdict = assess(health, has_signing_key=has_key, registered=registered)
+def print_delivery_health(data_dir: DataDir, source: SourceConfig) -> None:
+    # The data dir's inbox, or the shared one of $CIO_WAREHOUSE_INBOX.
+    found = delivery(inbox_location(data_dir), source)
+    health, verdict = found.health, found.assessment
     style = {Level.OK: "green", Level.WARNING: "yellow", Level.ERROR: "bold red"}[verdict.level]
-    c = health.counters
-    rejected = ", ".join(
-        f"{k.split(':', 1)[1]} {v}" for k, v in sorted(c.items()) if k.startswith("rejected:")
-    )
+    rejected = ", ".join(f"{k} {v}" for k, v in sorted(health.rejected_by_reason.items()))
     rows = [
-        ("received", c.get("received", 0)),
-        ("stored", c.get("stored", 0)),
-        ("duplicates", c.get("duplicates", 0)),
+        ("received", health.received),
+        ("stored", health.stored),
+        ("duplicates", health.duplicates),
         ("rejected", f"{health.rejected}" + (f" ({rejected})" if rejected else "")),
-        ("dropped (no signing key)", c.get("dropped", 0)),
-        ("dead letters", c.get("dead_letters", 0)),
+        ("dropped (no signing key)", health.dropped),
+        ("dead letters", health.dead_letters),
         ("last delivery", when(health.last_delivery_at)),
         ("inbox backlog", health.backlog),
     ]

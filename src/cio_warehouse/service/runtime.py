@@ -184,8 +184,7 @@ class Service:
         self._server: uvicorn.Server | None = None
 
     def start(self) -> Endpoints:
-        # Imported here: the web app's modules import this one for the Service type (and the
-        # CLI's other commands need no web framework).
+        # Imported here: the CLI's other commands need no web framework.
         from cio_warehouse.web.app import create_web_app, login_details
         from cio_warehouse.web.auth import env_admin_token
 

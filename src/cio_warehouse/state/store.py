@@ -15,6 +15,7 @@ from cio_warehouse.secret import Secret
 from cio_warehouse.state.crypto import open_secret_box
 from cio_warehouse.state.datadir import DataDir
 from cio_warehouse.state.errors import StateError
+from cio_warehouse.state.source_settings import SourceSettings
 
 SCHEMA_VERSION = 2
 _SCHEMA = """
@@ -60,7 +61,7 @@ class SourceConfig:
     frequency_seconds: int = DEFAULT_FREQUENCY_SECONDS
     signing_key: Secret | None = None
     previous_signing_key: Secret | None = None
-    settings: dict[str, object] = field(default_factory=dict)
+    settings: SourceSettings = field(default_factory=SourceSettings)
     created_at: float = 0.0
     # Where its tables land, as a destination URL (warehouse.destination); None: the data dir's
     # DuckDB file. A Secret: a URL may hold a password.
@@ -210,7 +211,7 @@ class StateStore:
             self._seal(source.previous_signing_key),
             json.dumps(list(source.tables)),
             source.frequency_seconds,
-            json.dumps(source.settings),
+            json.dumps(source.settings.to_json()),
             self._seal(source.destination),
         )
 
@@ -257,7 +258,7 @@ class StateStore:
             previous_signing_key=self._open(row[5]),
             tables=tuple(json.loads(row[6])),
             frequency_seconds=row[7],
-            settings=json.loads(row[8]),
+            settings=SourceSettings.from_json(json.loads(row[8])),
             created_at=row[9],
             destination=self._open(row[10]),
         )

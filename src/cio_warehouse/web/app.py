@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from cio_warehouse.service.runtime import Service
+from cio_warehouse.ops.ports import RunningService
 from cio_warehouse.web import api, login
 from cio_warehouse.web.api import errors
 from cio_warehouse.web.auth import Auth, AuthGate, env_admin_token
@@ -49,7 +49,7 @@ def _pages_router() -> APIRouter | None:
     return router if isinstance(router, APIRouter) else None
 
 
-def create_web_app(service: Service) -> FastAPI:
+def create_web_app(service: RunningService) -> FastAPI:
     app = FastAPI(
         title="cio-warehouse",
         version=_version(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -16,6 +17,36 @@ class Level(StrEnum):
     OK = "ok"
     WARNING = "warning"
     ERROR = "error"
+
+
+@dataclass(frozen=True)
+class DeliveryCounters:
+    """The inbox's health counters, typed: the inbox keeps them as named counts, a rejection as
+    `rejected:<reason>` (one per reason)."""
+
+    received: int
+    stored: int
+    duplicates: int
+    dropped: int  # no signing key was stored
+    dead_letters: int
+    rejected_by_reason: dict[str, int]
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.rejected_by_reason.values())
+
+    @classmethod
+    def of(cls, counters: Mapping[str, int]) -> DeliveryCounters:
+        return cls(
+            received=counters.get("received", 0),
+            stored=counters.get("stored", 0),
+            duplicates=counters.get("duplicates", 0),
+            dropped=counters.get("dropped", 0),
+            dead_letters=counters.get("dead_letters", 0),
+            rejected_by_reason={
+                k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("rejected:")
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -34,7 +65,7 @@ def assess(health: Health, *, has_signing_key: bool, registered: bool) -> Assess
             "store it with `cio-warehouse webhook signing-key SOURCE`.",
         )
     if not has_signing_key:
-        dropped = health.counters.get("dropped", 0)
+        dropped = DeliveryCounters.of(health.counters).dropped
         return Assessment(
             Level.ERROR if dropped else Level.WARNING,
             (f"{dropped} deliveries were dropped because " if dropped else "Deliveries will be "

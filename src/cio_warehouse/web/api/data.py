@@ -6,19 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from cio_warehouse.service.runtime import Service
+from cio_warehouse.ops.ports import RunningService
+from cio_warehouse.ops.query import run_query, warehouse_cursor
+from cio_warehouse.ops.sources import known_source
 from cio_warehouse.state import StateError
-from cio_warehouse.warehouse.query import QueryError, execute
-from cio_warehouse.warehouse.values import to_json_value
 from cio_warehouse.web import analytics, browse
 from cio_warehouse.web.api import models
-from cio_warehouse.web.api.common import (
-    ServiceDep,
-    SettingsDep,
-    SourceName,
-    known_source,
-    warehouse_cursor,
-)
+from cio_warehouse.web.api.common import ServiceDep, SettingsDep, SourceName, view
 from cio_warehouse.web.api.errors import ApiError
 from cio_warehouse.web.settings import WebSettings
 
@@ -34,39 +28,21 @@ def get_health() -> models.Ok:
 # -- SQL -----------------------------------------------------------------------------------------
 
 
-def run_query(
-    service: Service, sql: str, max_rows: int, source: str | None = None
-) -> models.QueryResult:
-    """Read-only SQL (checked with DuckDB's parser), at most `max_rows` rows, on `source`'s
-    warehouse (else the one every source shares)."""
-    if source is not None:
-        known_source(service, source)
-    with warehouse_cursor(service, source) as cursor:
-        try:
-            result = execute(cursor, sql, max_rows)
-        except QueryError as exc:
-            raise ApiError(400, str(exc), "sql") from None
-    return models.QueryResult(
-        columns=result.columns,
-        rows=[[to_json_value(v) for v in row] for row in result.rows],
-        truncated=result.truncated,
-    )
-
-
 @router.post("/query", response_model=models.QueryResult)
 def post_query(body: models.QueryIn, service: ServiceDep) -> models.QueryResult:
-    return run_query(service, body.sql, body.max_rows, body.source)
+    found = run_query(service.store, service.warehouse, body.sql, body.max_rows, body.source)
+    return view(models.QueryResult, found)
 
 
 # -- the table browser ---------------------------------------------------------------------------
 
 
-def warehouse_tables(service: Service, source: str | None) -> list[models.WarehouseTable]:
+def warehouse_tables(service: RunningService, source: str | None) -> list[models.WarehouseTable]:
     """Every source's tables, each read in the warehouse that source loads into."""
     names = [source] if source is not None else service.store.source_names()
     found: list[browse.TableCount] = []
     for name in names:
-        with warehouse_cursor(service, name) as cursor:
+        with warehouse_cursor(service.warehouse, name) as cursor:
             found += browse.tables(cursor, [name])
     return [models.WarehouseTable(source=t.source, table=t.table, rows=t.rows) for t in found]
 
@@ -79,10 +55,11 @@ def get_warehouse_tables(
     return warehouse_tables(service, source)
 
 
-def table_preview(service: Service, source: str, table: str, limit: int) -> models.TablePreview:
+def table_preview(service: RunningService, source: str, table: str, limit: int
+                  ) -> models.TablePreview:
     if source not in service.store.source_names():
         raise ApiError(404, f"No table {source}.{table} in the warehouse: no source {source!r}.")
-    with warehouse_cursor(service, source) as cursor:
+    with warehouse_cursor(service.warehouse, source) as cursor:
         if not browse.exists(cursor, source, table):
             raise ApiError(404, f"No table {source}.{table} in the warehouse (yet): sync the "
                            "source, or wait for its first webhook events.")
@@ -107,9 +84,9 @@ def get_table_preview(
 # -- charts --------------------------------------------------------------------------------------
 
 
-def activity(service: Service, name: str, days: int) -> list[models.ActivityPoint]:
-    known_source(service, name)
-    with warehouse_cursor(service, name) as cursor:
+def activity(service: RunningService, name: str, days: int) -> list[models.ActivityPoint]:
+    known_source(service.store, name)
+    with warehouse_cursor(service.warehouse, name) as cursor:
         rows = analytics.activity(cursor, name, days)
     return [
         models.ActivityPoint(day=r.day, channel=r.channel, metric=r.metric, events=r.events)
@@ -127,11 +104,11 @@ def get_activity(
 
 
 def funnels(
-    service: Service, name: str, kind: analytics.FunnelKind | None, limit: int
+    service: RunningService, name: str, kind: analytics.FunnelKind | None, limit: int
 ) -> list[models.Funnel]:
-    known_source(service, name)
+    known_source(service.store, name)
     kinds = analytics.FUNNEL_KINDS if kind is None else (kind,)
-    with warehouse_cursor(service, name) as cursor:
+    with warehouse_cursor(service.warehouse, name) as cursor:
         rows = [row for k in kinds for row in analytics.funnels(cursor, name, k, limit)]
     return [
         models.Funnel(
@@ -157,7 +134,7 @@ def get_funnels(
 # -- settings ------------------------------------------------------------------------------------
 
 
-def settings_view(service: Service, settings: WebSettings) -> models.Settings:
+def settings_view(service: RunningService, settings: WebSettings) -> models.Settings:
     return models.Settings(
         public_base_url=settings.public_base_url(),
         public_base_url_is_default=settings.is_default(),

@@ -12,9 +12,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from cio_warehouse.customerio import CustomerIOError, TransientError
+from cio_warehouse.ops.errors import OpsError, Refusal
 from cio_warehouse.state import StateError
 from cio_warehouse.warehouse.query import QueryError
 from cio_warehouse.web.api.models import ErrorBody
+
+_STATUS = {
+    Refusal.INVALID: 400, Refusal.NOT_FOUND: 404, Refusal.CONFLICT: 409, Refusal.UNAVAILABLE: 503,
+}
 
 
 class ApiError(Exception):
@@ -70,6 +75,10 @@ def install(app: FastAPI) -> None:
             detail = f"{request.method} is not allowed on {request.url.path}."
         return error_response(exc.status_code, detail, **(exc.headers or {}))
 
+    async def refused(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, OpsError)
+        return error_response(_STATUS[exc.kind], exc.message, exc.field)
+
     async def state_error(request: Request, exc: Exception) -> JSONResponse:
         return error_response(400, str(exc))
 
@@ -87,6 +96,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ClientDisconnect, disconnected)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)
+    # Starlette looks a handler up along the MRO: an OpsError gets this one, not StateError's.
+    app.add_exception_handler(OpsError, refused)
     app.add_exception_handler(StateError, state_error)
     app.add_exception_handler(QueryError, state_error)
     app.add_exception_handler(CustomerIOError, customerio_error)

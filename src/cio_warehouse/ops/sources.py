@@ -1,0 +1,130 @@
+"""What a source looks like to its users: the catalog to pick from, a linked source (which
+secrets are set, never their values), and the lookup that says which sources exist."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cio_warehouse import catalog
+from cio_warehouse.customerio import regions
+from cio_warehouse.ops.errors import OpsError, Refusal
+from cio_warehouse.service import frequencies
+from cio_warehouse.state import SourceConfig, StateStore
+from cio_warehouse.state.store import DEFAULT_FREQUENCY_SECONDS
+from cio_warehouse.warehouse import destination
+from cio_warehouse.webhooks.registration import webhook_url
+
+KEYS_PAGE = "Settings > Account Settings > API Credentials > App API Keys"
+REGION_CAPTIONS = {
+    "us": f"Workspaces in Customer.io's US data center. The App API key is in Customer.io "
+    f"under {KEYS_PAGE}.",
+    "eu": f"Workspaces in Customer.io's EU data center. The App API key is in Customer.io "
+    f"under {KEYS_PAGE}.",
+}
+
+
+@dataclass(frozen=True)
+class CatalogTable:
+    name: str
+    description: str
+    sync_method: str
+    default_selected: bool
+
+
+@dataclass(frozen=True)
+class Frequency:
+    label: str
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Region:
+    id: str
+    label: str
+    host: str
+    caption: str
+
+
+@dataclass(frozen=True)
+class CatalogView:
+    tables: list[CatalogTable]
+    frequencies: list[Frequency]
+    regions: list[Region]
+    default_frequency_seconds: int
+
+
+def catalog_view() -> CatalogView:
+    """The tables, frequencies and regions a new source may choose from."""
+    return CatalogView(
+        tables=[
+            CatalogTable(
+                name=t.name,
+                description=t.description,
+                sync_method=t.sync_method.value,
+                default_selected=True,  # link_source selects every table unless told otherwise
+            )
+            for t in catalog.TABLES
+        ],
+        frequencies=[
+            Frequency(label=label, seconds=seconds)
+            for label, seconds in frequencies.FREQUENCIES.items()
+        ],
+        regions=[
+            Region(
+                id=region, label=region.upper(), host=regions.host(region),
+                caption=REGION_CAPTIONS.get(region, ""),
+            )
+            for region in regions.REGIONS
+        ],
+        default_frequency_seconds=DEFAULT_FREQUENCY_SECONDS,
+    )
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """A source as a browser may see it: which secrets are set, never their values."""
+
+    name: str
+    region: str
+    api_base_url: str | None
+    tables: list[str]
+    frequency_seconds: int
+    table_frequencies: dict[str, int]
+    app_api_key_set: bool
+    signing_key_set: bool
+    webhook_id: int | None
+    webhook_url: str | None
+    created_at: float
+    destination: str
+    destination_engine: str
+    destination_caveat: str
+
+
+def source_view(source: SourceConfig, public_base_url: str) -> SourceView:
+    """`public_base_url`: where the receiver is reached, for a webhook not registered yet."""
+    target = destination.of_source(source.destination)
+    return SourceView(
+        name=source.name,
+        region=source.region,
+        api_base_url=source.api_base_url,
+        tables=list(source.tables),
+        frequency_seconds=frequencies.source_frequency(source),
+        table_frequencies=frequencies.table_overrides(source),
+        app_api_key_set=True,
+        signing_key_set=source.signing_key is not None,
+        webhook_id=source.settings.webhook_id,
+        webhook_url=source.settings.webhook_url or webhook_url(public_base_url, source.name),
+        created_at=source.created_at,
+        destination=target.display(),
+        destination_engine=target.engine.label,
+        destination_caveat=target.engine.caveat,
+    )
+
+
+def known_source(store: StateStore, name: str) -> SourceConfig:
+    """The source, or a NOT_FOUND refusal that lists the sources there are."""
+    names = store.source_names()
+    if name not in names:
+        known = ", ".join(names) or "none yet"
+        raise OpsError(f"No source named {name!r} (known: {known}).", kind=Refusal.NOT_FOUND)
+    return store.get_source(name)

@@ -1,0 +1,92 @@
+"""A source's reporting webhook as its users see it: the signing key stored (which enables it),
+and its status on both sides (Customer.io's view, and the deliveries that reached the inbox);
+webhook_links.py does the work with Customer.io."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cio_warehouse import webhook_links
+from cio_warehouse.customerio import CustomerIOError
+from cio_warehouse.ops.sources import known_source
+from cio_warehouse.secret import Secret
+from cio_warehouse.state import SourceConfig, StateStore
+from cio_warehouse.webhooks.health import Assessment, DeliveryCounters, assess
+from cio_warehouse.webhooks.inbox import InboxLocation
+
+
+@dataclass(frozen=True)
+class KeySaved:
+    webhook: dict[str, Any] | None
+    rotated: bool
+    enabled: bool
+
+
+def store_signing_key(store: StateStore, name: str, key: str, inbox: InboxLocation) -> KeySaved:
+    known_source(store, name)
+    saved = webhook_links.save_signing_key(store, name, Secret(key), inbox)
+    return KeySaved(
+        webhook=saved.webhook,
+        rotated=saved.rotated,
+        enabled=saved.webhook is not None and not saved.webhook.get("disabled"),
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryHealth:
+    """What reached the inbox, per counter; the verdict is `Delivery.assessment`."""
+
+    received: int
+    stored: int
+    duplicates: int
+    rejected: int
+    rejected_by_reason: dict[str, int]
+    dropped: int
+    dead_letters: int
+    last_delivery_at: float | None
+    backlog: int
+    deliveries_last_hour: int | None = None  # read from the warehouse, when it answers
+
+
+@dataclass(frozen=True)
+class Delivery:
+    health: DeliveryHealth
+    assessment: Assessment
+
+
+def delivery(inbox: InboxLocation, source: SourceConfig) -> Delivery:
+    """The source's delivery health from the inbox, and what it means."""
+    opened = inbox.open()
+    try:
+        health = opened.health(source.name)
+    finally:
+        opened.close()
+    counters = DeliveryCounters.of(health.counters)
+    verdict = assess(health, has_signing_key=source.signing_key is not None,
+                     registered=source.settings.webhook_registered)
+    return Delivery(
+        DeliveryHealth(
+            received=counters.received, stored=counters.stored, duplicates=counters.duplicates,
+            rejected=counters.rejected, rejected_by_reason=counters.rejected_by_reason,
+            dropped=counters.dropped, dead_letters=counters.dead_letters,
+            last_delivery_at=health.last_delivery_at, backlog=health.backlog,
+        ),
+        verdict,
+    )
+
+
+@dataclass(frozen=True)
+class RemoteWebhook:
+    """The webhook as Customer.io has it (None: none registered), or why it is not known."""
+
+    webhook: dict[str, Any] | None
+    error: str | None
+
+
+def remote_webhook(store: StateStore, name: str, *, interactive: bool = False) -> RemoteWebhook:
+    try:
+        return RemoteWebhook(webhook_links.fetch_webhook(store, name, interactive=interactive),
+                             None)
+    except CustomerIOError as exc:
+        return RemoteWebhook(None, str(exc))
