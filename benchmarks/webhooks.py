@@ -128,7 +128,7 @@ def _serve_bare() -> None:
     receiver_process.create_receiver_app = bare_app
     scratch = Path(tempfile.mkdtemp(prefix="cio-bench-bare-"))
     try:
-        receiver_process.build_server(DataDir(scratch), "127.0.0.1", 0).run()
+        receiver_process.serve(receiver_process.build_server(DataDir(scratch), "127.0.0.1", 0))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

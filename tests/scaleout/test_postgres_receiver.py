@@ -90,7 +90,7 @@ def test_sources_and_keys_follow_what_the_service_publishes(
             assert reply.json()["result"] == "stored", key
         store.remove_source("newcomer")
         publish_keys(store, shared_inbox)
-        receiver.app.state.receiver.keys.forget()
+        receiver.app.receiver.keys.forget()
         assert post(client, receiver, event_body(), source="newcomer").status_code == 404
 
 
@@ -155,7 +155,7 @@ def test_logs_never_hold_the_inbox_password(
 ) -> None:
     assert shared_inbox.url is not None
     password = shared_inbox.url.reveal().split(":")[2].split("@")[0]
-    assert str(receiver.app.state.receiver.committer.inbox_path).count("***") == 1
+    assert str(receiver.app.receiver.committer.inbox_path).count("***") == 1
     with caplog.at_level(logging.DEBUG), httpx.Client(timeout=10) as client:
         post(client, receiver, event_body(), key="wrong")
         post(client, receiver, event_body())

@@ -1,8 +1,9 @@
 """The receiver app: one POST route that verifies, group-commits to the inbox, then acks.
 
-The route's endpoint is a plain ASGI callable rather than a Request -> Response function: every
-ack pays for its per-request objects in CPU, and this process has to keep up with Customer.io's
-stream on a machine it shares with the service's syncs and queries.
+The app and its endpoint are plain ASGI callables rather than a Starlette app and a Request ->
+Response function: every ack pays for its per-request objects and layers in CPU, and this process
+has to keep up with Customer.io's stream on a machine it shares with the service's syncs and
+queries.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, cast
 
 import orjson
-from starlette.applications import Starlette
-from starlette.routing import Match, Route
+from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from cio_warehouse.log_throttle import LogThrottle
@@ -35,6 +35,7 @@ from cio_warehouse.webhooks.signature import DEFAULT_WINDOW_SECONDS, Reason, ver
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/customerio/{source}"
+_WEBHOOK_PREFIX = WEBHOOK_PATH.removesuffix("{source}")
 TOO_LARGE = "body_too_large"  # the reason of the rejected:<reason> counter for a 413
 _LOG_EVERY_SECONDS = 60.0  # the same warning, per source, at most once a minute
 # What to do about each rejection. Customer.io waits an hour after a 401 and holds every later
@@ -118,7 +119,7 @@ class Receiver:
         self._log_throttle = LogThrottle(_LOG_EVERY_SECONDS)  # keyed by (source, what)
 
     @asynccontextmanager
-    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(self, app: object) -> AsyncIterator[None]:
         self.committer.start()
         try:
             yield
@@ -288,41 +289,43 @@ def _dead(source: str, received_at: float, body: bytes, reason: str) -> Submissi
     return Submission(source, Kind.DEAD_LETTER, received_at, body=body, reason=reason)
 
 
-class _ReceiverApp(Starlette):
-    """Starlette, except that a POST to the webhook route goes straight to the receiver.
+class ReceiverApp:
+    """The ASGI app: a POST to the webhook route goes straight to the receiver; anything else
+    goes to a plain Starlette Router with that same one route (another method on it is a 405,
+    another path a 404) and the lifespan.
 
-    Starlette's per-request layers (error middleware, exception handlers, the router's walk)
-    cost about a tenth of an ack's CPU, and the receiver answers every error itself. Anything
-    else keeps Starlette's handling: another method is a 405, another path a 404, lifespan.
+    The route is matched here by hand, as the Router would match it (a source is one non-empty
+    path segment), because a Starlette app's per-request layers (error middleware, exception
+    handlers, the router's walk and its regex) cost about a tenth of an ack's CPU, and the
+    receiver answers every error itself. tests/webhooks/test_receiver_routing.py checks that both
+    agree on every path.
     """
 
     def __init__(self, receiver: Receiver) -> None:
-        self._webhook = Route(WEBHOOK_PATH, receiver, methods=["POST"])
-        super().__init__(routes=[self._webhook], lifespan=receiver.lifespan)
-        self._receiver = receiver
+        self.receiver = receiver
+        # redirect_slashes off: a 307 to the path without the slash would make Customer.io
+        # re-POST elsewhere, and a 404 is clearer about a mistyped URL.
+        self.router = Router([Route(WEBHOOK_PATH, receiver, methods=["POST"])],
+                             redirect_slashes=False, lifespan=receiver.lifespan)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            match, child_scope = self._webhook.matches(scope)
-            if match is Match.FULL:
-                scope["app"] = self
-                scope.update(child_scope)
-                await self._receiver(scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
+        # Behind a root_path, the Router strips it and matches as usual.
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            path: str = scope["path"]
+            if path.startswith(_WEBHOOK_PREFIX):
+                source = path[len(_WEBHOOK_PREFIX):]
+                if source and "/" not in source:
+                    scope["path_params"] = {"source": source}
+                    await self.receiver(scope, receive, send)
+                    return
+        await self.router(scope, receive, send)
 
 
 def create_receiver_app(
     data_dir: DataDir, settings: ReceiverSettings | None = None,
     inbox: InboxLocation | None = None,
-) -> Starlette:
-    """The Starlette app; serve it with lifespan on (it starts and drains the inbox writer).
+) -> ReceiverApp:
+    """The ASGI app; serve it with lifespan on (it starts and drains the inbox writer).
 
     `inbox`: the data dir's inbox.db when None."""
-    receiver = Receiver(data_dir, settings or ReceiverSettings(), inbox)
-    app = _ReceiverApp(receiver)
-    # A 307 to the path without the slash would make Customer.io re-POST elsewhere: a 404 is
-    # clearer about a mistyped URL.
-    app.router.redirect_slashes = False
-    app.state.receiver = receiver
-    return app
+    return ReceiverApp(Receiver(data_dir, settings or ReceiverSettings(), inbox))

@@ -11,7 +11,7 @@ import resource
 import signal
 import socket
 import sys
-from collections.abc import Generator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import uvicorn
@@ -32,7 +32,14 @@ FD_HEADROOM = 64
 
 
 class _ReceiverServer(uvicorn.Server):
-    """uvicorn, plus a ready line on stdout and a clean exit (status 0) on SIGTERM/SIGINT."""
+    """uvicorn, plus a ready line on stdout once it listens (serve() handles SIGTERM/SIGINT).
+
+    startup() is the step of uvicorn.Server that runs the lifespan and opens the sockets: after
+    it, and only when it succeeded, the real port (for --port 0) is known and requests are
+    served, which is what a parent waits for. uvicorn has no other hook at that moment (a
+    lifespan runs before the sockets open); the ready-line tests of test_receiver_process.py
+    fail if uvicorn stops calling this one.
+    """
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
@@ -48,17 +55,6 @@ class _ReceiverServer(uvicorn.Server):
         _tune_gc()
         # One line for a parent process to wait on; printed once the socket accepts.
         print(json.dumps({"url": self.url}), flush=True)
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        # uvicorn re-raises the captured signal after its graceful shutdown, which would end the
-        # process with -SIGTERM; a shutdown asked for is a success here (exit status 0).
-        handlers = {sig: signal.signal(sig, self.handle_exit) for sig in _SIGNALS}
-        try:
-            yield
-        finally:
-            for sig, handler in handlers.items():
-                signal.signal(sig, handler)
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -168,11 +164,38 @@ def run(
     except (StateError, InboxUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    return serve(server)
+
+
+def serve(server: uvicorn.Server) -> int:
+    """Run `server` until SIGTERM/SIGINT; the exit status."""
     try:
-        server.run()
+        with _stop_on_signals(server):
+            server.run()
     except SystemExit as exc:  # uvicorn exits this way when the port is taken or startup fails
         return exc.code if isinstance(exc.code, int) else 1
     return 0 if server.started else 1
+
+
+@contextlib.contextmanager
+def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
+    """SIGTERM/SIGINT ask the server to stop; a shutdown asked for is a success (status 0).
+
+    While it serves, uvicorn handles both itself (a graceful shutdown; a second SIGINT forces
+    it). Then it puts back the handlers it found and raises the signal it caught again, for
+    whoever handled it before ("cooperative signal handling", uvicorn 0.29): these, which only
+    ask for a stop, so the process is not killed by it and exits 0. A signal that comes before
+    uvicorn handles them (while it makes its event loop) stops the server once it has started.
+    """
+    def stop(signum: int, frame: object) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in _SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _raise_fd_limit(needed: int) -> None:
