@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cio_warehouse import log_throttle
 from cio_warehouse.webhooks import group_commit
 from cio_warehouse.webhooks.group_commit import OUTAGE_LOG_EVERY_SECONDS, _Outage
 
@@ -26,7 +27,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr(group_commit.time, "monotonic", clock)
+    monkeypatch.setattr(log_throttle.time, "monotonic", clock)  # the throttle's clock
     return clock
 
 

@@ -8,11 +8,11 @@ import logging
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
+from cio_warehouse.log_throttle import LogThrottle
 from cio_warehouse.webhooks.inbox import (
     InboxBackend,
     InboxLocation,
@@ -264,15 +264,12 @@ class _Outage:
         )
         self.failing = False  # a failure is not yet followed by a logged recovery
         self._refused = 0  # deliveries answered 503 since the latest error line
-        self._error_at = 0.0  # monotonic times of the latest lines
-        self._recovery_at: float | None = None
-        self._error_is_latest = False
+        self._throttle = LogThrottle(OUTAGE_LOG_EVERY_SECONDS)  # keys: "error", "recovery"
 
     def failed(self, deliveries: int, exc: Exception) -> None:
         self.failing = True
         self._refused += deliveries
-        now = time.monotonic()
-        if self._error_is_latest and now - self._error_at < OUTAGE_LOG_EVERY_SECONDS:
+        if not self._throttle.allow("error"):
             return
         # sqlite3's messages name the failure ("database or disk is full", "disk I/O error",
         # "database is locked"), never a row's values, and so do a shared inbox's (without the
@@ -285,14 +282,14 @@ class _Outage:
             "lost: %s (%d deliveries refused since the last such message)",
             self.inbox_path, what, self._fix, self._refused,
         )
-        self._error_at, self._refused, self._error_is_latest = now, 0, True
+        self._refused = 0
 
     def succeeded(self) -> None:
-        now = time.monotonic()
-        if self._recovery_at is not None and now - self._recovery_at < OUTAGE_LOG_EVERY_SECONDS:
+        if not self._throttle.allow("recovery"):
             return  # still `failing`: a later success logs it
         log.warning("the inbox %s commits again", self.inbox_path)
-        self._recovery_at, self._error_is_latest, self.failing = now, False, False
+        self._throttle.reset("error")  # the latest line says it commits: a failure says so
+        self.failing = False
 
 
 def _settle(pairs: Sequence[tuple[asyncio.Future[Result], object]]) -> None:

@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import psycopg2.extras
 
+from cio_warehouse.log_throttle import LogThrottle
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, StateError, StateStore
 from cio_warehouse.state.crypto import ENV_SECRET_KEY, SecretBox, load_or_create_key
@@ -70,8 +71,8 @@ class KeyPublisher:
         self._published: dict[str, _Keys] | None = None  # None: not yet (publish everything)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._failing_since: float | None = None
-        self._logged_at = 0.0
+        self._failing = False  # a failure is not yet followed by the line saying it is over
+        self._log_throttle = LogThrottle(_LOG_EVERY_SECONDS)
 
     def publish(self) -> int:
         """One round: publish what changed since the last; how many sources were written or
@@ -138,15 +139,14 @@ class KeyPublisher:
             except Exception as exc:  # noqa: BLE001  retried next round; receivers keep theirs
                 self._failed(exc)
             else:
-                if self._failing_since is not None:
+                if self._failing:
                     log.warning("signing keys are published to the shared inbox again")
-                    self._failing_since = None
+                    self._failing = False
+                    self._log_throttle.reset()  # the next failure is news again
 
     def _failed(self, exc: Exception) -> None:
-        now = time.monotonic()
-        if self._failing_since is None or now - self._logged_at >= _LOG_EVERY_SECONDS:
-            self._failing_since = self._failing_since or now
-            self._logged_at = now
+        self._failing = True
+        if self._log_throttle.allow():
             log.warning("could not publish the signing keys to the shared inbox (receivers keep "
                         "the keys they have; a new key waits): %s", exc)
 
