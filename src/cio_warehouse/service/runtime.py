@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from cio_warehouse.backoff import Backoff
 from cio_warehouse.secret import Secret
 from cio_warehouse.service import discovery
 from cio_warehouse.service.discovery import ServiceInfo
@@ -110,19 +111,20 @@ class ReceiverSupervisor:
         return str(json.loads(line)["url"])
 
     def _watch(self) -> None:
-        delay = 1.0
+        # 1 s before a restart, doubled after each restart that failed, at most 30 s.
+        backoff = Backoff(1.0, 30.0)
         while not self._stopping.is_set():
             proc = self._proc
             if proc is not None and proc.poll() is not None and not self._stopping.is_set():
                 log.warning("the webhook receiver exited (%s); restarting it", proc.returncode)
                 _close_pipe(proc)
-                self._stopping.wait(delay)
+                self._stopping.wait(backoff.after(backoff.failures + 1))
                 try:
                     self._spawn()
-                    delay = 1.0
+                    backoff.succeeded()
                 except (StateError, OSError, ValueError) as exc:
                     log.warning("restarting the receiver failed: %s", exc)
-                    delay = min(delay * 2, 30.0)
+                    backoff.failed()
             self._stopping.wait(0.5)
 
     def stop(self) -> None:
