@@ -140,18 +140,18 @@ def print_loader_state(data_dir: DataDir, name: str) -> None:
 def print_delivery_health(data_dir: DataDir, source: SourceConfig) -> None:
     # The data dir's inbox, or the shared one of $CIO_WAREHOUSE_INBOX.
     found = delivery(inbox_location(data_dir), source)
-    health, verdict = found.health, found.assessment
+    c, verdict = found.counters, found.assessment
     style = {Level.OK: "green", Level.WARNING: "yellow", Level.ERROR: "bold red"}[verdict.level]
-    rejected = ", ".join(f"{k} {v}" for k, v in sorted(health.rejected_by_reason.items()))
+    rejected = ", ".join(f"{k} {v}" for k, v in sorted(c.rejected_by_reason.items()))
     rows = [
-        ("received", health.received),
-        ("stored", health.stored),
-        ("duplicates", health.duplicates),
-        ("rejected", f"{health.rejected}" + (f" ({rejected})" if rejected else "")),
-        ("dropped (no signing key)", health.dropped),
-        ("dead letters", health.dead_letters),
-        ("last delivery", when(health.last_delivery_at)),
-        ("inbox backlog", health.backlog),
+        ("received", c.received),
+        ("stored", c.stored),
+        ("duplicates", c.duplicates),
+        ("rejected", f"{c.rejected}" + (f" ({rejected})" if rejected else "")),
+        ("dropped (no signing key)", c.dropped),
+        ("dead letters", c.dead_letters),
+        ("last delivery", when(found.last_delivery_at)),
+        ("inbox backlog", found.backlog),
     ]
     console.print(rich_table("Delivery health", ["", "value"], rows))
     console.print(f"[{style}]{verdict.level.upper()}:[/] {verdict.message}", highlight=False)

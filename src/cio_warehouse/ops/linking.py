@@ -89,44 +89,38 @@ def _frequency(seconds: int) -> int:
         raise OpsError(str(exc), "frequency_seconds") from None
 
 
-@dataclass(frozen=True)
-class NewSource:
-    name: str
-    region: str
-    app_api_key: str
-    api_base_url: str | None = None
-    tables: list[str] | None = None  # None: every table of the catalog
-    frequency_seconds: int | None = None
-    destination: str | None = None
-
-
-def create_source(store: StateStore, new: NewSource) -> SourceConfig:
-    """Check the input, then the key, then link the source (which checks the destination)."""
+def create_source(
+    store: StateStore, name: str, region: str, app_api_key: str, *,
+    api_base_url: str | None = None, tables: list[str] | None = None,
+    frequency_seconds: int | None = None, destination_url: str | None = None,
+) -> SourceConfig:
+    """Check the input, then the key, then link the source (which checks the destination).
+    `tables` None: every table of the catalog; `destination_url` None: the default one."""
     try:
-        validate_name(new.name)
+        validate_name(name)
     except StateError as exc:
         raise OpsError(str(exc), "name") from None
-    checked = candidate(new.region, new.app_api_key, new.api_base_url)
-    tables = _tables(new.tables) if new.tables is not None else ()
-    frequency = _frequency(new.frequency_seconds) if new.frequency_seconds is not None else None
-    if new.name in store.source_names():
-        raise OpsError(f"A source named {new.name!r} exists already; pick another name.",
+    checked = candidate(region, app_api_key, api_base_url)
+    selected = _tables(tables) if tables is not None else ()
+    frequency = _frequency(frequency_seconds) if frequency_seconds is not None else None
+    if name in store.source_names():
+        raise OpsError(f"A source named {name!r} exists already; pick another name.",
                        "name", Refusal.CONFLICT)
     try:
-        target = destination.for_new_source(new.destination)
+        target = destination.for_new_source(destination_url)
     except StateError as exc:
         raise OpsError(str(exc), "destination") from None
     check_key(checked)  # fails in seconds with the reason, before link_source checks again
     try:
         link_source(
-            store, new.name, region=checked.region, app_api_key=checked.app_api_key,
-            api_base_url=checked.api_base_url, tables=tables, target=target,
+            store, name, region=checked.region, app_api_key=checked.app_api_key,
+            api_base_url=checked.api_base_url, tables=selected, target=target,
         )
     except QueryError as exc:  # the destination did not answer
         raise OpsError(str(exc), "destination") from None
     if frequency is not None:
-        frequencies.set_source_frequency(store, new.name, frequency)
-    return store.get_source(new.name)
+        frequencies.set_source_frequency(store, name, frequency)
+    return store.get_source(name)
 
 
 @dataclass(frozen=True)

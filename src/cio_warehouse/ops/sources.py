@@ -1,5 +1,5 @@
-"""What a source looks like to its users: the catalog to pick from, a linked source (which
-secrets are set, never their values), and the lookup that says which sources exist."""
+"""The sources there are to choose from and to look up: the catalog a new source picks its
+tables, frequency and region from, and a linked source by name."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from cio_warehouse.ops.errors import OpsError, Refusal
 from cio_warehouse.service import frequencies
 from cio_warehouse.state import SourceConfig, StateStore
 from cio_warehouse.state.store import DEFAULT_FREQUENCY_SECONDS
-from cio_warehouse.warehouse import destination
-from cio_warehouse.webhooks.registration import webhook_url
 
 KEYS_PAGE = "Settings > Account Settings > API Credentials > App API Keys"
 REGION_CAPTIONS = {
@@ -77,47 +75,6 @@ def catalog_view() -> CatalogView:
             for region in regions.REGIONS
         ],
         default_frequency_seconds=DEFAULT_FREQUENCY_SECONDS,
-    )
-
-
-@dataclass(frozen=True)
-class SourceView:
-    """A source as a browser may see it: which secrets are set, never their values."""
-
-    name: str
-    region: str
-    api_base_url: str | None
-    tables: list[str]
-    frequency_seconds: int
-    table_frequencies: dict[str, int]
-    app_api_key_set: bool
-    signing_key_set: bool
-    webhook_id: int | None
-    webhook_url: str | None
-    created_at: float
-    destination: str
-    destination_engine: str
-    destination_caveat: str
-
-
-def source_view(source: SourceConfig, public_base_url: str) -> SourceView:
-    """`public_base_url`: where the receiver is reached, for a webhook not registered yet."""
-    target = destination.of_source(source.destination)
-    return SourceView(
-        name=source.name,
-        region=source.region,
-        api_base_url=source.api_base_url,
-        tables=list(source.tables),
-        frequency_seconds=frequencies.source_frequency(source),
-        table_frequencies=frequencies.table_overrides(source),
-        app_api_key_set=True,
-        signing_key_set=source.signing_key is not None,
-        webhook_id=source.settings.webhook_id,
-        webhook_url=source.settings.webhook_url or webhook_url(public_base_url, source.name),
-        created_at=source.created_at,
-        destination=target.display(),
-        destination_engine=target.engine.label,
-        destination_caveat=target.engine.caveat,
     )
 
 

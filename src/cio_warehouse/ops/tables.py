@@ -16,30 +16,6 @@ from cio_warehouse.sync.runner import tables_to_sync
 
 
 @dataclass(frozen=True)
-class RunView:
-    id: int
-    table: str
-    started_at: float
-    ended_at: float | None
-    duration: float | None
-    status: str
-    rows: int | None
-    pages: int | None
-    retries: int | None
-    error: str | None
-
-
-def run_view(run: RunRecord | None) -> RunView | None:
-    if run is None:
-        return None
-    return RunView(
-        id=run.id, table=run.table, started_at=run.started_at, ended_at=run.ended_at,
-        duration=run.duration, status=run.status, rows=run.rows, pages=run.pages,
-        retries=run.retries, error=run.error,
-    )
-
-
-@dataclass(frozen=True)
 class TableRuns:
     """A table of the catalog for one source, and its last run and last successful one."""
 
@@ -75,8 +51,8 @@ class TableStatus:
     frequency_seconds: int | None
     running: bool
     next_run_at: float | None
-    last_run: RunView | None
-    last_success: RunView | None
+    last_run: RunRecord | None
+    last_success: RunRecord | None
 
 
 def table_statuses(store: StateStore, jobs: Jobs, schedule: Schedule, name: str
@@ -99,22 +75,20 @@ def table_statuses(store: StateStore, jobs: Jobs, schedule: Schedule, name: str
                 ),
                 running=entry.name in running,
                 next_run_at=next_runs.get(entry.name),
-                last_run=run_view(table.last_run),
+                last_run=table.last_run,
                 # A webhook table's rows come from events: a run of it says little past itself.
-                last_success=run_view(
-                    table.last_success if synced else _succeeded(table.last_run)
-                ),
+                last_success=table.last_success if synced else _succeeded(table.last_run),
             )
         )
     return statuses
 
 
-def runs(store: StateStore, name: str, table: str | None, limit: int) -> list[RunView]:
+def runs(store: StateStore, name: str, table: str | None, limit: int) -> list[RunRecord]:
     known_source(store, name)
     if table is not None and table not in catalog.BY_NAME:
         raise OpsError(f"Unknown table {table!r}; choose from: {', '.join(catalog.BY_NAME)}.",
                        "table")
-    return [r for r in map(run_view, store.runs(name, table, limit)) if r is not None]
+    return store.runs(name, table, limit)
 
 
 def sync_now(store: StateStore, schedule: Schedule, name: str, tables: list[str] | None

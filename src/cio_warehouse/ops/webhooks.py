@@ -34,24 +34,12 @@ def store_signing_key(store: StateStore, name: str, key: str, inbox: InboxLocati
 
 
 @dataclass(frozen=True)
-class DeliveryHealth:
-    """What reached the inbox, per counter; the verdict is `Delivery.assessment`."""
+class Delivery:
+    """What reached the inbox for a source, and what it means."""
 
-    received: int
-    stored: int
-    duplicates: int
-    rejected: int
-    rejected_by_reason: dict[str, int]
-    dropped: int
-    dead_letters: int
+    counters: DeliveryCounters
     last_delivery_at: float | None
     backlog: int
-    deliveries_last_hour: int | None = None  # read from the warehouse, when it answers
-
-
-@dataclass(frozen=True)
-class Delivery:
-    health: DeliveryHealth
     assessment: Assessment
 
 
@@ -62,18 +50,10 @@ def delivery(inbox: InboxLocation, source: SourceConfig) -> Delivery:
         health = opened.health(source.name)
     finally:
         opened.close()
-    counters = DeliveryCounters.of(health.counters)
     verdict = assess(health, has_signing_key=source.signing_key is not None,
                      registered=source.settings.webhook_registered)
-    return Delivery(
-        DeliveryHealth(
-            received=counters.received, stored=counters.stored, duplicates=counters.duplicates,
-            rejected=counters.rejected, rejected_by_reason=counters.rejected_by_reason,
-            dropped=counters.dropped, dead_letters=counters.dead_letters,
-            last_delivery_at=health.last_delivery_at, backlog=health.backlog,
-        ),
-        verdict,
-    )
+    return Delivery(DeliveryCounters.of(health.counters), health.last_delivery_at,
+                    health.backlog, verdict)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ per-table status, run history and "Sync now". The work is in ops/; routes transl
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -14,14 +14,17 @@ from cio_warehouse.ops import linking, tables, webhooks
 from cio_warehouse.ops.errors import OpsError
 from cio_warehouse.ops.ports import RunningService
 from cio_warehouse.ops.query import warehouse_cursor
-from cio_warehouse.ops.sources import catalog_view, known_source, source_view
+from cio_warehouse.ops.sources import catalog_view, known_source
+from cio_warehouse.service import frequencies
 from cio_warehouse.service.jobs import SyncJob
-from cio_warehouse.state import StateError
+from cio_warehouse.state import RunRecord, StateError
+from cio_warehouse.warehouse import destination
 from cio_warehouse.web import analytics
 from cio_warehouse.web.api import models
 from cio_warehouse.web.api.common import ServiceDep, SettingsDep, SourceName, view
 from cio_warehouse.web.api.errors import ApiError
 from cio_warehouse.web.settings import WebSettings, validate_public_base_url
+from cio_warehouse.webhooks.registration import webhook_url
 
 router = APIRouter()
 
@@ -41,8 +44,26 @@ def post_check_key(body: models.CheckKeyIn) -> models.Workspaces:
 
 
 def _source(service: RunningService, settings: WebSettings, name: str) -> models.Source:
-    found = service.store.get_source(name)
-    return view(models.Source, source_view(found, settings.public_base_url()))
+    """A source as the browser may see it: which secrets are set, never their values."""
+    source = service.store.get_source(name)
+    target = destination.of_source(source.destination)
+    return models.Source(
+        name=source.name,
+        region=source.region,
+        api_base_url=source.api_base_url,
+        tables=list(source.tables),
+        frequency_seconds=frequencies.source_frequency(source),
+        table_frequencies=frequencies.table_overrides(source),
+        app_api_key_set=True,
+        signing_key_set=source.signing_key is not None,
+        webhook_id=source.settings.webhook_id,
+        webhook_url=source.settings.webhook_url
+        or webhook_url(settings.public_base_url(), source.name),
+        created_at=source.created_at,
+        destination=target.display(),
+        destination_engine=target.engine.label,
+        destination_caveat=target.engine.caveat,
+    )
 
 
 @router.get("/sources", response_model=list[models.Source])
@@ -53,8 +74,12 @@ def list_sources(service: ServiceDep, settings: SettingsDep) -> list[models.Sour
 @router.post("/sources", response_model=models.Source, status_code=201)
 def post_source(body: models.SourceIn, service: ServiceDep, settings: SettingsDep
                 ) -> models.Source:
-    new = linking.NewSource(**body.model_dump())
-    return _source(service, settings, linking.create_source(service.store, new).name)
+    created = linking.create_source(
+        service.store, body.name, body.region, body.app_api_key, api_base_url=body.api_base_url,
+        tables=body.tables, frequency_seconds=body.frequency_seconds,
+        destination_url=body.destination,
+    )
+    return _source(service, settings, created.name)
 
 
 @router.get("/sources/{name}", response_model=models.Source)
@@ -115,6 +140,7 @@ def get_webhook(name: SourceName, service: ServiceDep) -> models.WebhookStatus:
     registered = source.settings.webhook_registered
     remote = webhooks.remote_webhook(service.store, name, interactive=True)
     delivery = webhooks.delivery(service.inbox, source)
+    counters = delivery.counters
     try:
         with warehouse_cursor(service.warehouse, name) as cursor:
             last_hour: int | None = analytics.deliveries_since(cursor, name, 3600)
@@ -126,8 +152,18 @@ def get_webhook(name: SourceName, service: ServiceDep) -> models.WebhookStatus:
         url=source.settings.webhook_url,
         remote=remote.webhook,
         remote_error=remote.error,
-        health=view(models.DeliveryHealth, replace(delivery.health,
-                                                     deliveries_last_hour=last_hour)),
+        health=models.DeliveryHealth(
+            received=counters.received,
+            stored=counters.stored,
+            duplicates=counters.duplicates,
+            rejected=counters.rejected,
+            rejected_by_reason=counters.rejected_by_reason,
+            dropped=counters.dropped,
+            dead_letters=counters.dead_letters,
+            last_delivery_at=delivery.last_delivery_at,
+            backlog=delivery.backlog,
+            deliveries_last_hour=last_hour,
+        ),
         assessment=models.Assessment(
             level=delivery.assessment.level.value, message=delivery.assessment.message
         ),
@@ -147,7 +183,12 @@ def get_webhook(name: SourceName, service: ServiceDep) -> models.WebhookStatus:
 @router.get("/sources/{name}/tables", response_model=list[models.TableStatus])
 def get_tables(name: SourceName, service: ServiceDep) -> list[models.TableStatus]:
     found = tables.table_statuses(service.store, service.jobs, service.scheduler, name)
-    return [view(models.TableStatus, status) for status in found]
+    return [
+        models.TableStatus.model_validate(
+            {**vars(t), "last_run": _run(t.last_run), "last_success": _run(t.last_success)}
+        )
+        for t in found
+    ]
 
 
 @router.get("/sources/{name}/runs", response_model=list[models.Run])
@@ -157,7 +198,15 @@ def get_runs(
     table: Annotated[str | None, Query(description="Only this table's runs.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[models.Run]:
-    return [view(models.Run, run) for run in tables.runs(service.store, name, table, limit)]
+    return [_run_model(run) for run in tables.runs(service.store, name, table, limit)]
+
+
+def _run_model(run: RunRecord) -> models.Run:
+    return models.Run.model_validate({**asdict(run), "duration": run.duration})
+
+
+def _run(run: RunRecord | None) -> models.Run | None:
+    return None if run is None else _run_model(run)
 
 
 def _job(job: SyncJob) -> models.Job:
