@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from cio_warehouse.customerio import regions
+from cio_warehouse.ops.sources import catalog_view
 from cio_warehouse.sources import check_name_format
 from cio_warehouse.state import StateError
 from cio_warehouse.warehouse import destination
@@ -28,10 +28,7 @@ router = APIRouter(include_in_schema=False)
 pages = APIRouter(include_in_schema=False, dependencies=[Depends(page_user)])
 
 WIZARD_STEPS = ("Credentials", "Webhook", "Tables")
-REGION_CHOICES = tuple(
-    {"id": region, "label": region.upper(), "host": regions.host(region)}
-    for region in regions.REGIONS
-)
+REGION_CHOICES = tuple(catalog_view().regions)  # the API's catalog offers the same
 
 
 def _render(request: Request, template: str, **context: Any) -> HTMLResponse:
