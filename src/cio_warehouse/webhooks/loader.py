@@ -12,7 +12,6 @@ from dlt.common.destination import Destination
 from cio_warehouse import catalog
 from cio_warehouse.service.priority import lower_current_thread_priority
 from cio_warehouse.state import DataDir, StateStore
-from cio_warehouse.sync import dlt_settings
 from cio_warehouse.webhooks.inbox.location import InboxLocation
 from cio_warehouse.webhooks.inbox.model import Claim, InboxBackend
 from cio_warehouse.webhooks.loading.batch import Tally, items_by_source
@@ -59,7 +58,6 @@ class EventLoader:
         idle_poll: float = IDLE_POLL_SECONDS,
         backoff_max: float = BACKOFF_MAX_SECONDS,
     ) -> None:
-        dlt_settings.apply()  # before the first pipeline is made
         self.data_dir = data_dir
         self.inbox = inbox or InboxLocation(path=data_dir.inbox)
         self._store: StateStore | None = None  # the sources a loader of a shared inbox loads
