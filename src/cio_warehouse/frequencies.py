@@ -1,5 +1,4 @@
-"""When a table is due: the sync frequencies a source and its tables may have, and the next run
-that follows from the last one (service/scheduler.py runs the loop that acts on them)."""
+"""Sync frequencies: the choices, per-table overrides, and when a table is next due."""
 
 from __future__ import annotations
 

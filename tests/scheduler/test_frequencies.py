@@ -6,8 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from cio_warehouse.secret import Secret
-from cio_warehouse.service.frequencies import (
+from cio_warehouse.frequencies import (
     FREQUENCIES,
     frequency_label,
     next_run_at,
@@ -20,6 +19,7 @@ from cio_warehouse.service.frequencies import (
     validate_frequency,
     with_table_frequency,
 )
+from cio_warehouse.secret import Secret
 from cio_warehouse.state import RunRecord, SourceConfig, SourceSettings, StateError, StateStore
 from cio_warehouse.state.store import DEFAULT_FREQUENCY_SECONDS
 

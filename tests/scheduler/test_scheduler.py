@@ -12,8 +12,8 @@ from dataclasses import replace
 import duckdb
 import pytest
 
+from cio_warehouse.frequencies import set_table_frequency
 from cio_warehouse.sandbox import FailAlways, Latency, SandboxServer, Workspace
-from cio_warehouse.service.frequencies import set_table_frequency
 from cio_warehouse.service.jobs import SyncJob, SyncJobs
 from cio_warehouse.service.scheduler import Scheduler
 from cio_warehouse.state import StateError, StateStore

@@ -1,5 +1,4 @@
-"""Link, change and unlink a source: the key is checked before anything is saved, and a stored
-key goes only to the host it was checked with."""
+"""Link, change and unlink a source, the key checked before anything is saved."""
 
 from __future__ import annotations
 
@@ -10,17 +9,18 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from cio_warehouse import webhook_links
+from cio_warehouse import frequencies, webhook_links
 from cio_warehouse.customerio import CustomerIOError, KeyRejectedError, ScopeMissingError, regions
 from cio_warehouse.customerio.errors import RequestError
 from cio_warehouse.ops.errors import OpsError, Refusal, sentence
 from cio_warehouse.ops.sources import KEYS_PAGE, known_source
 from cio_warehouse.secret import Secret
-from cio_warehouse.service import frequencies
 from cio_warehouse.sources import client_for, link_source, validate_name, validate_tables
 from cio_warehouse.state import SourceConfig, StateError, StateStore
 from cio_warehouse.warehouse import destination
 from cio_warehouse.warehouse.query import QueryError
+
+# A stored key goes only to the host it was checked with (_refuse_new_host).
 
 
 class Keep(Enum):

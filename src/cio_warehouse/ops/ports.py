@@ -1,16 +1,22 @@
-"""What the web app and the use cases need from a running service, as protocols: neither
-imports the service that implements them (service/runtime.py), so nothing imports upward."""
+"""What the web app and the use cases need from a running service, as protocols."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from cio_warehouse.service.jobs import SyncJob
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.warehouse.readers import SqlCursor
 from cio_warehouse.webhooks.inbox import InboxLocation
 from cio_warehouse.webhooks.loader import LoaderStatus
+
+# Neither imports service/runtime.py, which implements them: nothing imports upward.
+
+
+class Job(Protocol):
+    """A sync job (service/jobs.py's Job): the API sends it as its JSON."""
+
+    def to_json(self) -> dict[str, object]: ...
 
 
 class Warehouse(Protocol):
@@ -18,7 +24,7 @@ class Warehouse(Protocol):
 
 
 class Jobs(Protocol):
-    def get(self, job_id: int) -> SyncJob | None: ...
+    def get(self, job_id: int) -> Job | None: ...
 
     def running_tables(self, source: str) -> set[str]: ...
 
@@ -26,7 +32,7 @@ class Jobs(Protocol):
 class Schedule(Protocol):
     def next_runs(self, source: str) -> dict[str, float]: ...
 
-    def trigger(self, source: str, tables: Sequence[str] = ()) -> SyncJob: ...
+    def trigger(self, source: str, tables: Sequence[str] = ()) -> Job: ...
 
 
 class Loader(Protocol):

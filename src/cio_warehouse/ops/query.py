@@ -1,5 +1,4 @@
-"""Read-only SQL on a running service's warehouse: a cursor on the source's warehouse (else the
-shared one), and a query's rows as JSON values."""
+"""Read-only SQL on a running service's warehouse, and the cursor other reads use."""
 
 from __future__ import annotations
 

@@ -1,14 +1,12 @@
-"""The sources there are to choose from and to look up: the catalog a new source picks its
-tables, frequency and region from, and a linked source by name."""
+"""The catalog a new source picks from, and a linked source looked up by name."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cio_warehouse import catalog
+from cio_warehouse import catalog, frequencies
 from cio_warehouse.customerio import regions
 from cio_warehouse.ops.errors import OpsError, Refusal
-from cio_warehouse.service import frequencies
 from cio_warehouse.state import SourceConfig, StateStore
 from cio_warehouse.state.store import DEFAULT_FREQUENCY_SECONDS
 

@@ -1,16 +1,13 @@
-"""A source's tables: per-table status (last run, last success, next run), run history, and
-"Sync now" beside the schedule."""
+"""A source's tables: per-table status, run history, and "Sync now"."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cio_warehouse import catalog
+from cio_warehouse import catalog, frequencies
 from cio_warehouse.ops.errors import OpsError, Refusal
-from cio_warehouse.ops.ports import Jobs, Schedule
+from cio_warehouse.ops.ports import Job, Jobs, Schedule
 from cio_warehouse.ops.sources import known_source
-from cio_warehouse.service import frequencies
-from cio_warehouse.service.jobs import SyncJob
 from cio_warehouse.state import RunRecord, StateError, StateStore
 from cio_warehouse.sync.runner import tables_to_sync
 
@@ -92,7 +89,7 @@ def runs(store: StateStore, name: str, table: str | None, limit: int) -> list[Ru
 
 
 def sync_now(store: StateStore, schedule: Schedule, name: str, tables: list[str] | None
-             ) -> SyncJob:
+             ) -> Job:
     """Start a sync of the requested (else selected) API tables now, beside the schedule."""
     source = known_source(store, name)
     try:
@@ -108,7 +105,7 @@ def sync_now(store: StateStore, schedule: Schedule, name: str, tables: list[str]
         raise OpsError(str(exc), "tables", Refusal.CONFLICT) from None
 
 
-def job(jobs: Jobs, job_id: int) -> SyncJob:
+def job(jobs: Jobs, job_id: int) -> Job:
     found = jobs.get(job_id)
     if found is None:
         raise OpsError(f"No job {job_id} (jobs are kept while the service runs).",

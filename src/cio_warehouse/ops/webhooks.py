@@ -1,6 +1,4 @@
-"""A source's reporting webhook as its users see it: the signing key stored (which enables it),
-and its status on both sides (Customer.io's view, and the deliveries that reached the inbox);
-webhook_links.py does the work with Customer.io."""
+"""A source's reporting webhook: its signing key, Customer.io's view, deliveries."""
 
 from __future__ import annotations
 
@@ -14,6 +12,8 @@ from cio_warehouse.secret import Secret
 from cio_warehouse.state import SourceConfig, StateStore
 from cio_warehouse.webhooks.health import Assessment, DeliveryCounters, assess
 from cio_warehouse.webhooks.inbox import InboxLocation
+
+# webhook_links.py does the work with Customer.io; this is what its users see of it.
 
 
 @dataclass(frozen=True)

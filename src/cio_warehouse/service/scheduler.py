@@ -1,5 +1,4 @@
-"""The sync schedule, a hand-written tick loop rather than APScheduler: each tick reads every
-table's next run from its last run in the state store, the one truth that survives a restart."""
+"""The sync scheduler's tick loop: start each source's due tables, one job at a time."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from cio_warehouse.service.frequencies import due_tables, next_run_at, table_frequencies
+from cio_warehouse.frequencies import due_tables, next_run_at, table_frequencies
 from cio_warehouse.service.jobs import SyncJob, SyncJobs
 from cio_warehouse.state import StateError, StateStore
 
@@ -20,7 +19,10 @@ TICK_SECONDS = 5.0
 
 
 class Scheduler:
-    """Starts each source's due tables as one job per tick, until stopped."""
+    """Starts each source's due tables as one job per tick, until stopped.
+
+    A hand-written loop rather than APScheduler: each tick reads every table's next run from its
+    last run in the state store (frequencies.py), the one truth that survives a restart."""
 
     def __init__(
         self,

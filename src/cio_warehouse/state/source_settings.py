@@ -1,5 +1,4 @@
-"""A source's optional settings, typed: App API client overrides, its reporting webhook and
-per-table sync frequencies, stored as the JSON object the state store has always kept."""
+"""A source's optional settings, typed, stored as the JSON object they always were."""
 
 from __future__ import annotations
 

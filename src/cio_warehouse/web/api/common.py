@@ -1,4 +1,4 @@
-"""What every API route needs: the running service, the web settings, a known source."""
+"""What every API route needs: the running service and the web settings."""
 
 from __future__ import annotations
 

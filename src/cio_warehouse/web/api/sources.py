@@ -1,5 +1,4 @@
-"""Sources: the catalog, linking (key check first), settings, removal, the reporting webhook,
-per-table status, run history and "Sync now". The work is in ops/; routes translate."""
+"""Source routes (linking, settings, webhook, tables, sync): ops/ does the work."""
 
 from __future__ import annotations
 
@@ -9,14 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from cio_warehouse import webhook_links
+from cio_warehouse import frequencies, webhook_links
 from cio_warehouse.ops import linking, tables, webhooks
 from cio_warehouse.ops.errors import OpsError
-from cio_warehouse.ops.ports import RunningService
+from cio_warehouse.ops.ports import Job, RunningService
 from cio_warehouse.ops.query import warehouse_cursor
 from cio_warehouse.ops.sources import catalog_view, known_source
-from cio_warehouse.service import frequencies
-from cio_warehouse.service.jobs import SyncJob
 from cio_warehouse.state import RunRecord, StateError
 from cio_warehouse.warehouse import destination
 from cio_warehouse.web import analytics
@@ -209,7 +206,7 @@ def _run(run: RunRecord | None) -> models.Run | None:
     return None if run is None else _run_model(run)
 
 
-def _job(job: SyncJob) -> models.Job:
+def _job(job: Job) -> models.Job:
     return models.Job.model_validate(job.to_json())
 
 
