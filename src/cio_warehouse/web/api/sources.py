@@ -55,7 +55,8 @@ def _source(service: RunningService, settings: WebSettings, name: str) -> models
         signing_key_set=source.signing_key is not None,
         webhook_id=source.settings.webhook_id,
         webhook_url=source.settings.webhook_url
-        or webhook_url(settings.public_base_url(), source.name),
+        if source.settings.webhook_url is not None
+        else webhook_url(settings.public_base_url(), source.name),
         created_at=source.created_at,
         destination=target.display(),
         destination_engine=target.engine.label,
