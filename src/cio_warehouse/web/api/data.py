@@ -37,8 +37,12 @@ def post_query(body: models.QueryIn, service: ServiceDep) -> models.QueryResult:
 # -- the table browser ---------------------------------------------------------------------------
 
 
-def warehouse_tables(service: RunningService, source: str | None) -> list[models.WarehouseTable]:
-    """Every source's tables, each read in the warehouse that source loads into."""
+@router.get("/warehouse/tables", response_model=list[models.WarehouseTable])
+def get_warehouse_tables(
+    service: ServiceDep,
+    source: Annotated[str | None, Query(description="Only this source's tables.")] = None,
+) -> list[models.WarehouseTable]:
+    # Every source's tables, each read in the warehouse that source loads into.
     names = [source] if source is not None else service.store.source_names()
     found: list[browse.TableCount] = []
     for name in names:
@@ -47,16 +51,13 @@ def warehouse_tables(service: RunningService, source: str | None) -> list[models
     return [models.WarehouseTable(source=t.source, table=t.table, rows=t.rows) for t in found]
 
 
-@router.get("/warehouse/tables", response_model=list[models.WarehouseTable])
-def get_warehouse_tables(
+@router.get("/warehouse/tables/{source}/{table}", response_model=models.TablePreview)
+def get_table_preview(
+    source: Annotated[str, Path(description="The source (SQL schema).")],
+    table: Annotated[str, Path(description="The table in it.")],
     service: ServiceDep,
-    source: Annotated[str | None, Query(description="Only this source's tables.")] = None,
-) -> list[models.WarehouseTable]:
-    return warehouse_tables(service, source)
-
-
-def table_preview(service: RunningService, source: str, table: str, limit: int
-                  ) -> models.TablePreview:
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+) -> models.TablePreview:
     if source not in service.store.source_names():
         raise ApiError(404, f"No table {source}.{table} in the warehouse: no source {source!r}.")
     with warehouse_cursor(service.warehouse, source) as cursor:
@@ -71,27 +72,7 @@ def table_preview(service: RunningService, source: str, table: str, limit: int
     )
 
 
-@router.get("/warehouse/tables/{source}/{table}", response_model=models.TablePreview)
-def get_table_preview(
-    source: Annotated[str, Path(description="The source (SQL schema).")],
-    table: Annotated[str, Path(description="The table in it.")],
-    service: ServiceDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
-) -> models.TablePreview:
-    return table_preview(service, source, table, limit)
-
-
 # -- charts --------------------------------------------------------------------------------------
-
-
-def activity(service: RunningService, name: str, days: int) -> list[models.ActivityPoint]:
-    known_source(service.store, name)
-    with warehouse_cursor(service.warehouse, name) as cursor:
-        rows = analytics.activity(cursor, name, days)
-    return [
-        models.ActivityPoint(day=r.day, channel=r.channel, metric=r.metric, events=r.events)
-        for r in rows
-    ]
 
 
 @router.get("/sources/{name}/activity", response_model=list[models.ActivityPoint])
@@ -100,21 +81,11 @@ def get_activity(
     service: ServiceDep,
     days: Annotated[int, Query(ge=1, le=3660, description="How many days back.")] = 30,
 ) -> list[models.ActivityPoint]:
-    return activity(service, name, days)
-
-
-def funnels(
-    service: RunningService, name: str, kind: analytics.FunnelKind | None, limit: int
-) -> list[models.Funnel]:
     known_source(service.store, name)
-    kinds = analytics.FUNNEL_KINDS if kind is None else (kind,)
     with warehouse_cursor(service.warehouse, name) as cursor:
-        rows = [row for k in kinds for row in analytics.funnels(cursor, name, k, limit)]
+        rows = analytics.activity(cursor, name, days)
     return [
-        models.Funnel(
-            kind=r.kind, id=r.id, name=r.name, sent=r.sent, delivered=r.delivered,
-            opened=r.opened, clicked=r.clicked,
-        )
+        models.ActivityPoint(day=r.day, channel=r.channel, metric=r.metric, events=r.events)
         for r in rows
     ]
 
@@ -128,7 +99,17 @@ def get_funnels(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many per kind.")] = 100,
 ) -> list[models.Funnel]:
-    return funnels(service, name, kind, limit)
+    known_source(service.store, name)
+    kinds = analytics.FUNNEL_KINDS if kind is None else (kind,)
+    with warehouse_cursor(service.warehouse, name) as cursor:
+        rows = [row for k in kinds for row in analytics.funnels(cursor, name, k, limit)]
+    return [
+        models.Funnel(
+            kind=r.kind, id=r.id, name=r.name, sent=r.sent, delivered=r.delivered,
+            opened=r.opened, clicked=r.clicked,
+        )
+        for r in rows
+    ]
 
 
 # -- settings ------------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ def put_signing_key(name: SourceName, body: models.SigningKeyIn, service: Servic
 
 @router.get("/sources/{name}/webhook", response_model=models.WebhookStatus)
 def get_webhook(name: SourceName, service: ServiceDep) -> models.WebhookStatus:
-    """Both sides: the webhook as Customer.io has it, and our delivery health."""
+    # Both sides: the webhook as Customer.io has it, and our delivery health.
     source = known_source(service.store, name)
     registered = source.settings.webhook_registered
     remote = webhooks.remote_webhook(service.store, name, interactive=True)
