@@ -22,12 +22,11 @@ from cio_warehouse.customerio import (
     KeyRejectedError,
     NotFoundError,
     RateLimiter,
-    RequestError,
     RequestStats,
-    RetriesExhaustedError,
     ScopeMissingError,
     TransientError,
 )
+from cio_warehouse.customerio.errors import RequestError, RetriesExhaustedError
 from cio_warehouse.customerio.pacing import Slot
 
 pytestmark = pytest.mark.timeout(10)

@@ -6,8 +6,6 @@ from cio_warehouse.customerio.errors import (
     DataError,
     KeyRejectedError,
     NotFoundError,
-    RequestError,
-    RetriesExhaustedError,
     ScopeMissingError,
     TransientError,
 )
@@ -25,9 +23,7 @@ __all__ = [
     "KeyRejectedError",
     "NotFoundError",
     "RateLimiter",
-    "RequestError",
     "RequestStats",
-    "RetriesExhaustedError",
     "RetryPolicy",
     "ScopeMissingError",
     "TransientError",

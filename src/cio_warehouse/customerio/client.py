@@ -26,6 +26,7 @@ from cio_warehouse.customerio.errors import (
     ScopeMissingError,
     TransientError,
     excerpt,
+    objects_under,
 )
 from cio_warehouse.customerio.pacing import RateLimiter, Slot
 from cio_warehouse.customerio.retries import (
@@ -188,15 +189,7 @@ class AppAPIClient(ReportingWebhooksMixin):
     def check_key(self) -> list[dict[str, Any]]:
         """Validate the key with the cheapest call (`GET /v1/workspaces`); return the workspaces."""
         path = "/v1/workspaces"
-        body = self.get_json(path)
-        workspaces = body.get("workspaces")
-        if not isinstance(workspaces, list) or not all(isinstance(w, dict) for w in workspaces):
-            raise DataError(
-                f"GET {path} did not return a list of objects under 'workspaces': Customer.io's "
-                f"answer is not what its API reference documents.",
-                path=path,
-            )
-        return workspaces
+        return objects_under(self.get_json(path), "workspaces", path)
 
     def iter_pages(
         self, table: Table, stats: RequestStats | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from cio_warehouse.customerio import regions
 
@@ -133,3 +134,15 @@ class RetriesExhaustedError(TransientError):
 
 class DataError(CustomerIOError):
     """The response does not have the shape the App API documents (not JSON, no list, a loop)."""
+
+
+def objects_under(body: object, key: str, path: str) -> list[dict[str, Any]]:
+    """The list of objects a list endpoint returns under `key`, or DataError saying it did not."""
+    found = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(found, list) or not all(isinstance(item, dict) for item in found):
+        raise DataError(
+            f"GET {path} did not return a list of objects under {key!r}: Customer.io's answer "
+            "is not what its API reference documents.",
+            path=path,
+        )
+    return found

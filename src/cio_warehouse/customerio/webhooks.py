@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from cio_warehouse.customerio.errors import DataError, NotFoundError
+from cio_warehouse.customerio.errors import DataError, NotFoundError, objects_under
 
 PATH = "/v1/reporting_webhooks"
 # customerio-api.md: `id` and `type` (webhook/js) are read-only; everything else is written back.
@@ -49,27 +49,12 @@ def _webhook_object(body: Any, path: str) -> dict[str, Any]:
 class ReportingWebhooksMixin:
     """The reporting-webhook calls; mixed into AppAPIClient, which supplies `_call`."""
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Mapping[str, Any] | None = None,
-        parse_json: bool = True,
-    ) -> Any:
-        raise NotImplementedError  # pragma: no cover - supplied by AppAPIClient
+    # AppAPIClient's one request path: (method, path, *, json_body=None, parse_json=True).
+    _call: Callable[..., Any]
 
     def list_reporting_webhooks(self) -> list[dict[str, Any]]:
         """All reporting webhooks of the workspace (`{"reporting_webhooks": [...]}`)."""
-        body = self._call("GET", PATH)
-        webhooks = body.get("reporting_webhooks") if isinstance(body, dict) else None
-        if not isinstance(webhooks, list) or not all(isinstance(w, dict) for w in webhooks):
-            raise DataError(
-                f"GET {PATH} did not return a list under 'reporting_webhooks': Customer.io's "
-                f"answer is not what its API reference documents.",
-                path=PATH,
-            )
-        return webhooks
+        return objects_under(self._call("GET", PATH), "reporting_webhooks", PATH)
 
     def get_reporting_webhook(self, webhook_id: int) -> dict[str, Any]:
         """One reporting webhook; NotFoundError if the id is unknown."""

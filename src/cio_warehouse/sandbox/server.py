@@ -5,18 +5,18 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 import uvicorn
 
 from cio_warehouse.sandbox.app import build_app
-from cio_warehouse.sandbox.deliveries import DeliveryGenerator, ReportingEvent
+from cio_warehouse.sandbox.deliveries import DeliveryGenerator
 from cio_warehouse.sandbox.delivery_log import DeliveryAttempt, WebhookDeliveryStats
 from cio_warehouse.sandbox.faults import Fault, fault_from_json
 from cio_warehouse.sandbox.gate import install_log_filter
-from cio_warehouse.sandbox.lanes import DEFAULT_STALE_BY_S, Enqueued, Mode
+from cio_warehouse.sandbox.lanes import Enqueued
 from cio_warehouse.sandbox.request_log import LoggedRequest
 from cio_warehouse.sandbox.retry_policy import RetryPolicy
 from cio_warehouse.sandbox.sender import WebhookSender
@@ -186,16 +186,10 @@ class SandboxServer:
         """Builds events of any kind for this workspace (`event`, `events`, `combinations`)."""
         return self.sender.generator
 
-    def send(
-        self,
-        events: int | Iterable[ReportingEvent | Mapping[str, Any]] = 1,
-        *,
-        webhook_id: int | None = None,
-        mode: Mode = "normal",
-        stale_by_s: float = DEFAULT_STALE_BY_S,
-    ) -> Enqueued:
-        """Queue events for delivery (see WebhookSender.send for the modes)."""
-        return self.sender.send(events, webhook_id=webhook_id, mode=mode, stale_by_s=stale_by_s)
+    @property
+    def send(self) -> Callable[..., Enqueued]:
+        """Queue events for delivery: the sender's own `send` (see it for the modes)."""
+        return self.sender.send
 
     def stream(
         self, rate_per_s: float, *, duration_s: float | None = None, count: int | None = None,

@@ -6,6 +6,7 @@ never puts a key in a URL (the server refuses such a post: it carries no CSRF to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +64,28 @@ def home() -> RedirectResponse:
     return RedirectResponse("/sources", status_code=303)
 
 
-@pages.get("/sources")
-def sources(request: Request) -> HTMLResponse:
-    return _render(request, "sources.html", title="Sources", nav="sources")
+# Pages that are their template alone (their scripts fetch what they show): path, template,
+# title, navigation tab.
+_PLAIN_PAGES = (
+    ("/sources", "sources.html", "Sources", "sources"),
+    ("/sources/new", "new_source.html", "New source", "sources"),
+    ("/data", "data.html", "Data", "data"),
+    ("/settings", "settings.html", "Settings", "settings"),
+)
 
 
-@pages.get("/sources/new")
-def new_source(request: Request) -> HTMLResponse:
-    return _render(request, "new_source.html", title="New source", nav="sources")
+def _plain_page(template: str, title: str, nav: str) -> Callable[[Request], HTMLResponse]:
+    def page(request: Request) -> HTMLResponse:
+        return _render(request, template, title=title, nav=nav)
+
+    return page
+
+
+for _path, _template, _title, _nav in _PLAIN_PAGES:
+    pages.add_api_route(
+        _path, _plain_page(_template, _title, _nav), methods=["GET"],
+        response_class=HTMLResponse, name=_template.removesuffix(".html"),
+    )
 
 
 @pages.get("/sources/new/customerio")
@@ -119,16 +134,6 @@ def source_settings(request: Request, name: str) -> HTMLResponse:
         request, "source_settings.html", title=f"{name} settings", nav="sources", source=name,
         regions=REGION_CHOICES,
     )
-
-
-@pages.get("/data")
-def data(request: Request) -> HTMLResponse:
-    return _render(request, "data.html", title="Data", nav="data")
-
-
-@pages.get("/settings")
-def settings(request: Request) -> HTMLResponse:
-    return _render(request, "settings.html", title="Settings", nav="settings")
 
 
 router.include_router(pages)

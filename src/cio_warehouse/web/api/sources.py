@@ -151,27 +151,15 @@ def get_webhook(name: SourceName, service: ServiceDep) -> models.WebhookStatus:
         remote=remote.webhook,
         remote_error=remote.error,
         health=models.DeliveryHealth(
-            received=counters.received,
-            stored=counters.stored,
-            duplicates=counters.duplicates,
-            rejected=counters.rejected,
-            rejected_by_reason=counters.rejected_by_reason,
-            dropped=counters.dropped,
-            dead_letters=counters.dead_letters,
-            last_delivery_at=delivery.last_delivery_at,
-            backlog=delivery.backlog,
+            **asdict(counters), rejected=counters.rejected,
+            last_delivery_at=delivery.last_delivery_at, backlog=delivery.backlog,
             deliveries_last_hour=last_hour,
         ),
         assessment=models.Assessment(
             level=delivery.assessment.level.value, message=delivery.assessment.message
         ),
-        loader=models.LoaderState(
-            running=loader.running,
-            last_error=loader.last_error,
-            consecutive_failures=loader.consecutive_failures,
-            retry_at=loader.retry_at,
-            last_loaded_at=loader.last_loaded_at,
-        ),
+        # The loader's status carries these fields by name (and more the API does not show).
+        loader=models.LoaderState.model_validate(loader, from_attributes=True),
     )
 
 
