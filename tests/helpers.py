@@ -36,24 +36,32 @@ class HasUrl(Protocol):
 
 def add_source(
     store: StateStore,
-    sandbox: HasUrl,
-    api_key: str,
+    sandbox: HasUrl | None = None,
+    api_key: str | None = None,
     name: str = "acme",
     tables: tuple[str, ...] | None = None,
+    *,
+    signing_key: str | None = None,
+    previous_signing_key: str | None = None,
     **settings: object,
 ) -> SourceConfig:
-    """Link the sandbox directly in the store (no key check), with client setting overrides.
+    """Link a source directly in the store (no key check), with client setting overrides.
 
-    `tables` defaults to all 17; tests that run `serve` select only event tables, so that the
-    scheduler does not start syncs of its own.
+    With a sandbox, the source reads it and `tables` defaults to all 17 (tests that run `serve`
+    select only event tables, so that the scheduler does not start syncs of its own); without
+    one, it is a source that only receives deliveries, and selects no table. `signing_key` and
+    `previous_signing_key` are its reporting webhook's keys (none: deliveries are dropped).
     """
     source = SourceConfig(
         name=name,
         region="us",
-        app_api_key=Secret(api_key),
-        api_base_url=sandbox.url,
-        tables=tuple(t.name for t in catalog.TABLES) if tables is None else tables,
+        app_api_key=Secret(api_key or f"app-api-key-{name}"),
+        api_base_url=sandbox.url if sandbox is not None else None,
+        tables=tables if tables is not None
+        else tuple(t.name for t in catalog.TABLES) if sandbox is not None else (),
         settings=SourceSettings.from_json(settings),
+        signing_key=Secret(signing_key) if signing_key else None,
+        previous_signing_key=Secret(previous_signing_key) if previous_signing_key else None,
     )
     store.add_source(source)
     return source

@@ -14,9 +14,10 @@ import pytest
 
 from cio_warehouse.state import DataDir, StateStore
 from tests.faults.disks import FileSizeLimit, FilledTmpfs, FullDisk, tmpfs
+from tests.helpers import add_source
 from tests.webhooks.conftest import (
+    KEY,
     ReceiverProcess,
-    add_source,
     event_body,
     nodelay_transport,
     read_inbox,
@@ -49,7 +50,7 @@ def disk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[DataD
 @pytest.fixture
 def receiver(disk: tuple[DataDir, FullDisk]) -> Iterator[ReceiverProcess]:
     data_dir, _ = disk
-    add_source(StateStore(data_dir))
+    add_source(StateStore(data_dir), signing_key=KEY)
     process = ReceiverProcess(data_dir).start()  # its stderr goes to a file outside the data dir
     yield process
     process.kill()

@@ -16,10 +16,10 @@ import pytest
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.webhooks.inbox import InboxLocation
-from tests.helpers import free_port
+from tests.helpers import add_source, free_port
 from tests.scaleout.conftest import ReceiveProcess, pg_inbox, publish_keys
 from tests.services.postgres import PostgresServer, remove, start_postgres
-from tests.webhooks.conftest import ReceiverServer, add_source, event_body, signed_headers
+from tests.webhooks.conftest import KEY, ReceiverServer, event_body, signed_headers
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -74,7 +74,7 @@ def test_postgres_down_is_503_and_back_is_200_and_nothing_acked_is_lost(
     inbox = InboxLocation(url=Secret(own_postgres.create_database("outage")))
     data_dir = DataDir(tmp_path / "data").create()
     store = StateStore(data_dir)
-    add_source(store, "acme")
+    add_source(store, name="acme", signing_key=KEY)
     publish_keys(store, inbox)
     receiver = ReceiverServer(data_dir, inbox=inbox).start()
     acked: set[str] = set()
@@ -123,7 +123,7 @@ def test_a_receiver_started_while_postgres_is_down_answers_503_then_200(
     inbox = InboxLocation(url=Secret(own_postgres.create_database("late")))
     data_dir = DataDir(tmp_path / "data").create()
     store = StateStore(data_dir)
-    add_source(store, "acme")
+    add_source(store, name="acme", signing_key=KEY)
     publish_keys(store, inbox)
     own_postgres.stop()
     secret_key = data_dir.secret_key_file.read_text().strip()

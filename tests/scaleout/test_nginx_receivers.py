@@ -18,9 +18,9 @@ import pytest
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.webhooks.inbox import InboxLocation
 from cio_warehouse.webhooks.loader import EventLoader
-from tests.helpers import DELIVERY_CHANNELS, delivery_body, free_port
+from tests.helpers import DELIVERY_CHANNELS, add_source, delivery_body, free_port
 from tests.scaleout.conftest import Nginx, ReceiveProcess, pg_inbox, publish_keys
-from tests.webhooks.conftest import add_source, signed_headers
+from tests.webhooks.conftest import KEY, signed_headers
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -64,7 +64,7 @@ def test_two_receivers_behind_nginx_with_kills_store_every_acked_event_once(
     tmp_path: Path, data_dir: DataDir, store: StateStore, shared_inbox: InboxLocation,
     nginx_binary: Path,
 ) -> None:
-    add_source(store, "acme")
+    add_source(store, name="acme", signing_key=KEY)
     publish_keys(store, shared_inbox)  # what `serve` does at start
     secret_key = data_dir.secret_key_file.read_text().strip()
     receivers = [ReceiveProcess(tmp_path, shared_inbox, secret_key, free_port()).start()

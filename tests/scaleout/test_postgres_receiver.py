@@ -15,11 +15,11 @@ from cio_warehouse.state import DataDir, StateError, StateStore
 from cio_warehouse.webhooks.inbox import InboxLocation
 from cio_warehouse.webhooks.published_keys import KeyPublisher
 from cio_warehouse.webhooks.receiver import create_receiver_app
+from tests.helpers import add_source
 from tests.scaleout.conftest import pg_inbox, publish_keys
 from tests.webhooks.conftest import (
     KEY,
     ReceiverServer,
-    add_source,
     event_body,
     set_keys,
     signed_headers,
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture
 def receiver(data_dir: DataDir, store: StateStore,
              shared_inbox: InboxLocation) -> Iterator[ReceiverServer]:
-    add_source(store, "acme")
+    add_source(store, name="acme", signing_key=KEY)
     publish_keys(store, shared_inbox)
     server = ReceiverServer(data_dir, inbox=shared_inbox).start()
     yield server
@@ -71,7 +71,7 @@ def test_sources_and_keys_follow_what_the_service_publishes(
 ) -> None:
     with httpx.Client(timeout=10) as client:
         assert post(client, receiver, event_body(), source="newcomer").status_code == 404
-        add_source(store, "newcomer", key=None)
+        add_source(store, name="newcomer")
         publish_keys(store, shared_inbox)
         # Known, without a key yet: acked and counted as dropped (Customer.io would otherwise
         # hold every later delivery back).
@@ -98,13 +98,13 @@ def test_the_publisher_publishes_changes_by_itself(
     data_dir: DataDir, store: StateStore, shared_inbox: InboxLocation
 ) -> None:
     assert shared_inbox.url is not None
-    add_source(store, "acme")
+    add_source(store, name="acme", signing_key=KEY)
     publisher = KeyPublisher(store, shared_inbox.url, interval=0.05).start()
     server = ReceiverServer(data_dir, inbox=shared_inbox).start()
     try:
         with httpx.Client(timeout=10) as client:
             assert post(client, server, event_body()).status_code == 200
-            add_source(store, "later")
+            add_source(store, name="later", signing_key=KEY)
             for _ in range(100):  # published within a round or two
                 if post(client, server, event_body(), source="later").status_code == 200:
                     break
@@ -119,7 +119,7 @@ def test_a_receiver_needs_the_service_secret_key(
     tmp_path: Path, store: StateStore, shared_inbox: InboxLocation,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    add_source(store, "acme")
+    add_source(store, name="acme", signing_key=KEY)
     publish_keys(store, shared_inbox)
     elsewhere = DataDir(tmp_path / "another-machine")  # no data dir there
     monkeypatch.delenv("CIO_WAREHOUSE_SECRET_KEY", raising=False)
@@ -137,7 +137,7 @@ def test_a_receiver_needs_the_service_secret_key(
 def test_published_keys_are_encrypted(
     store: StateStore, shared_inbox: InboxLocation, postgres_server: object
 ) -> None:
-    add_source(store, "acme")
+    add_source(store, name="acme", signing_key=KEY)
     publish_keys(store, shared_inbox)
     assert shared_inbox.url is not None
     import psycopg2

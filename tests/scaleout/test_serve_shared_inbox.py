@@ -12,9 +12,9 @@ import pytest
 
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.webhooks.inbox import ENV_INBOX, InboxLocation
-from tests.helpers import ServeProcess, free_port, run_cli
+from tests.helpers import ServeProcess, add_source, free_port, run_cli
 from tests.scaleout.conftest import ReceiveProcess
-from tests.webhooks.conftest import add_source, event_body, signed_headers
+from tests.webhooks.conftest import KEY, event_body, signed_headers
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -28,7 +28,7 @@ def test_serve_and_a_remote_receiver_share_the_inbox(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert shared_inbox.url is not None
-    add_source(store, "acme")
+    add_source(store, name="acme", signing_key=KEY)
     monkeypatch.setenv(ENV_INBOX, shared_inbox.url.reveal())
     serve = ServeProcess(data_dir).start()
     remote = ReceiveProcess(tmp_path, shared_inbox,
@@ -42,7 +42,7 @@ def test_serve_and_a_remote_receiver_share_the_inbox(
         assert _post(remote_url, event_body(ids[1])) == 200
         assert _post(remote_url, event_body(ids[0])) == 200  # a retry elsewhere: a duplicate
         # A source added while serve runs reaches the remote receiver by itself.
-        add_source(store, "later")
+        add_source(store, name="later", signing_key=KEY)
         later_url = f"http://127.0.0.1:{remote.port}/webhooks/customerio/later"
         deadline = time.monotonic() + 10
         while _post(later_url, event_body(ids[2])) != 200:

@@ -32,6 +32,7 @@ from cio_warehouse.webhooks.inbox import (
     PendingEvent,
 )
 from cio_warehouse.webhooks.receiver import ReceiverSettings, create_receiver_app
+from tests.helpers import add_source
 
 SOURCE = "acme"
 KEY = "2f1c0b9e8d7a6f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3b2a1908f7e6d"  # looks like CIO's
@@ -217,20 +218,6 @@ def read_inbox(data_dir: DataDir, source: str = SOURCE) -> InboxView:
         inbox.close()
 
 
-def add_source(
-    store: StateStore, name: str = SOURCE, key: str | None = KEY, previous: str | None = None
-) -> SourceConfig:
-    source = SourceConfig(
-        name=name,
-        region="us",
-        app_api_key=Secret("app-api-key-" + name),
-        signing_key=Secret(key) if key else None,
-        previous_signing_key=Secret(previous) if previous else None,
-    )
-    store.add_source(source)
-    return source
-
-
 def set_keys(store: StateStore, key: str | None, previous: str | None = None,
              name: str = SOURCE) -> None:
     current = store.get_source(name)
@@ -244,7 +231,7 @@ def set_keys(store: StateStore, key: str | None, previous: str | None = None,
 @pytest.fixture
 def data_dir_with_source(data_dir: DataDir) -> DataDir:
     """A data dir with SOURCE linked and KEY as its signing key (receiver process tests)."""
-    add_source(StateStore(data_dir))
+    add_source(StateStore(data_dir), signing_key=KEY)
     return data_dir
 
 
@@ -285,7 +272,7 @@ def receiver(shared_dir: DataDir, shared_store: StateStore) -> Iterator[Receiver
 def source(shared_store: StateStore) -> str:
     """A fresh source with KEY as its signing key, in the shared receiver's data dir."""
     name = f"source{next(_ids)}"
-    add_source(shared_store, name)
+    add_source(shared_store, name=name, signing_key=KEY)
     return name
 
 

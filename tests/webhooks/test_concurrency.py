@@ -16,9 +16,10 @@ import httpx
 import pytest
 
 from cio_warehouse.state import DataDir, StateStore
+from tests.helpers import add_source
 from tests.webhooks.conftest import (
+    KEY,
     ReceiverProcess,
-    add_source,
     event_body,
     nodelay_transport,
     read_inbox,
@@ -35,7 +36,7 @@ CLIENTS = 25  # each with a connection per delivery: all 500 are in flight at on
 @pytest.fixture
 def process(tmp_path: Path) -> Iterator[ReceiverProcess]:
     data_dir = DataDir(tmp_path / "data").create()
-    add_source(StateStore(data_dir))
+    add_source(StateStore(data_dir), signing_key=KEY)
     receiver = ReceiverProcess(data_dir).start()
     yield receiver
     receiver.kill()

@@ -8,7 +8,8 @@ import threading
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, SourceConfig, StateStore
 from cio_warehouse.webhooks.keys import SigningKeys, SourceKeys
-from tests.webhooks.conftest import add_source, set_keys
+from tests.helpers import add_source
+from tests.webhooks.conftest import set_keys
 
 
 class Clock:
@@ -24,8 +25,8 @@ def get(keys: SigningKeys, source: str, *, fresh: bool = False) -> SourceKeys | 
 
 
 def test_unknown_known_without_key_and_keyed_sources(store: StateStore) -> None:
-    add_source(store, "nokey", key=None)
-    add_source(store, "rotated", key="new", previous="old")
+    add_source(store, name="nokey")
+    add_source(store, name="rotated", signing_key="new", previous_signing_key="old")
     keys = SigningKeys(store)
     assert get(keys, "nobody") is None
     nokey = get(keys, "nokey")
@@ -34,7 +35,7 @@ def test_unknown_known_without_key_and_keyed_sources(store: StateStore) -> None:
 
 
 def test_cached_for_the_ttl_and_re_read_when_fresh_or_expired(store: StateStore) -> None:
-    add_source(store, key="one")
+    add_source(store, signing_key="one")
     clock = Clock()
     keys = SigningKeys(store, ttl_seconds=1.0, clock=clock)
     assert get(keys, "acme") == SourceKeys((Secret("one"),))
@@ -50,14 +51,14 @@ def test_cached_for_the_ttl_and_re_read_when_fresh_or_expired(store: StateStore)
 def test_a_source_added_or_removed_is_seen_on_the_next_lookup(store: StateStore) -> None:
     keys = SigningKeys(store, ttl_seconds=60)
     assert get(keys, "acme") is None  # unknown names are never cached
-    add_source(store, key="one")
+    add_source(store, signing_key="one")
     assert get(keys, "acme") == SourceKeys((Secret("one"),))
     store.remove_source("acme")
     assert get(keys, "acme", fresh=True) is None
 
 
 def test_concurrent_lookups_share_one_read(store: StateStore) -> None:
-    add_source(store, key="one")
+    add_source(store, signing_key="one")
     keys = SigningKeys(store)
 
     async def many() -> list[SourceKeys | None]:
@@ -85,7 +86,7 @@ class GatedStore(StateStore):
 def test_a_fresh_lookup_never_takes_a_read_that_began_before_it(data_dir: DataDir) -> None:
     """A key saved while a read is in flight: the failed verification after it must see it."""
     gated = GatedStore(data_dir)
-    add_source(gated, key="one")
+    add_source(gated, signing_key="one")
     clock = Clock()
     keys = SigningKeys(gated, clock=clock)
 

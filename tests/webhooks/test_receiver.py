@@ -19,11 +19,11 @@ from cryptography.fernet import Fernet
 
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.webhooks.receiver import ReceiverSettings
+from tests.helpers import add_source
 from tests.webhooks.conftest import (
     KEY,
     SOURCE,
     ReceiverServer,
-    add_source,
     cio_signature,
     event_body,
     fresh_name,
@@ -40,7 +40,7 @@ Start = Callable[..., ReceiverServer]
 @pytest.fixture
 def keyed(store: StateStore) -> StateStore:
     """SOURCE with KEY in the per-test data dir (for tests that start their own receiver)."""
-    add_source(store)
+    add_source(store, signing_key=KEY)
     return store
 
 
@@ -116,7 +116,7 @@ def test_the_same_event_id_in_two_sources_is_two_rows(
     shared_store: StateStore,
 ) -> None:
     other = fresh_name()
-    add_source(shared_store, other)
+    add_source(shared_store, name=other, signing_key=KEY)
     body = event_body()
     assert post(client, receiver, source, body).json()["result"] == "stored"
     assert post(client, receiver, other, body).json()["result"] == "stored"
@@ -174,7 +174,7 @@ def test_an_unknown_source_is_404_until_it_is_added(
     assert post(client, receiver, SOURCE, body).status_code == 404
     inbox = read_inbox(data_dir)
     assert inbox.events == [] and inbox.health.counters == {}
-    add_source(store)  # no restart: the next delivery finds it
+    add_source(store, signing_key=KEY)  # no restart: the next delivery finds it
     assert post(client, receiver, SOURCE, body).status_code == 200
     assert len(read_inbox(data_dir).events) == 1
 
@@ -186,7 +186,7 @@ def test_no_signing_key_yet_is_200_dropped_then_a_saved_key_is_used_at_once(
     store: StateStore, start_receiver: Start, client: httpx.Client, data_dir: DataDir
 ) -> None:
     receiver = start_receiver(ReceiverSettings(key_cache_seconds=3600))
-    add_source(store, key=None)
+    add_source(store)
     body = event_body()
     reply = post(client, receiver, SOURCE, body)
     assert reply.status_code == 200 and reply.json() == {"ok": True, "result": "dropped"}
@@ -287,7 +287,7 @@ def test_a_key_for_another_source_is_refused(
     source: str, receiver: ReceiverServer, client: httpx.Client, shared_store: StateStore
 ) -> None:
     other = fresh_name()
-    add_source(shared_store, other, key="the-other-sources-key")
+    add_source(shared_store, name=other, signing_key="the-other-sources-key")
     body = event_body()
     assert post(client, receiver, source, body, key="the-other-sources-key").status_code == 401
     assert post(client, receiver, other, body, key="the-other-sources-key").status_code == 200
@@ -515,7 +515,7 @@ def test_logs_never_hold_keys_bodies_or_signatures(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     nokey = fresh_name()
-    add_source(shared_store, nokey, key=None)
+    add_source(shared_store, name=nokey)
     body = event_body("01SECRETBODYMARKER")
     good = signed_headers(body)
     with caplog.at_level(logging.DEBUG):
@@ -538,7 +538,7 @@ def test_keys_that_cannot_be_decrypted_answer_503_not_404(
     # but not for the receiver): a 404 would make Customer.io wait an hour, a 503 retries sooner.
     # The store itself refuses a second key now, so the foreign token is planted directly.
     name = fresh_name()
-    add_source(StateStore(shared_dir), name)
+    add_source(StateStore(shared_dir), name=name, signing_key=KEY)
     foreign = Fernet(Fernet.generate_key()).encrypt(b"a signing key")
     with sqlite3.connect(shared_dir.state_db) as db:
         db.execute("UPDATE sources SET signing_key = ? WHERE name = ?", (foreign, name))

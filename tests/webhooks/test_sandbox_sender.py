@@ -10,7 +10,8 @@ from cio_warehouse.sandbox import SandboxServer
 from cio_warehouse.sandbox.lanes import Mode
 from cio_warehouse.sandbox.webhooks import SUBSCRIBABLE_EVENTS
 from cio_warehouse.state import DataDir, StateStore
-from tests.webhooks.conftest import ReceiverServer, add_source, fresh_name, read_inbox
+from tests.helpers import add_source
+from tests.webhooks.conftest import ReceiverServer, fresh_name, read_inbox
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -25,7 +26,7 @@ def linked(
         "name": "cio-warehouse", "endpoint": receiver.endpoint(source),
         "events": sorted(SUBSCRIBABLE_EVENTS),
     })
-    add_source(shared_store, source, key=sandbox.signing_key(hook["id"]))
+    add_source(shared_store, name=source, signing_key=sandbox.signing_key(hook["id"]))
     return source, hook["id"]
 
 
