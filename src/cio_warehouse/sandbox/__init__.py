@@ -1,5 +1,6 @@
 """A Customer.io look-alike: App API over HTTP, generated workspaces, knobs, the webhook sender."""
 
+from cio_warehouse.sandbox.behaviour import Behaviour
 from cio_warehouse.sandbox.deliveries import DeliveryGenerator, ReportingEvent
 from cio_warehouse.sandbox.delivery_log import DeliveryAttempt, WebhookDeliveryStats
 from cio_warehouse.sandbox.faults import (
@@ -28,6 +29,7 @@ __all__ = [
     "MODES",
     "SUBSCRIBABLE_EVENTS",
     "TABLES",
+    "Behaviour",
     "DeliveryAttempt",
     "DeliveryGenerator",
     "Enqueued",

@@ -11,7 +11,9 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
+from cio_warehouse.sandbox.behaviour import Behaviour
 from cio_warehouse.sandbox.faults import FaultError, fault_from_json
 from cio_warehouse.sandbox.server import SandboxServer
 from cio_warehouse.sandbox.workspace import CURSOR_ENDS, Workspace
@@ -72,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="answer 403 on this path prefix (repeatable)")
     parser.add_argument("--cursor-end", choices=CURSOR_ENDS, default=None,
                         help="how the last page ends (default: varies by seed and table)")
+    parser.add_argument("--behaviour", choices=("docs", "live"), default="docs",
+                        help="where the live API differs from the docs, which reading to play "
+                             "(docs/customerio-behaviour.md)")
     parser.add_argument("--faults", type=Path, default=None, metavar="FILE",
                         help="a JSON list of fault knobs to arm at start")
     hooks = parser.add_argument_group("reporting-webhook sender")
@@ -92,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     api_key = os.environ.get(args.api_key_env, "")
     if not api_key:
         parser.error(f"environment variable {args.api_key_env} is unset or empty")
-    overrides = dict(args.rows)
+    overrides: dict[str, Any] = dict(args.rows)
+    overrides["behaviour"] = Behaviour.live() if args.behaviour == "live" else Behaviour()
     if args.scale is not None:
         workspace = Workspace.scaled(
             args.seed, args.scale, cursor_end=args.cursor_end, **overrides

@@ -28,10 +28,10 @@ _DIGITS = re.compile(r"[0-9]+")
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _limit(request: Request) -> int:
+def _limit(request: Request, default: int) -> int:
     text = request.query_params.get("limit")
     if text is None:
-        return DEFAULT_LIMIT
+        return default
     if not _DIGITS.fullmatch(text) or int(text) < 1:
         raise ValueError(f"limit must be a positive integer, not {text!r}")
     return min(int(text), MAX_LIMIT)
@@ -39,6 +39,9 @@ def _limit(request: Request) -> int:
 
 def _list_endpoint(state: SandboxState, spec: TableSpec) -> Endpoint:
     workspace = state.workspace
+    behaviour = workspace.behaviour
+    unpaged_size = behaviour.unpaged_page_size
+    default_limit = DEFAULT_LIMIT if spec.paged else unpaged_size or DEFAULT_LIMIT
 
     async def unpaged(request: Request) -> Response:
         rows, _ = workspace.page(spec.name, 0, workspace.expected_rows(spec.name), hidden=True)
@@ -46,7 +49,7 @@ def _list_endpoint(state: SandboxState, spec: TableSpec) -> Endpoint:
 
     async def paged(request: Request) -> Response:
         try:
-            limit = _limit(request)
+            limit = _limit(request, default_limit)
         except ValueError as exc:
             return bad_request(str(exc))
         start_text = request.query_params.get("start", "")
@@ -58,11 +61,17 @@ def _list_endpoint(state: SandboxState, spec: TableSpec) -> Endpoint:
                 return bad_request(f"invalid start cursor {start_text!r}")
             if start > workspace.expected_rows(spec.name):
                 return bad_request(f"invalid start cursor {start_text!r}")
-        # customerio-api.md: sender_identities takes hidden=true to include hidden senders.
-        hidden = spec.name != "sender_identities" or (
+        # customerio-api.md: sender_identities takes hidden=true to include hidden senders (docs);
+        # live, it lists the hidden ones alone (docs/customerio-behaviour.md).
+        flag = spec.name == "sender_identities" and (
             request.query_params.get("hidden", "").lower() == "true"
         )
-        rows, next_index = workspace.page(spec.name, start, limit, hidden)
+        hidden = spec.name != "sender_identities" or flag
+        only_hidden = flag and behaviour.hidden_senders == "live"
+        rows, next_index = workspace.page(spec.name, start, limit, hidden, only_hidden)
+        if next_index is None and rows and behaviour.trailing_empty_page:
+            # Live: the last rows still carry a cursor, and it leads to one empty page.
+            next_index = workspace.expected_rows(spec.name)
         body: dict[str, Any] = {spec.list_key: rows}
         if start_text and isinstance(request.scope.get(FAULT_SCOPE_KEY), RepeatCursor):
             body["next"] = start_text  # a cursor this client has already been given
@@ -74,7 +83,9 @@ def _list_endpoint(state: SandboxState, spec: TableSpec) -> Endpoint:
                 body["next"] = None if end == "null" else ""
         return JSONResponse(body)
 
-    return paged if spec.paged else unpaged
+    if spec.paged or unpaged_size is not None:
+        return paged
+    return unpaged
 
 
 def _webhook_routes(state: SandboxState) -> list[Route]:

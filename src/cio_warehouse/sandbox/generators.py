@@ -241,9 +241,11 @@ def sender_identity(ctx: GenContext, i: int) -> Row:
     first, last = r.pick(_FIRST), r.pick(_LAST)
     email = f"{first.lower()}.{last.lower().replace('-', '')}{i + 1}@{r.pick(_DOMAINS)}"
     name = f"{first} {last}"
+    # Live rows carry a boolean `hidden` (customerio-api.md, "Where the live API differs").
     return {
         "id": sid, "deduplicate_id": f"{sid}:{_created(r)}", "name": name, "email": email,
         "address": f"{name} <{email}>", "template_type": "email", "auto_generated": r.chance(10),
+        "hidden": sender_identity_hidden(ctx, i),
     }
 
 

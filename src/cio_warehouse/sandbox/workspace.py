@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, get_args
 
+from cio_warehouse.sandbox.behaviour import DOCS, Behaviour
 from cio_warehouse.sandbox.generators import (
     BUILDERS,
     GenContext,
@@ -68,6 +69,7 @@ class Workspace:
         subscription_topics: int = _SMALL["subscription_topics"],
         transactional: int = _SMALL["transactional"],
         cursor_end: CursorEnd | None = None,
+        behaviour: Behaviour = DOCS,
     ) -> None:
         counts = {
             "broadcasts": broadcasts, "campaigns": campaigns, "collections": collections,
@@ -83,8 +85,10 @@ class Workspace:
         self.seed = seed
         self.counts: Mapping[str, int] = MappingProxyType(counts)
         self._cursor_end = cursor_end
+        # Where the live API differs from the docs, which reading this workspace's API plays.
+        self.behaviour = behaviour
         self._ctx = GenContext(seed, self.counts)
-        self._visible_senders: array[int] | None = None
+        self._senders: dict[bool, array[int]] = {}
 
     @classmethod
     def preset(cls, name: str, seed: int = 1, **overrides: Any) -> Workspace:
@@ -127,22 +131,23 @@ class Workspace:
     def expected_rows(self, table: str, hidden: bool = True) -> int:
         """How many rows a full read of `table` returns (with or without `?hidden=true`)."""
         if table == "sender_identities" and not hidden:
-            return len(self._visible())
+            return len(self._filtered(hidden=False))
         return self._count(table)
 
     def is_hidden(self, table: str, index: int) -> bool:
         return table == "sender_identities" and sender_identity_hidden(self._ctx, index)
 
     def page(
-        self, table: str, start: int, limit: int, hidden: bool,
+        self, table: str, start: int, limit: int, hidden: bool, only_hidden: bool = False,
     ) -> tuple[list[Row], int | None]:
         """Rows from index `start` on, at most `limit`, and the index the next page starts at.
 
         The next index is None when nothing is left, so the last page never points at an empty one.
+        `only_hidden` lists the hidden senders alone (the live `?hidden=true`).
         """
         build = BUILDERS[table]
-        if table == "sender_identities" and not hidden:
-            visible = self._visible()
+        if table == "sender_identities" and (only_hidden or not hidden):
+            visible = self._filtered(hidden=only_hidden)
             first = bisect.bisect_left(visible, start)
             chosen = visible[first : first + limit]
             following = first + limit
@@ -183,14 +188,15 @@ class Workspace:
 
     def _indices(self, table: str, hidden: bool) -> Iterator[int]:
         if table == "sender_identities" and not hidden:
-            return iter(self._visible())
+            return iter(self._filtered(hidden=False))
         return iter(range(self._count(table)))
 
-    def _visible(self) -> array[int]:
+    def _filtered(self, hidden: bool) -> array[int]:
+        """The indices of the hidden (or the visible) senders, in list order."""
         # Computed once, on first use: ~4 bytes per sender, so 100k senders cost ~0.4 MB.
-        if self._visible_senders is None:
-            self._visible_senders = array("l", (
+        if hidden not in self._senders:
+            self._senders[hidden] = array("l", (
                 index for index in range(self.counts["sender_identities"])
-                if not sender_identity_hidden(self._ctx, index)
+                if sender_identity_hidden(self._ctx, index) == hidden
             ))
-        return self._visible_senders
+        return self._senders[hidden]

@@ -1,0 +1,39 @@
+"""Where the live App API differs from its docs: one switch per finding, docs or live reading."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+HiddenSenders = Literal["docs", "live"]
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """Which reading of Customer.io the sandbox plays; the default is the docs' on every switch."""
+
+    # docs: `?hidden=true` lists every sender ("includes hidden senders"). live (a peer's
+    # maintainers, Oct 2026): it lists only the hidden ones; the visible ones come without it.
+    hidden_senders: HiddenSenders = "docs"
+    # live: a cursor list's last rows come with a `next`, and that cursor gives one empty page.
+    trailing_empty_page: bool = False
+    # live: the lists documented as unpaged page anyway (sender identities were paged before the
+    # docs said so; broadcast actions are): `next` after this many rows, sent back as `start`.
+    unpaged_page_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.hidden_senders not in ("docs", "live"):
+            raise ValueError(
+                f"hidden_senders must be 'docs' or 'live', not {self.hidden_senders!r}"
+            )
+        if self.unpaged_page_size is not None and self.unpaged_page_size < 1:
+            raise ValueError("unpaged_page_size must be >= 1, or None for one page")
+
+    @classmethod
+    def live(cls) -> Behaviour:
+        """Every switch on its live reading."""
+        return cls(hidden_senders="live", trailing_empty_page=True, unpaged_page_size=10)
+
+
+DOCS = Behaviour()
+LIVE = Behaviour.live()
