@@ -89,6 +89,7 @@ def validate_tables(names: Sequence[str]) -> tuple[str, ...]:
 INTERACTIVE_SETTINGS: dict[str, Any] = {
     "max_attempts": 2,
     "max_retry_seconds": 5.0,
+    "max_rate_limited_seconds": 5.0,
     "connect_timeout": 5.0,
     "read_timeout": 15.0,
 }

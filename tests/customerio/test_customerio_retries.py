@@ -65,9 +65,9 @@ def test_backoff_is_full_jitter() -> None:
 
 
 def test_retry_after_wins_over_backoff_but_is_capped() -> None:
-    policy = RetryPolicy(max_retry_after=60.0)
-    assert policy.delay(1, 7.0, MaxRandom()) == 7.0
-    assert policy.delay(1, 3600.0, MaxRandom()) == 60.0
+    policy = RetryPolicy(max_retry_after=60.0, retry_after_jitter=1.0)
+    assert policy.delay(1, 7.0, MaxRandom()) == 8.0  # 7 s, then the top of 1 s of jitter
+    assert policy.delay(1, 3600.0, MaxRandom()) == 61.0
     assert policy.delay(3, None, MaxRandom()) == 2.0
 
 
@@ -113,3 +113,10 @@ def test_get_retries_every_transport_failure_but_local_bugs() -> None:
     assert not is_retryable_exception(httpx.UnsupportedProtocol("x", request=request), "GET")
     assert not is_retryable_exception(httpx.LocalProtocolError("x", request=request), "GET")
     assert not is_retryable_exception(ValueError("x"), "GET")
+
+
+def test_retry_after_is_jittered_upwards_only() -> None:
+    policy = RetryPolicy(retry_after_jitter=1.0)
+    draws = [policy.delay(1, 1.0, random.Random(seed)) for seed in range(200)]
+    assert all(1.0 <= d <= 2.0 for d in draws)
+    assert min(draws) < 1.2 and max(draws) > 1.8

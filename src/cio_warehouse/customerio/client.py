@@ -14,8 +14,8 @@ from typing import Any, NoReturn
 
 import httpx
 
-from cio_warehouse.catalog import Paging, Table
-from cio_warehouse.customerio import regions
+from cio_warehouse.catalog import Table
+from cio_warehouse.customerio import paging, regions
 from cio_warehouse.customerio.errors import (
     CustomerIOError,
     DataError,
@@ -66,6 +66,8 @@ class ClientSettings:
     read_timeout: float = 30.0
     max_attempts: int = 8
     max_retry_seconds: float = 300.0
+    # 429s have their own budget (retries.RetryPolicy.rate_limited_seconds).
+    max_rate_limited_seconds: float = 300.0
     # customerio-api.md: "request ?limit=100 (no maximum is published; 100 is what others use)".
     page_limit: int = 100
 
@@ -74,13 +76,17 @@ class ClientSettings:
             raise ValueError("timeouts must be > 0 seconds")
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
-        if self.max_retry_seconds < 0:
-            raise ValueError(f"max_retry_seconds must be >= 0, got {self.max_retry_seconds}")
+        if self.max_retry_seconds < 0 or self.max_rate_limited_seconds < 0:
+            raise ValueError("max_retry_seconds and max_rate_limited_seconds must be >= 0")
         if self.page_limit < 1:
             raise ValueError(f"page_limit must be >= 1, got {self.page_limit}")
 
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(max_attempts=self.max_attempts, max_total_seconds=self.max_retry_seconds)
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            max_total_seconds=self.max_retry_seconds,
+            rate_limited_seconds=self.max_rate_limited_seconds,
+        )
 
 
 @dataclass
@@ -198,64 +204,17 @@ class AppAPIClient(ReportingWebhooksMixin):
 
         Only one page is held at a time, so memory stays flat however large the workspace is.
         """
-        if table.path is None or table.list_key is None:
-            raise ValueError(f"table {table.name!r} is not an App API list table")
-        path, list_key = table.path, table.list_key
-        params: dict[str, str] = dict(table.extra_params)
-        if table.paging is Paging.CURSOR:
-            params["limit"] = str(self.settings.page_limit)
-        seen: set[str] = set()
-        while True:
+
+        def get(path: str, params: Mapping[str, str]) -> dict[str, Any]:
             body = self.get_json(path, params, stats)
-            rows = body.get(list_key)
-            if not isinstance(rows, list):
-                raise DataError(
-                    f"table {table.name}: GET {path} has no list under {list_key!r} (got "
-                    f"{type(rows).__name__}): the answer does not have the shape Customer.io "
-                    f"documents; try again later, and report it if it persists.",
-                    path=path,
-                )
-            if not all(isinstance(row, dict) for row in rows):
-                raise DataError(
-                    f"table {table.name}: GET {path} lists non-object items under {list_key!r}: "
-                    f"the answer does not have the shape Customer.io documents; try again later, "
-                    f"and report it if it persists.",
-                    path=path,
-                )
             if stats is not None:
                 stats.pages += 1
+            return body
+
+        for rows in paging.iter_pages(get, table, self.settings.page_limit):
+            if stats is not None:
                 stats.rows += len(rows)
             yield rows
-            if table.paging is not Paging.CURSOR:
-                return
-            cursor = self._next_cursor(table, body)
-            if cursor is None:
-                return
-            # customerio-api.md: "A cursor that repeats must stop the sync with an error, not loop."
-            if cursor in seen:
-                raise DataError(
-                    f"table {table.name}: GET {path} returned the cursor {cursor[:60]!r} a second "
-                    f"time, so paging would never end: stopped; try again later, and report it "
-                    f"if it persists.",
-                    path=path,
-                )
-            seen.add(cursor)
-            params["start"] = cursor
-
-    @staticmethod
-    def _next_cursor(table: Table, body: Mapping[str, Any]) -> str | None:
-        # customerio-api.md: "The end is a missing, null or empty `next`."
-        cursor = body.get("next")
-        if cursor is None or cursor == "":
-            return None
-        if isinstance(cursor, bool) or not isinstance(cursor, str | int):
-            raise DataError(
-                f"table {table.name}: GET {table.path} returned a 'next' cursor of type "
-                f"{type(cursor).__name__}, not a string: the response does not have the "
-                f"documented shape.",
-                path=table.path,
-            )
-        return str(cursor)
 
     # -- the one request path ----------------------------------------------------------------
 
@@ -274,13 +233,12 @@ class AppAPIClient(ReportingWebhooksMixin):
 
         def on_retry(failed: int, delay: float, failure: RetryableFailure) -> None:
             log.info(
-                "retrying %s %s in %.2f s after %s (attempt %d of %d)",
+                "retrying %s %s in %.2f s after %s (attempt %d)",
                 method,
                 path,
                 delay,
                 failure.description,
                 failed + 1,
-                self.policy.max_attempts,
             )
 
         def on_exhausted(attempts: int, elapsed: float, failure: RetryableFailure) -> NoReturn:

@@ -120,12 +120,20 @@ class RetriesExhaustedError(TransientError):
         last: str,
         status: int | None,
     ) -> None:
-        message = (
-            f"{method} {path} still failed after {attempts} attempt"
-            f"{'' if attempts == 1 else 's'} over {elapsed:.1f} s (last: {last}): Customer.io "
-            f"is unavailable or rate limiting this workspace; try again later, or lower the "
-            f"request rate if other tools share the 10 requests/second limit."
-        )
+        tries = f"{attempts} attempt{'' if attempts == 1 else 's'} over {elapsed:.1f} s"
+        if status == 429:
+            # customerio-api.md: the 10 rps are per workspace, shared with every other caller.
+            message = (
+                f"{method} {path} was still rate limited (HTTP 429) after {tries} (last: "
+                f"{last}): other tools or scripts using this workspace's App API share its 10 "
+                f"requests/second; try again when they are done, or lower --max-rps."
+            )
+        else:
+            message = (
+                f"{method} {path} still failed after {tries} (last: {last}): Customer.io is "
+                f"unavailable or rate limiting this workspace; try again later, or lower the "
+                f"request rate if other tools share the 10 requests/second limit."
+            )
         super().__init__(message, status=status, path=path)
         self.attempts = attempts
         self.elapsed = elapsed

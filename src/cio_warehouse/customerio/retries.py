@@ -1,4 +1,10 @@
-"""When to retry an App API call, how long to wait (full jitter, Retry-After), when to stop."""
+"""When to retry an App API call, how long to wait (full jitter, Retry-After), when to stop.
+
+Two budgets: 5xx and transport failures get `max_attempts` attempts within `max_total_seconds`;
+429s do not count against those attempts and are ridden out for `rate_limited_seconds`, because
+the workspace's own traffic shares Customer.io's 10 rps and `Retry-After: 1` can repeat for a
+minute or more (docs/customerio-behaviour.md).
+"""
 
 from __future__ import annotations
 
@@ -39,18 +45,27 @@ _NEVER_SENT: tuple[type[Exception], ...] = (
 class RetryPolicy:
     """Bounds and backoff for retries: exponential with full jitter, honouring Retry-After."""
 
+    # 5xx and transport failures: at most this many attempts, and this long in all.
     max_attempts: int = 8
     max_total_seconds: float = 300.0
+    # 429s: any number of attempts while the request has waited less than this in all. At least
+    # two minutes: a busy workspace's own sends keep its 10 rps budget full that long.
+    rate_limited_seconds: float = 300.0
     base_delay: float = 0.5
     max_delay: float = 30.0
     # customerio-api.md: Retry-After "is not documented (but honour it when present)": a proxy or
     # a misconfigured server could ask for hours, so cap what we accept.
     max_retry_after: float = 60.0
+    # Added to a Retry-After wait, uniform in [0, this]: concurrent table syncs told the same
+    # `Retry-After: 1` would otherwise all come back in the same instant and be refused again.
+    retry_after_jitter: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
-        if self.max_total_seconds < 0 or self.base_delay < 0 or self.max_delay < 0:
+        budgets = (self.max_total_seconds, self.rate_limited_seconds, self.base_delay,
+                   self.max_delay, self.retry_after_jitter)
+        if any(value < 0 for value in budgets):
             raise ValueError("retry delays and budgets must be >= 0")
 
     def backoff(self, failed_attempts: int, rng: random.Random) -> float:
@@ -62,9 +77,10 @@ class RetryPolicy:
         return Backoff(self.base_delay, self.max_delay, jitter=rng).after(failed_attempts)
 
     def delay(self, failed_attempts: int, retry_after: float | None, rng: random.Random) -> float:
-        """How long to wait before the next attempt."""
+        """How long to wait before the next attempt: Retry-After (capped) plus a little jitter,
+        never less than Customer.io asked for; without it, the exponential backoff."""
         if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
+            return min(retry_after, self.max_retry_after) + rng.uniform(0, self.retry_after_jitter)
         return self.backoff(failed_attempts, rng)
 
     def retrying(
@@ -78,10 +94,12 @@ class RetryPolicy:
     ) -> tenacity.Retrying:
         """A tenacity loop for one logical request: `for attempt in ...: with attempt: ...`.
 
-        Only a RetryableFailure is retried; any other error leaves at once. It stops after
-        max_attempts, or when the wait would end past max_total_seconds since the first attempt
-        (measured on `clock`, so a test's fake clock counts): then `on_exhausted(attempts,
-        elapsed, failure)` raises. Before each wait, `on_retry(failed_attempts, delay, failure)`.
+        Only a RetryableFailure is retried; any other error leaves at once. After a 5xx or a
+        transport failure it stops once max_attempts of those failed, or when the wait would end
+        past max_total_seconds since the first attempt; after a 429, when the wait would end past
+        rate_limited_seconds (both on `clock`, so a test's fake clock counts). Then
+        `on_exhausted(attempts, elapsed, failure)` raises. Before each wait,
+        `on_retry(failed_attempts, delay, failure)`.
         """
         started = clock()
 
@@ -103,23 +121,38 @@ class RetryPolicy:
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(RetryableFailure),
             wait=wait,
-            stop=tenacity.stop_after_attempt(self.max_attempts)
-            | _OverBudget(self.max_total_seconds, clock, started),
+            stop=_Budgets(self, clock, started, failure),
             sleep=lambda seconds: sleep(float(seconds)),
             before_sleep=before_sleep,
             retry_error_callback=exhausted,
         )
 
 
-class _OverBudget(tenacity.stop.stop_base):
-    """Stop when the next wait would end past the budget, on the client's own clock (tenacity's
-    stop_before_delay reads time.monotonic, and stops at the budget rather than past it)."""
+class _Budgets(tenacity.stop.stop_base):
+    """Stop per the kind of the last failure: 429s on their own time budget, anything else on
+    the attempts and the total time. Time is the client's own clock (tenacity's
+    stop_before_delay reads time.monotonic, and stops at the budget rather than past it), and a
+    budget is over when the next wait would end past it."""
 
-    def __init__(self, budget: float, clock: Callable[[], float], started: float) -> None:
-        self._budget, self._clock, self._started = budget, clock, started
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        clock: Callable[[], float],
+        started: float,
+        failure: Callable[[tenacity.RetryCallState], RetryableFailure],
+    ) -> None:
+        self._policy, self._clock, self._started, self._failure = policy, clock, started, failure
+        self._other_failures = 0  # tenacity calls a stop once per failed attempt
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        return self._clock() - self._started + retry_state.upcoming_sleep > self._budget
+        waited = self._clock() - self._started + retry_state.upcoming_sleep
+        if self._failure(retry_state).status == 429:
+            return waited > self._policy.rate_limited_seconds
+        self._other_failures += 1
+        return (
+            self._other_failures >= self._policy.max_attempts
+            or waited > self._policy.max_total_seconds
+        )
 
 
 class RetryableFailure(Exception):
