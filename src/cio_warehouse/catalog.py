@@ -27,7 +27,9 @@ class Table:
     path: str | None = None
     list_key: str | None = None
     paging: Paging = Paging.NONE
-    extra_params: tuple[tuple[str, str], ...] = ()
+    # The query parameters of each read of the list; a table read more than once keeps each
+    # primary key once (docs/customerio-behaviour.md: which read lists which sender differs live).
+    reads: tuple[tuple[tuple[str, str], ...], ...] = ((),)
     # The primary key's type as Customer.io documents it. Only a table whose first sync finds no
     # rows uses it (to exist, empty, with its key); otherwise the data decides, as for any column.
     primary_key_type: str = "bigint"
@@ -93,7 +95,9 @@ TABLES: tuple[Table, ...] = (
         "sender_identities",
         "Sender identities (from addresses), hidden ones included.",
         _API, "id", "/v1/sender_identities", "sender_identities", Paging.CURSOR,
-        extra_params=(("hidden", "true"),),
+        # Without the flag, then `hidden=true`: the docs say the flag "includes hidden senders",
+        # live it lists only them (docs/customerio-behaviour.md); both reads cover either.
+        reads=((), (("hidden", "true"),)),
     ),
     Table(
         "snippets",

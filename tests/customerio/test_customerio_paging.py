@@ -28,13 +28,55 @@ def cursor_page(key: str, ids: list[int], **extra: Any) -> httpx.Response:
     return json_response({key: rows(*ids), **extra})
 
 
-def test_unpaged_table_is_one_request_with_no_paging_params() -> None:
-    script = Script(json_response({"segments": rows(1, 2, 3), "next": "ignored"}))
+@pytest.mark.parametrize(
+    "end", [{}, {"next": None}, {"next": ""}], ids=["missing", "null", "empty"]
+)
+def test_unpaged_table_is_one_request_with_no_paging_params(end: dict[str, Any]) -> None:
+    script = Script(json_response({"segments": rows(1, 2, 3), **end}))
     with make_client(script) as client:
         pages = list(client.iter_pages(SEGMENTS))
     assert pages == [rows(1, 2, 3)]
     assert script.requests[0].url.path == "/v1/segments"
     assert script.params == [{}]
+
+
+def test_unpaged_table_follows_an_undocumented_next() -> None:
+    """Live, Customer.io pages lists its docs call unpaged (docs/customerio-behaviour.md): a
+    `next` is followed as `start` (was: dropped, losing every row past the first page)."""
+    script = Script(
+        json_response({"segments": rows(1, 2), "next": "p2"}),
+        json_response({"segments": rows(3), "next": ""}),
+    )
+    stats = RequestStats()
+    with make_client(script) as client:
+        pages = list(client.iter_pages(SEGMENTS, stats))
+    assert pages == [rows(1, 2), rows(3)]
+    assert script.params == [{}, {"start": "p2"}]
+    assert (stats.pages, stats.rows) == (2, 3)
+
+
+def test_unpaged_table_with_a_repeating_next_is_a_data_error() -> None:
+    script = Script(
+        json_response({"segments": rows(1), "next": "p2"}),
+        json_response({"segments": rows(2), "next": "p2"}),
+    )
+    with make_client(script) as client, pytest.raises(DataError, match="second time"):
+        list(client.iter_pages(SEGMENTS))
+
+
+@pytest.mark.parametrize("table", [NEWSLETTERS, SEGMENTS], ids=lambda t: t.name)
+def test_an_empty_page_ends_the_list_whatever_its_next(table: catalog.Table) -> None:
+    """Live, a list can end with a cursor and one empty page; that page's `next` may even repeat
+    the cursor that led to it (was: a DataError that failed the table)."""
+    key = str(table.list_key)
+    script = Script(
+        cursor_page(key, [1, 2], next="last"),
+        cursor_page(key, [], next="last"),  # the script is the guard page: no third request
+    )
+    with make_client(script) as client:
+        pages = list(client.iter_pages(table))
+    assert pages == [rows(1, 2), []]
+    assert len(script.requests) == 2
 
 
 @pytest.mark.parametrize(
@@ -69,18 +111,45 @@ def test_guard_page_catches_a_paginator_that_asks_past_the_end() -> None:
     assert len(script.requests) == 1
 
 
-def test_extra_params_and_page_limit_are_sent_on_every_page() -> None:
+def test_each_read_and_page_limit_are_sent_on_every_page() -> None:
     script = Script(
         cursor_page("sender_identities", [1], next=17),  # an integer cursor is sent as text
         cursor_page("sender_identities", [2]),
+        cursor_page("sender_identities", [3], next="h2"),
+        cursor_page("sender_identities", [4]),
     )
     settings = ClientSettings(max_rps=None, page_limit=25)
     with make_client(script, settings=settings) as client:
-        assert len(list(client.iter_pages(SENDERS))) == 2
+        assert len(list(client.iter_pages(SENDERS))) == 4
     assert script.params == [
+        {"limit": "25"},
+        {"limit": "25", "start": "17"},
         {"hidden": "true", "limit": "25"},
-        {"hidden": "true", "limit": "25", "start": "17"},
+        {"hidden": "true", "limit": "25", "start": "h2"},
     ]
+
+
+@pytest.mark.parametrize(
+    ("plain", "flagged"),
+    [([1, 2, 3], [1, 2, 3, 4, 5]), ([1, 2, 3], [4, 5]), ([1, 2, 3], [])],
+    ids=["docs: the flag lists everyone", "live: the flag lists the hidden", "none hidden"],
+)
+def test_senders_are_read_without_and_with_hidden_and_kept_once(
+    plain: list[int], flagged: list[int]
+) -> None:
+    """docs/customerio-behaviour.md: whichever read lists the visible senders, every sender
+    lands, once (a replace does not dedupe)."""
+    script = Script(
+        cursor_page("sender_identities", plain[:2], next="v2"),
+        cursor_page("sender_identities", plain[2:]),
+        cursor_page("sender_identities", flagged),
+    )
+    stats = RequestStats()
+    with make_client(script) as client:
+        got = [row["id"] for page in client.iter_pages(SENDERS, stats) for row in page]
+    assert got == [1, 2, 3, 4, 5][: len(set(plain) | set(flagged))]
+    assert stats.rows == len(got)
+    assert [p.get("hidden") for p in script.params] == [None, None, "true"]
 
 
 def test_a_repeated_cursor_is_a_data_error_not_a_loop() -> None:
@@ -166,15 +235,15 @@ def test_webhook_tables_are_refused() -> None:
 @pytest.mark.parametrize("table", catalog.API_TABLES, ids=lambda t: t.name)
 def test_every_catalog_table_is_read_by_the_one_iterator(table: catalog.Table) -> None:
     assert table.path is not None and table.list_key is not None
-    if table.paging is Paging.CURSOR:
-        script = Script(
-            cursor_page(table.list_key, [1, 2], next="n1"), cursor_page(table.list_key, [3])
-        )
-    else:
-        script = Script(cursor_page(table.list_key, [1, 2, 3]))
+    key = table.list_key
+    steps = [cursor_page(key, [1, 2], next="n1"), cursor_page(key, [3])]
+    if table.paging is not Paging.CURSOR:
+        steps = [cursor_page(key, [1, 2, 3])]
+    script = Script(*(steps * len(table.reads)))
     with make_client(script) as client:
         got = [row["id"] for page in client.iter_pages(table) for row in page]
     assert got == [1, 2, 3]
     assert {request.url.path for request in script.requests} == {table.path}
-    for params in script.params:
-        assert set(dict(table.extra_params).items()) <= set(params.items())
+    reads = [dict(read) for read in table.reads for _ in steps]
+    for read, params in zip(reads, script.params, strict=True):
+        assert read.items() <= params.items()

@@ -14,8 +14,8 @@ from typing import Any, NoReturn
 
 import httpx
 
-from cio_warehouse.catalog import Paging, Table
-from cio_warehouse.customerio import regions
+from cio_warehouse.catalog import Table
+from cio_warehouse.customerio import paging, regions
 from cio_warehouse.customerio.errors import (
     CustomerIOError,
     DataError,
@@ -204,64 +204,17 @@ class AppAPIClient(ReportingWebhooksMixin):
 
         Only one page is held at a time, so memory stays flat however large the workspace is.
         """
-        if table.path is None or table.list_key is None:
-            raise ValueError(f"table {table.name!r} is not an App API list table")
-        path, list_key = table.path, table.list_key
-        params: dict[str, str] = dict(table.extra_params)
-        if table.paging is Paging.CURSOR:
-            params["limit"] = str(self.settings.page_limit)
-        seen: set[str] = set()
-        while True:
+
+        def get(path: str, params: Mapping[str, str]) -> dict[str, Any]:
             body = self.get_json(path, params, stats)
-            rows = body.get(list_key)
-            if not isinstance(rows, list):
-                raise DataError(
-                    f"table {table.name}: GET {path} has no list under {list_key!r} (got "
-                    f"{type(rows).__name__}): the answer does not have the shape Customer.io "
-                    f"documents; try again later, and report it if it persists.",
-                    path=path,
-                )
-            if not all(isinstance(row, dict) for row in rows):
-                raise DataError(
-                    f"table {table.name}: GET {path} lists non-object items under {list_key!r}: "
-                    f"the answer does not have the shape Customer.io documents; try again later, "
-                    f"and report it if it persists.",
-                    path=path,
-                )
             if stats is not None:
                 stats.pages += 1
+            return body
+
+        for rows in paging.iter_pages(get, table, self.settings.page_limit):
+            if stats is not None:
                 stats.rows += len(rows)
             yield rows
-            if table.paging is not Paging.CURSOR:
-                return
-            cursor = self._next_cursor(table, body)
-            if cursor is None:
-                return
-            # customerio-api.md: "A cursor that repeats must stop the sync with an error, not loop."
-            if cursor in seen:
-                raise DataError(
-                    f"table {table.name}: GET {path} returned the cursor {cursor[:60]!r} a second "
-                    f"time, so paging would never end: stopped; try again later, and report it "
-                    f"if it persists.",
-                    path=path,
-                )
-            seen.add(cursor)
-            params["start"] = cursor
-
-    @staticmethod
-    def _next_cursor(table: Table, body: Mapping[str, Any]) -> str | None:
-        # customerio-api.md: "The end is a missing, null or empty `next`."
-        cursor = body.get("next")
-        if cursor is None or cursor == "":
-            return None
-        if isinstance(cursor, bool) or not isinstance(cursor, str | int):
-            raise DataError(
-                f"table {table.name}: GET {table.path} returned a 'next' cursor of type "
-                f"{type(cursor).__name__}, not a string: the response does not have the "
-                f"documented shape.",
-                path=table.path,
-            )
-        return str(cursor)
 
     # -- the one request path ----------------------------------------------------------------
 
