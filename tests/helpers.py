@@ -99,17 +99,20 @@ def run_cli(
 
 
 def wait_until(
-    predicate: Callable[[], T], what: str, timeout: float = 30.0, interval: float = 0.05
+    predicate: Callable[[], T], what: str, timeout: float = 30.0, interval: float = 0.05,
+    detail: Callable[[], object] | None = None,
 ) -> T:
     """Poll `predicate` until it returns something truthy, and return that; past `timeout`
-    seconds, fail the test naming `what` was awaited. Exceptions of the predicate propagate."""
+    seconds, fail the test naming `what` was awaited, and showing `detail()` (what was last
+    seen) when given. Exceptions of the predicate propagate."""
     deadline = time.monotonic() + timeout
     while True:
         found = predicate()
         if found:
             return found
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+            shown = f": {detail()}" if detail is not None else ""
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{shown}")
         time.sleep(interval)
 
 
@@ -152,19 +155,22 @@ class ServeProcess:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
             start_new_session=True,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                output = self.proc.stdout.read() if self.proc.stdout else ""
+        proc = self.proc
+
+        def answers() -> bool:
+            if proc.poll() is not None:
+                output = proc.stdout.read() if proc.stdout else ""
                 raise AssertionError(f"serve exited: {output}")
-            if self.data_dir.service_file.exists():
-                try:
-                    httpx.get(f"{self.webhook_base}/", timeout=1)
-                    return self
-                except httpx.HTTPError:
-                    pass
-            time.sleep(0.1)
-        raise AssertionError("serve did not start in time")
+            if not self.data_dir.service_file.exists():
+                return False
+            try:
+                httpx.get(f"{self.webhook_base}/", timeout=1)
+            except httpx.HTTPError:
+                return False
+            return True
+
+        wait_until(answers, "serve to start", timeout, interval=0.1)
+        return self
 
     def stop(self, timeout: float = 60) -> str:
         assert self.proc is not None

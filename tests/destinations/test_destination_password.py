@@ -20,7 +20,7 @@ import pytest
 
 from cio_warehouse.sandbox import SandboxServer
 from cio_warehouse.state import DataDir
-from tests.helpers import CLI, CliResult, run_cli
+from tests.helpers import CLI, CliResult, run_cli, wait_until
 from tests.secrets_plugin import record_output
 from tests.services.postgres import PostgresServer
 
@@ -155,10 +155,8 @@ def test_the_password_is_asked_for_with_a_hidden_prompt(
 
 
 def _wait_for_echo_off(fd: int) -> None:
-    deadline = time.monotonic() + 30
-    while termios.tcgetattr(fd)[3] & termios.ECHO:
-        assert time.monotonic() < deadline, "the prompt never turned echo off"
-        time.sleep(0.05)
+    wait_until(lambda: not termios.tcgetattr(fd)[3] & termios.ECHO,
+               "the prompt to turn echo off")
 
 
 def _read_until(fd: int, wanted: bytes, proc: subprocess.Popen[bytes]) -> bytes:

@@ -10,14 +10,13 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
 from cio_warehouse.state import DataDir
 from cio_warehouse.web.auth import ENV_ADMIN_TOKEN
-from tests.helpers import CLI, free_port
+from tests.helpers import CLI, free_port, wait_until
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -45,15 +44,19 @@ class FuzzServe:
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        proc = self.proc
+
+        def started() -> bool:
+            if proc.poll() is not None:
                 raise AssertionError(f"serve exited: {self.output()}")
-            if self.answers():
-                return self
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"serve did not start in {timeout} s: {self.output()}")
+            return self.answers()
+
+        try:
+            wait_until(started, "serve to start", timeout, interval=0.1, detail=self.output)
+        except AssertionError:
+            self.stop()
+            raise
+        return self
 
     def answers(self) -> bool:
         """The API answers its health check (and the service file names it)."""

@@ -75,10 +75,7 @@ def _link(
 
 
 def _finish(job: SyncJob, timeout: float = 30) -> SyncJob:
-    deadline = time.monotonic() + timeout
-    while not job.done:
-        assert time.monotonic() < deadline, f"job {job.id} did not finish"
-        time.sleep(0.01)
+    wait_until(lambda: job.done, f"job {job.id} to finish", timeout, interval=0.01)
     return job
 
 

@@ -10,7 +10,7 @@ import pytest
 from cio_warehouse.sandbox import SandboxServer
 from cio_warehouse.service.runtime import ServeSettings, Service
 from cio_warehouse.state import StateStore
-from tests.helpers import add_source, free_port
+from tests.helpers import add_source, free_port, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -24,10 +24,8 @@ def test_the_service_syncs_a_never_synced_table_and_stops_its_scheduler_on_close
     try:
         service.start()
         assert service.scheduler.running
-        deadline = time.monotonic() + 60
-        while [r.status for r in store.runs("acme")] != ["succeeded"]:
-            assert time.monotonic() < deadline, store.runs("acme")
-            time.sleep(0.05)
+        wait_until(lambda: [r.status for r in store.runs("acme")] == ["succeeded"],
+                   "the first run to succeed", 60, detail=lambda: store.runs("acme"))
         assert service.scheduler.next_runs("acme")["segments"] > time.time() + 5 * 3600
     finally:
         service.close()

@@ -3,9 +3,10 @@ is saved, shown with its password masked, and the data page reads it there."""
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
 from cio_warehouse.sandbox import SandboxServer, Workspace
+from tests.helpers import wait_until
 from tests.web_api.conftest import Browser
 
 
@@ -34,10 +35,11 @@ def test_a_source_on_postgres_through_the_json_api(
     assert password not in browser.get("/api/v1/sources/acme").text
 
     job = browser.ok("POST", "/api/v1/sources/acme/sync", {}, status=202)
-    deadline = time.monotonic() + 60
-    while (done := browser.ok("GET", f"/api/v1/jobs/{job['id']}"))["finished_at"] is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    def finished() -> dict[str, Any] | None:
+        job_now: dict[str, Any] = browser.ok("GET", f"/api/v1/jobs/{job['id']}")
+        return job_now if job_now["finished_at"] is not None else None
+
+    done = wait_until(finished, f"job {job['id']} to finish", 60, interval=0.2)
     assert [o["status"] for o in done["outcomes"]] == ["succeeded", "succeeded"], done
     tables = browser.ok("GET", "/api/v1/warehouse/tables?source=acme")
     assert {(t["table"], t["rows"]) for t in tables} == {

@@ -17,6 +17,7 @@ from cio_warehouse.state import DataDir, SourceConfig, StateStore
 from cio_warehouse.webhooks.inbox import Inbox, Kind, Result, Submission
 from cio_warehouse.webhooks.loader import EventLoader, LoadError
 from cio_warehouse.webhooks.loading.pipelines import Pipelines
+from tests.helpers import wait_until
 
 from .builders import example, spec_events
 from .conftest import SOURCE, event, query, store, store_raw, tables
@@ -385,9 +386,7 @@ def test_run_forever_loads_what_arrives_and_stops(data_dir: DataDir, inbox: Inbo
     try:
         ev = example("email_sent")
         store(inbox, [ev])
-        deadline = time.monotonic() + 30
-        while loader.status([SOURCE]).backlog[SOURCE] and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: not loader.status([SOURCE]).backlog[SOURCE], "an empty backlog")
         assert loader.status().running
     finally:
         stop.set()
@@ -410,14 +409,13 @@ def test_run_forever_backs_off_and_recovers(data_dir: DataDir, inbox: Inbox) -> 
     thread = threading.Thread(target=loader.run_forever, args=(stop,), daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while loader.status().consecutive_failures < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: loader.status().consecutive_failures >= 2, "two failed drains",
+                   interval=0.02)
         failing = loader.status([SOURCE])
         assert failing.last_error and failing.retry_at and failing.backlog == {SOURCE: 1}
         data_dir.warehouse.rmdir()
-        while loader.status([SOURCE]).backlog[SOURCE] and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: not loader.status([SOURCE]).backlog[SOURCE], "an empty backlog",
+                   detail=loader.status)
     finally:
         stop.set()
         thread.join(30)
