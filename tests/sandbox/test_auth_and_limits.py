@@ -60,10 +60,19 @@ def test_eleventh_request_in_a_second_is_429() -> None:
             assert set(statuses[10:]) == {429}
         too_many = c.get("/v1/campaigns")
         if too_many.status_code == 429:
-            # Customer.io documents no Retry-After; the sandbox sends none by default.
-            assert "retry-after" not in too_many.headers
+            # Undocumented, but live 429s carry Retry-After: whole seconds until there is room.
+            assert too_many.headers["retry-after"] == "1"
         time.sleep(1.05)
         assert c.get("/v1/campaigns").status_code == 200
+
+
+def test_docs_switch_sends_429_without_retry_after() -> None:
+    """docs/customerio-behaviour.md: Customer.io documents no Retry-After on 429."""
+    with SandboxServer(Workspace.preset("tiny"), api_key=KEY, rate_limit_rps=1,
+                       rate_limit_retry_after=False) as server, client_for(server) as c:
+        responses = [c.get("/v1/campaigns") for _ in range(3)]
+    limited = [r for r in responses if r.status_code == 429]
+    assert limited and all("retry-after" not in r.headers for r in limited)
 
 
 def test_limit_counts_every_authenticated_request_but_not_bad_keys() -> None:

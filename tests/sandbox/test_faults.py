@@ -49,6 +49,21 @@ def test_rate_limited_without_retry_after(sb: SandboxServer, client: httpx.Clien
     assert response.status_code == 429 and "retry-after" not in response.headers
 
 
+def test_rate_limited_for_seconds_is_a_busy_workspace(
+    sb: SandboxServer, client: httpx.Client,
+) -> None:
+    """Every request gets 429 for `seconds` from the first it hits, whatever their number."""
+    sb.set_faults([RateLimited(seconds=0.5, retry_after=1)])
+    limited = statuses(client, "/v1/segments", 20)
+    assert set(limited) == {429}
+    time.sleep(0.55)
+    assert statuses(client, "/v1/segments", 2) == [200, 200]
+    assert sb.faults()[0]["fired"] == 20
+    assert fault_to_json(RateLimited(seconds=60))["seconds"] == 60
+    with pytest.raises(FaultError):
+        fault_from_json({"kind": "rate_limited", "seconds": -1})
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_server_error_burst(sb: SandboxServer, client: httpx.Client, status: int) -> None:
     sb.set_faults([ServerError(status=status, count=3)])

@@ -134,3 +134,56 @@ def test_enabled_webhooks_are_ready_for_the_sender(
     deliverable = sb.state.webhooks.deliverable()
     assert [d.webhook["id"] for d in deliverable] == [enabled["id"]]
     assert deliverable[0].signing_key == sb.signing_key(enabled["id"])
+
+
+def test_docs_mode_accepts_every_known_name_live_mode_400_names_the_others() -> None:
+    """docs/customerio-behaviour.md: which names create accepts is not settled. The docs'
+    reading takes every name the docs use; the live-like one only the delivery spec's."""
+    docs_names = ["email_sent", "email_deferred", "sms_dropped", "slack_undeliverable"]
+    with SandboxServer(Workspace.preset("tiny"), api_key=KEY, rate_limit_rps=None) as docs, \
+            client_for(docs) as client:
+        assert create(client, events=docs_names).status_code == 200
+    with SandboxServer(Workspace.preset("tiny"), api_key=KEY, rate_limit_rps=None,
+                       webhook_events="live", refused_webhook_events=["in_app_opened"]) as live, \
+            client_for(live) as client:
+        refused = create(client, events=[*docs_names, "in_app_opened", "in_app_sent"])
+        assert refused.status_code == 400
+        for name in ("email_deferred", "sms_dropped", "in_app_opened"):
+            assert name in refused.text
+        for name in ("email_sent", "slack_undeliverable", "in_app_sent"):
+            assert name not in refused.text
+        ok = create(client, events=["email_sent", "slack_undeliverable", "in_app_sent"])
+        assert ok.status_code == 200
+
+
+def test_spec_events_are_the_delivery_spec_enums() -> None:
+    """SPEC_EVENTS is the sandbox's own reading of the spec's per-channel metric enums."""
+    from cio_warehouse.sandbox.webhooks import SPEC_EVENTS
+
+    from .spec_schema import load_spec
+
+    spec = load_spec()
+    schemas = spec["components"]["schemas"]
+    body = spec["webhooks"]["reportingWebhook"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]
+
+    def deref(node: Any) -> Any:
+        while isinstance(node, dict) and "$ref" in node:
+            node = schemas[node["$ref"].rsplit("/", 1)[-1]]
+        return node
+
+    def metrics(node: Any) -> set[str]:
+        node = deref(node)
+        found = set(node.get("properties", {}).get("metric", {}).get("enum", []))
+        for part in node.get("allOf", []):
+            found |= metrics(part)
+        return found
+
+    names = set()
+    for family in body["oneOf"]:
+        object_type = family["$ref"].rsplit("/", 1)[-1].removesuffix("_event")
+        for branch in deref(family)["oneOf"]:
+            for metric in metrics(branch):
+                metric = metric.removeprefix("cio_") if object_type == "customer" else metric
+                names.add(f"{object_type}_{metric}")
+    assert names == SPEC_EVENTS

@@ -69,6 +69,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-key-env", required=True, metavar="VAR",
                         help="environment variable holding the App API key to accept")
     parser.add_argument("--rate-limit-rps", type=_rps, default=10, metavar="N|off")
+    parser.add_argument("--no-retry-after", dest="rate_limit_retry_after",
+                        action="store_false",
+                        help="429s over the rate limit carry no Retry-After (as documented)")
+    parser.add_argument("--webhook-events", choices=("docs", "live"), default="docs",
+                        help="event names a reporting-webhook create accepts: every one the "
+                             "docs use, or (live) the delivery spec's only, 400 naming others")
+    parser.add_argument("--refuse-webhook-event", action="append", default=[], metavar="NAME",
+                        help="an event name the create call refuses on top (repeatable)")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--forbid", action="append", default=[], metavar="PATH_PREFIX",
                         help="answer 403 on this path prefix (repeatable)")
@@ -125,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = SandboxServer(
         workspace, api_key=api_key, host=args.host, port=args.port,
         rate_limit_rps=args.rate_limit_rps, latency_ms=args.latency_ms,
+        rate_limit_retry_after=args.rate_limit_retry_after, webhook_events=args.webhook_events,
+        refused_webhook_events=args.refuse_webhook_event,
         forbidden_paths=args.forbid, faults=faults, loop="auto",
         delivery_timeout_s=args.delivery_timeout, retry_time_scale=args.retry_time_scale,
         events_start=args.events_start, stream_rate=args.stream_rate,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ from cio_warehouse.sandbox.faults import (
     FailAlways,
     Fault,
     Latency,
+    RateLimited,
     RepeatCursor,
     fault_to_json,
     validate,
@@ -25,6 +27,7 @@ class _Armed:
     fault: Fault
     seen: int = 0
     fired: int = 0
+    first_fired_at: float | None = None  # a timed rate_limited knob: when its window opened
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,24 @@ class FaultBoard:
                     armed.fired += 1
                     firing = fault
                     continue
+                if isinstance(fault, RateLimited) and fault.seconds is not None:
+                    if _window_open(armed, fault.seconds, fault.after):
+                        armed.fired += 1
+                        firing = fault
+                    continue
                 due = armed.seen > fault.after
                 left = fault.count is None or armed.fired < fault.count
                 if due and left:
                     armed.fired += 1
                     firing = fault
         return Decision(latency, firing)
+
+
+def _window_open(armed: _Armed, seconds: float, after: int) -> bool:
+    """A timed knob fires on every request from its first one (past `after`) for `seconds`."""
+    if armed.seen <= after:
+        return False
+    now = time.monotonic()
+    if armed.first_fired_at is None:
+        armed.first_fired_at = now
+    return now - armed.first_fired_at < seconds

@@ -33,11 +33,17 @@ class _Counted(_Targeted):
 
 @dataclass(frozen=True, kw_only=True)
 class RateLimited(_Counted):
-    """429, with Retry-After as seconds, as an HTTP date, or (retry_after=None) absent."""
+    """429, with Retry-After as seconds, as an HTTP date, or (retry_after=None) absent.
+
+    `seconds`: a busy workspace instead of a count. Every matching request gets 429 for that
+    long from the first one it hits (count is then ignored): the workspace's own traffic fills
+    the shared 10 rps (docs/customerio-behaviour.md).
+    """
 
     kind: ClassVar[str] = "rate_limited"
     retry_after: float | None = None
     retry_after_format: RetryAfterFormat = "seconds"
+    seconds: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,6 +146,8 @@ def validate(fault: Fault) -> None:
     if isinstance(fault, RateLimited):
         if fault.retry_after is not None and not _is_seconds(fault.retry_after):
             raise FaultError("rate_limited: retry_after must be seconds >= 0, or null for none")
+        if fault.seconds is not None and not _is_seconds(fault.seconds):
+            raise FaultError("rate_limited: seconds must be a number >= 0, or null for a count")
         if fault.retry_after_format not in ("seconds", "http_date"):
             raise FaultError("rate_limited: retry_after_format must be 'seconds' or 'http_date'")
     if isinstance(fault, Latency) and not _is_seconds(fault.ms):

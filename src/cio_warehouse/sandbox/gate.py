@@ -88,9 +88,14 @@ class Gate:
             early = error_response(401, "Unauthorized request: check your App API key and region",
                                    seed=seed, path=path)
         elif not state.limiter.admit(arrived):
-            # Counted per workspace over every authenticated request; no Retry-After, as
-            # Customer.io documents none.
-            early = error_response(429, "Too many requests", seed=seed, path=path)
+            # Counted per workspace over every authenticated request. Customer.io documents no
+            # Retry-After but sends one (docs/customerio-behaviour.md); the switch drops it.
+            headers = (
+                {"Retry-After": str(state.limiter.retry_after(arrived))}
+                if state.rate_limit_retry_after else None
+            )
+            early = error_response(429, "Too many requests", seed=seed, path=path,
+                                   headers=headers)
         elif state.is_forbidden(path):
             early = error_response(
                 403, "Forbidden: this key's scope does not include this endpoint",

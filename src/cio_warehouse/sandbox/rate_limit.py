@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -34,6 +35,13 @@ class SlidingWindowLimiter:
                 return False
             self._admitted.append(now)
             return True
+
+    def retry_after(self, now: float | None = None) -> int:
+        """Whole seconds until the window has room again (at least 1), for a 429's Retry-After."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            oldest = self._admitted[0] if self._admitted else now
+        return max(1, math.ceil(oldest + self.window - now))
 
     def reset(self) -> None:
         with self._lock:

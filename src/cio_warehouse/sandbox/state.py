@@ -24,9 +24,16 @@ class SandboxState:
     workspace: Workspace
     api_key: str
     rate_limit_rps: int | None = DEFAULT_RATE_LIMIT_RPS
+    # Live: a 429 carries Retry-After (seconds until the window has room); False: as documented,
+    # none (docs/customerio-behaviour.md).
+    rate_limit_retry_after: bool = True
     latency_ms: float = 0.0
     # Path prefixes the key's scope lacks: 403 (customerio-api.md: 403 = scope lacks the endpoint).
     forbidden_paths: tuple[str, ...] = ()
+    # Which event names a reporting-webhook create/replace accepts: "docs" or "live"
+    # (sandbox/webhooks.py), and names refused on top.
+    webhook_events: str = "docs"
+    refused_webhook_events: frozenset[str] = frozenset()
     faults: FaultBoard = field(default_factory=FaultBoard)
     log: RequestLog = field(default_factory=RequestLog)
     webhooks: WebhookStore = field(init=False)
@@ -36,7 +43,9 @@ class SandboxState:
     def __post_init__(self) -> None:
         if not self.api_key:
             raise ValueError("the sandbox needs a non-empty App API key")
-        self.webhooks = WebhookStore(self.workspace.seed)
+        self.webhooks = WebhookStore(
+            self.workspace.seed, self.webhook_events, self.refused_webhook_events
+        )
         self.limiter = SlidingWindowLimiter(self.rate_limit_rps)
 
     def __repr__(self) -> str:

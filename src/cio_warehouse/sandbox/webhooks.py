@@ -32,6 +32,25 @@ SUBSCRIBABLE_EVENTS: frozenset[str] = (
     | _events("whatsapp", _SMS + " opened")
 )
 
+# The names the official delivery spec lists (journeys-webhooks.json: per object_type, the
+# `metric` enums of its oneOf, and customer_subscription_preferences_changed for the customer
+# metric cio_subscription_preferences_changed). The live create call refuses other names with 400
+# naming them (docs/customerio-behaviour.md); the docs' reading accepts SUBSCRIBABLE_EVENTS.
+_MESSAGE = "attempted clicked drafted failed sent undeliverable"
+SPEC_EVENTS: frozenset[str] = (
+    _events("customer", "subscribed unsubscribed subscription_preferences_changed")
+    | _events("email", _MESSAGE + " bounced converted delivered dropped opened spammed "
+                                  "unsubscribed")
+    | _events("push", "attempted bounced clicked converted delivered dropped failed opened sent "
+                      "undeliverable")
+    | _events("in_app", _MESSAGE + " converted opened")
+    | _events("sms", _MESSAGE + " bounced converted delivered replied")
+    | _events("slack", _MESSAGE)
+    | _events("webhook", _MESSAGE)
+    | _events("whatsapp", _MESSAGE + " bounced converted delivered dropped opened replied")
+)
+EVENT_MODES = ("docs", "live")
+
 # Defaults for fields a create or replace leaves out, as in reporting_webhook_get.json.
 _DEFAULTS = {"disabled": False, "full_resolution": True, "with_content": False}
 
@@ -52,7 +71,9 @@ class Deliverable:
     signing_key: str
 
 
-def validate_body(body: object) -> dict[str, Any]:
+def validate_body(
+    body: object, accepted: frozenset[str] = SUBSCRIBABLE_EVENTS
+) -> dict[str, Any]:
     """The stored fields of a create (POST) or a whole-object replace (PUT) body."""
     if not isinstance(body, dict):
         raise WebhookError("the body must be a JSON object")
@@ -63,9 +84,9 @@ def validate_body(body: object) -> dict[str, Any]:
         raise WebhookError("endpoint is required and must be an http(s) URL")
     if not isinstance(events, list) or not events:
         raise WebhookError("events must list at least one event")
-    unknown = [event for event in events if event not in SUBSCRIBABLE_EVENTS]
+    unknown = [event for event in events if event not in accepted]
     if unknown:
-        raise WebhookError(f"unknown event(s): {', '.join(map(str, unknown))}")
+        raise WebhookError(f"invalid event(s): {', '.join(map(str, unknown))}")
     fields: dict[str, Any] = {"name": name, "endpoint": endpoint, "events": list(events)}
     for flag, default in _DEFAULTS.items():
         value = body.get(flag, default)
@@ -78,8 +99,16 @@ def validate_body(body: object) -> dict[str, Any]:
 class WebhookStore:
     """Ids count up from 1; signing keys are random-looking hex, deterministic by seed and id."""
 
-    def __init__(self, seed: int = 1) -> None:
+    def __init__(
+        self, seed: int = 1, events: str = "docs", refused: frozenset[str] = frozenset(),
+    ) -> None:
+        """`events`: "docs" accepts every event name the docs use, "live" only the delivery
+        spec's (SPEC_EVENTS); `refused`: names refused on top, as a live workspace may."""
+        if events not in EVENT_MODES:
+            raise ValueError(f"webhook events mode must be one of {EVENT_MODES}, not {events!r}")
         self._seed = seed
+        known = SPEC_EVENTS if events == "live" else SUBSCRIBABLE_EVENTS | SPEC_EVENTS
+        self.accepted = known - refused
         self._lock = threading.Lock()
         self._webhooks: dict[int, dict[str, Any]] = {}
         self._keys: dict[int, str] = {}
@@ -94,7 +123,7 @@ class WebhookStore:
             return copy.deepcopy(self._find(webhook_id))
 
     def create(self, body: object) -> dict[str, Any]:
-        fields = validate_body(body)
+        fields = validate_body(body, self.accepted)
         with self._lock:
             webhook_id = self._next_id
             self._next_id += 1
@@ -110,7 +139,7 @@ class WebhookStore:
         """PUT sends the whole object: fields it leaves out go back to their defaults."""
         with self._lock:
             self._find(webhook_id)
-            fields = validate_body(body)
+            fields = validate_body(body, self.accepted)
             hook = {"name": fields.pop("name"), "id": webhook_id, "type": "webhook", **fields}
             self._webhooks[webhook_id] = hook
             return copy.deepcopy(hook)
