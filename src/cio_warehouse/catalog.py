@@ -33,7 +33,7 @@ class Table:
     # The primary key's type as Customer.io documents it. Only a table whose first sync finds no
     # rows uses it (to exist, empty, with its key); otherwise the data decides, as for any column.
     primary_key_type: str = "bigint"
-    # Unix-second integers that land as timestamp columns.
+    # Unix-second integers that land as timestamp columns; 0 means "never" and lands as NULL.
     timestamp_fields: tuple[str, ...] = ()
     # Nested values (lists, objects) kept as JSON columns, queried with JSON functions.
     json_fields: tuple[str, ...] = ()
@@ -61,7 +61,10 @@ TABLES: tuple[Table, ...] = (
         "campaigns",
         "Campaigns (journeys): name, state, trigger and filter segments, actions, tags.",
         _API, "id", "/v1/campaigns", "campaigns",
-        timestamp_fields=("created", "updated", "first_started"),
+        # scheduled_start/stop: unix seconds too, live (docs/customerio-behaviour.md).
+        timestamp_fields=(
+            "created", "updated", "first_started", "scheduled_start", "scheduled_stop"
+        ),
         json_fields=("actions", "tags", "trigger_segment_ids", "filter_segment_ids"),
     ),
     Table(
@@ -75,7 +78,8 @@ TABLES: tuple[Table, ...] = (
         "newsletters",
         "Newsletters: name, type, contents, recipient segments, send time, tags.",
         _API, "id", "/v1/newsletters", "newsletters", Paging.CURSOR,
-        timestamp_fields=("created", "updated", "sent_at"),
+        # scheduled_at: unix seconds too, live (docs/customerio-behaviour.md).
+        timestamp_fields=("created", "updated", "sent_at", "scheduled_at"),
         json_fields=("content_ids", "tags", "recipient_segment_ids"),
     ),
     Table(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -144,6 +145,32 @@ def test_timestamps_are_the_api_unix_seconds(
         [first["id"]],
     )
     assert loaded == (first["created"],)
+
+
+@pytest.mark.parametrize(
+    ("table", "field"),
+    [("newsletters", "scheduled_at"), ("campaigns", "scheduled_start"),
+     ("campaigns", "scheduled_stop")],
+)
+def test_scheduled_times_are_timestamps_and_zero_is_null(
+    synced: Engine, workspace: Workspace, table: str, field: str
+) -> None:
+    """docs/customerio-behaviour.md: these are unix seconds like their siblings, and a 0 is
+    Customer.io's "never": NULL, not 1970-01-01."""
+    assert _columns(synced, table)[field] == TYPE_OF[synced.name]["timestamp"]
+    rows = list(workspace.rows(table))
+    zeros = sum(1 for row in rows if row[field] == 0)
+    assert 0 < zeros < len(rows), "the sandbox should generate both"
+    assert synced.one(f"select count(*) from acme.{table} where {field} is null") == (zeros,)
+    epoch_year = synced.one(f"select count(*) from acme.{table} where {field} < ?",
+                            [datetime(1971, 1, 1, tzinfo=UTC)])
+    assert epoch_year == (0,)
+    scheduled = next(row for row in rows if row[field])
+    loaded = synced.one(
+        f"select cast(extract(epoch from {field}) as bigint) from acme.{table} where id = ?",
+        [scheduled["id"]],
+    )
+    assert loaded == (scheduled[field],)
 
 
 def test_nested_lists_are_queryable(

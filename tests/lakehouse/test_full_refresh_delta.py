@@ -118,7 +118,10 @@ def test_timestamps_are_timestamps_and_json_columns_parse(scenario: Scenario, ta
     for row in scenario.workspace.rows(table, hidden=True):
         got = loaded[row[entry.primary_key]]
         for field_name in entry.timestamp_fields:
-            if row.get(field_name) is not None:
+            if row.get(field_name) == 0:
+                # Customer.io's "never" is NULL, not 1970-01-01 (docs/customerio-behaviour.md).
+                assert got[field_name] is None, field_name
+            elif row.get(field_name) is not None:
                 # The API's unix seconds, as an instant.
                 assert got[field_name] == datetime.fromtimestamp(row[field_name], UTC), field_name
         for field_name in entry.json_fields:

@@ -119,7 +119,8 @@ def broadcast(ctx: GenContext, i: int) -> Row:
         "tags": _tags(r), "first_started": created + r.below(7 * _DAY),
     }
     if r.chance(25):
-        row["active"], row["state"] = False, "draft"
+        # A draft never started: Customer.io's "never" in a timestamp field is 0.
+        row["active"], row["state"], row["first_started"] = False, "draft", 0
     _maybe_unknown_field(row, r, 30)
     if i == ctx.special_index("broadcasts", "nil-tags"):
         # The published example's oddities (cio-examples/README.md): "tags" is the string "nil"
@@ -161,6 +162,10 @@ def campaign(ctx: GenContext, i: int) -> Row:
         row["start_minutes"] = r.pick((0, 15, 30, 45))
         row["frequency"] = r.pick(("once", "yearly", "monthly"))
     _maybe_unknown_field(row, r, 10)
+    # Unix seconds, 0 when unset (customerio-api.md, "Where the live API differs").
+    start = created + r.below(30 * _DAY) if r.chance(30) else 0
+    row["scheduled_start"] = start
+    row["scheduled_stop"] = start + r.between(1, 90) * _DAY if start and r.chance(50) else 0
     return row
 
 
@@ -184,7 +189,7 @@ def newsletter(ctx: GenContext, i: int) -> Row:
     sent = created + r.below(30 * _DAY)
     topics = ctx.counts["subscription_topics"]
     content = r.between(1, 900)
-    return {
+    row: Row = {
         "id": nid, "deduplicate_id": f"{nid}:{sent}",
         "type": r.pick(("email", "email", "email", "sms", "push", "in_app")),
         "content_ids": [content + n for n in range(r.between(1, 3))],
@@ -192,6 +197,10 @@ def newsletter(ctx: GenContext, i: int) -> Row:
         "recipient_segment_ids": _ids(r, ctx.counts["segments"], 2), "tags": _tags(r),
         "subscription_topic_id": r.between(1, topics) if topics else None,
     }
+    # Unix seconds, 0 for a newsletter sent without a schedule (customerio-api.md, "Where the
+    # live API differs").
+    row["scheduled_at"] = sent - r.below(_DAY) if r.chance(40) else 0
+    return row
 
 
 def object_type(ctx: GenContext, i: int) -> Row:

@@ -70,7 +70,7 @@ def table_resource(
             # rows (dlt 1.31).
             if page:
                 found = True
-                yield page
+                yield never_as_null(page, table.timestamp_fields)
         if not found:
             # An empty list empties the table; and a workspace with none yet still gets the table
             # (dlt creates none from no rows), so that queries on it work and count 0.
@@ -90,6 +90,18 @@ def table_resource(
     if table_format is not None:  # delta on a lakehouse destination
         resource.apply_hints(table_format=table_format)
     return resource
+
+
+def never_as_null(
+    rows: list[dict[str, Any]], fields: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """A 0 in a timestamp field is Customer.io's "never" (an unscheduled newsletter, a campaign
+    not yet started): NULL, not 1970-01-01 (docs/customerio-behaviour.md)."""
+    for row in rows:
+        for name in fields:
+            if row.get(name) == 0 and not isinstance(row.get(name), bool):
+                row[name] = None
+    return rows
 
 
 def empty_table(table: Table) -> pyarrow.Table:
