@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from cio_warehouse import catalog
-from cio_warehouse.sandbox import SandboxServer, Workspace
+from cio_warehouse.sandbox import Behaviour, SandboxServer, Workspace
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.sync.runner import run_sync
@@ -60,9 +60,12 @@ class Engine:
         self._con.close()
 
 
-@pytest.fixture(scope="module")
-def workspace() -> Workspace:
-    return Workspace.preset("small", seed=11)
+@pytest.fixture(scope="module", params=["docs", "live"])
+def workspace(request: pytest.FixtureRequest) -> Workspace:
+    """The docs' reading and the live one (docs/customerio-behaviour.md): hidden=true lists only
+    the hidden senders, lists end with a cursor and an empty page, unpaged lists page."""
+    behaviour = Behaviour.live() if request.param == "live" else Behaviour()
+    return Workspace.preset("small", seed=11, behaviour=behaviour)
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
@@ -230,7 +233,8 @@ def test_runs_are_recorded_with_rows_and_pages(
     newsletters = store.runs("acme", "newsletters")[-1]  # the module's first sync
     assert newsletters.status == "succeeded"
     assert newsletters.rows == workspace.expected_rows("newsletters")
-    assert newsletters.pages == -(-workspace.expected_rows("newsletters") // 100)
+    trailing = 1 if workspace.behaviour.trailing_empty_page else 0  # the empty last page
+    assert newsletters.pages == -(-workspace.expected_rows("newsletters") // 100) + trailing
     assert newsletters.ended_at is not None and newsletters.ended_at >= newsletters.started_at
 
 
@@ -272,3 +276,29 @@ def test_a_table_with_no_rows_yet_exists_empty_and_takes_rows_later(
                     assert columns[field] == TYPE_OF[engine_name]["json"], (table, field)
         finally:
             engine.close()
+
+
+@pytest.mark.parametrize("behaviour", [Behaviour(), Behaviour.live()], ids=["docs", "live"])
+def test_a_workspace_without_hidden_senders_keeps_its_senders(
+    tmp_path_factory: pytest.TempPathFactory, behaviour: Behaviour
+) -> None:
+    """Live, `hidden=true` lists only hidden senders: a workspace with none got an empty table
+    when that was the only read (docs/customerio-behaviour.md)."""
+    def hides_none(seed: int) -> bool:
+        return not any(Workspace(seed).is_hidden("sender_identities", i) for i in range(3))
+
+    seed = next(s for s in range(1, 100) if hides_none(s))
+    workspace = Workspace(seed, sender_identities=3, behaviour=behaviour)
+    assert workspace.expected_rows("sender_identities", hidden=False) == 3
+    key = "sbx_" + secrets.token_hex(20)
+    store = StateStore(DataDir(tmp_path_factory.mktemp("visible") / "data"))
+    with SandboxServer(workspace, api_key=key) as sandbox:
+        add_source(store, sandbox, key, tables=("sender_identities",))
+        outcomes = run_sync(store, "acme")
+    assert [(o.status, o.rows) for o in outcomes] == [("succeeded", 3)]
+    engine = Engine("duckdb", store, None)
+    try:
+        loaded = engine.all("select id, hidden from acme.sender_identities order by id", [])
+    finally:
+        engine.close()
+    assert loaded == [(row["id"], False) for row in workspace.rows("sender_identities")]
