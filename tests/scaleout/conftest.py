@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from cio_warehouse.state import StateStore
 from cio_warehouse.webhooks.inbox import ENV_INBOX, InboxLocation
 from cio_warehouse.webhooks.inbox.postgres import PostgresInbox
 from cio_warehouse.webhooks.published_keys import KeyPublisher
-from tests.helpers import CLI, free_port
+from tests.helpers import CLI, free_port, wait_until
 
 NGINX = Path("/usr/sbin/nginx")
 
@@ -163,16 +162,19 @@ class Nginx:
              str(self.prefix / "error.log"), "-g", "daemon off;"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        proc = self.proc
+
+        def listens() -> bool:
+            if proc.poll() is not None:
                 raise RuntimeError(f"nginx exited: {self.error_log}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
+                    return True
             except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"nginx did not listen: {self.error_log}")
+                return False
+
+        wait_until(listens, "nginx to listen", 10, detail=lambda: self.error_log)
+        return self
 
     @property
     def error_log(self) -> str:

@@ -16,7 +16,7 @@ import pytest
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.webhooks.inbox import InboxLocation
-from tests.helpers import add_source, free_port
+from tests.helpers import add_source, free_port, wait_until
 from tests.scaleout.conftest import ReceiveProcess, pg_inbox, publish_keys
 from tests.services.postgres import PostgresServer, remove, start_postgres
 from tests.webhooks.conftest import KEY, ReceiverServer, event_body, signed_headers
@@ -84,9 +84,8 @@ def test_postgres_down_is_503_and_back_is_200_and_nothing_acked_is_lost(
         sender = threading.Thread(target=lambda: asyncio.run(
             _send(receiver.endpoint("acme"), acked, statuses, outage, N_EVENTS)))
         sender.start()
-        deadline = time.monotonic() + 30
-        while len(acked) < N_EVENTS // 4 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: len(acked) >= N_EVENTS // 4, "a quarter of the events acked",
+                   interval=0.01, detail=lambda: statuses)
         outage.set()
         own_postgres.stop("immediate")  # as a crash: no goodbye to the sessions
         during = len(acked)
@@ -134,13 +133,16 @@ def test_a_receiver_started_while_postgres_is_down_answers_503_then_200(
         first = httpx.post(url, content=body, headers=signed_headers(body), timeout=30)
         assert first.status_code == 503 and first.headers["retry-after"], first.text
         own_postgres.start()
-        deadline = time.monotonic() + 60
-        while True:  # as Customer.io retries
+        reply = first
+
+        def stored() -> bool:  # as Customer.io retries
+            nonlocal reply
             reply = httpx.post(url, content=body, headers=signed_headers(body), timeout=30)
-            if reply.status_code == 200 or time.monotonic() > deadline:
-                break
-            assert reply.status_code == 503, reply.text
-            time.sleep(0.5)
+            if reply.status_code != 200:
+                assert reply.status_code == 503, reply.text
+            return reply.status_code == 200
+
+        wait_until(stored, "a 200", 60, interval=0.5, detail=lambda: reply.text)
         assert reply.status_code == 200, reply.text
     finally:
         assert receiver.terminate() == 0

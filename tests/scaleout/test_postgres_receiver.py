@@ -15,7 +15,7 @@ from cio_warehouse.state import DataDir, StateError, StateStore
 from cio_warehouse.webhooks.inbox import InboxLocation
 from cio_warehouse.webhooks.published_keys import KeyPublisher
 from cio_warehouse.webhooks.receiver import create_receiver_app
-from tests.helpers import add_source
+from tests.helpers import add_source, wait_until
 from tests.scaleout.conftest import pg_inbox, publish_keys
 from tests.webhooks.conftest import (
     KEY,
@@ -105,11 +105,9 @@ def test_the_publisher_publishes_changes_by_itself(
         with httpx.Client(timeout=10) as client:
             assert post(client, server, event_body()).status_code == 200
             add_source(store, name="later", signing_key=KEY)
-            for _ in range(100):  # published within a round or two
-                if post(client, server, event_body(), source="later").status_code == 200:
-                    break
-            else:
-                pytest.fail("the new source was never published")
+            wait_until(  # published within a round or two (of 0.05 s)
+                lambda: post(client, server, event_body(), source="later").status_code == 200,
+                "the new source to be published", 10, interval=0.01)
     finally:
         server.stop()
         publisher.stop()

@@ -4,7 +4,6 @@ both store into it, with the keys the service publishes; the service's loader lo
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.webhooks.inbox import ENV_INBOX, InboxLocation
-from tests.helpers import ServeProcess, add_source, free_port, run_cli
+from tests.helpers import CliResult, ServeProcess, add_source, free_port, run_cli, wait_until
 from tests.scaleout.conftest import ReceiveProcess
 from tests.webhooks.conftest import KEY, event_body, signed_headers
 
@@ -44,19 +43,19 @@ def test_serve_and_a_remote_receiver_share_the_inbox(
         # A source added while serve runs reaches the remote receiver by itself.
         add_source(store, name="later", signing_key=KEY)
         later_url = f"http://127.0.0.1:{remote.port}/webhooks/customerio/later"
-        deadline = time.monotonic() + 10
-        while _post(later_url, event_body(ids[2])) != 200:
-            assert time.monotonic() < deadline, "the new source was not published"
-            time.sleep(0.1)
+        wait_until(lambda: _post(later_url, event_body(ids[2])) == 200,
+                   "the new source to be published", 10, interval=0.1)
         sql = ("select event_id from acme.email_events union all "
                "select event_id from later.email_events order by 1")
-        deadline = time.monotonic() + 60
-        while True:
+        result = CliResult(-1, "", "")
+
+        def loaded() -> bool:
+            nonlocal result
             result = run_cli(data_dir, "query", sql, "--format", "json")
-            if result.code == 0 and len(json.loads(result.stdout)) >= 3:
-                break
-            assert time.monotonic() < deadline, result.output
-            time.sleep(0.5)
+            return result.code == 0 and len(json.loads(result.stdout)) >= 3
+
+        wait_until(loaded, "the three events in the warehouse", 60, interval=0.5,
+                   detail=lambda: result.output)
         assert [r["event_id"] for r in json.loads(result.stdout)] == ids
     finally:
         remote.kill()
