@@ -3,12 +3,14 @@ previous rows intact, checked by querying after the sync."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 import duckdb
 import pytest
 
 from cio_warehouse.sandbox import (
+    Behaviour,
     FailAlways,
     Fault,
     Latency,
@@ -133,3 +135,39 @@ def test_outage_mid_paging_keeps_the_previous_rows(
         sandbox, baseline, ServerError(path="/v1/newsletters", status=502, count=None, after=2)
     )
     _assert_failed_and_intact(baseline, outcomes, "newsletters", before, "HTTP 502")
+
+
+@pytest.fixture
+def live(api_key: str) -> Iterator[SandboxServer]:
+    """The live reading of docs/customerio-behaviour.md: lists end with a cursor and one empty
+    page, and the documented-unpaged lists page anyway."""
+    workspace = Workspace.preset("small", seed=7, behaviour=Behaviour.live())
+    with SandboxServer(workspace, api_key=api_key) as server:
+        yield server
+
+
+def test_live_paging_lands_every_row(store: StateStore, live: SandboxServer, api_key: str) -> None:
+    add_source(store, live, api_key)
+    outcomes = run_sync(store, "acme", TABLES)
+    assert [o.error for o in outcomes if o.error] == []
+    for table in TABLES:
+        count, _ = _snapshot(store, table)
+        assert count == live.workspace.expected_rows(table), table
+    starts = [r for r in live.requests() if r.path == "/v1/segments" and "start=" in r.query]
+    assert len(starts) == -(-live.workspace.expected_rows("segments") // 10)  # pages 2.. + empty
+
+
+@pytest.mark.parametrize("path", ["/v1/newsletters", "/v1/segments"])
+def test_a_repeated_cursor_on_the_trailing_empty_page_ends_the_list(
+    store: StateStore, live: SandboxServer, api_key: str, path: str
+) -> None:
+    """Was: the table failed ("a second time"); an empty page is the end whatever its next."""
+    table = path.removeprefix("/v1/")
+    add_source(store, live, api_key)
+    pages = -(-live.workspace.expected_rows(table) // (100 if table == "newsletters" else 10))
+    # Pages 2..n carry a start; the next request with one is the trailing empty page.
+    live.set_faults([RepeatCursor(path=path, after=pages - 1)])
+    outcomes = run_sync(store, "acme", [table])
+    assert [(o.status, o.error) for o in outcomes] == [("succeeded", None)]
+    assert _snapshot(store, table)[0] == live.workspace.expected_rows(table)
+    assert [f["fired"] for f in live.faults()] == [1]

@@ -29,7 +29,8 @@ from cio_warehouse.sandbox.responses import error_response, server_error_respons
 from cio_warehouse.sandbox.state import SandboxState
 from cio_warehouse.sandbox.tables import TABLES
 
-_PAGED_PATHS = frozenset(spec.path for spec in TABLES.values() if spec.paged)
+# Every list: the live reading pages the documented-unpaged ones too (behaviour.py).
+_PAGED_PATHS = frozenset(spec.path for spec in TABLES.values())
 _DROPPED_ON_PURPOSE: ContextVar[bool] = ContextVar("cio_sandbox_dropped", default=False)
 _UVICORN_INCOMPLETE = "ASGI callable returned without completing response."
 
