@@ -32,7 +32,7 @@ from cio_warehouse.webhooks.inbox import (
     PendingEvent,
 )
 from cio_warehouse.webhooks.receiver import ReceiverSettings, create_receiver_app
-from tests.helpers import add_source
+from tests.helpers import add_source, wait_until
 
 SOURCE = "acme"
 KEY = "2f1c0b9e8d7a6f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3b2a1908f7e6d"  # looks like CIO's
@@ -97,11 +97,12 @@ class ReceiverServer:
 
     def start(self) -> ReceiverServer:
         self._thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+        def started() -> bool:
+            if not self._thread.is_alive():
                 raise RuntimeError("the receiver did not start")
-            time.sleep(0.005)
+            return self.server.started
+
+        wait_until(started, "the receiver to start", 20, interval=0.005)
         port = self.server.servers[0].sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         return self

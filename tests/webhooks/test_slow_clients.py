@@ -16,7 +16,7 @@ import uvicorn
 
 from cio_warehouse.state import DataDir
 from cio_warehouse.webhooks.receiver import ReceiverSettings
-from tests.helpers import CLI
+from tests.helpers import CLI, wait_until
 from tests.webhooks.conftest import (
     SOURCE,
     ReceiverProcess,
@@ -280,14 +280,14 @@ def test_the_head_deadline_frees_the_places_silent_connections_held(
 def wait_for_ack(process: ReceiverProcess) -> bool:
     """A delivery is acked once the closed connections have left the server's count (closing
     takes the event loop a moment): retried on 503 as Customer.io does."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
+    def acked() -> bool:
         reply, _ = deliver(process)
         if reply.status_code == 200:
             return True
         assert reply.status_code == 503
-        time.sleep(0.1)
-    return False
+        return False
+
+    return wait_until(acked, "a delivery to be acked", WAIT_SECONDS, interval=0.1)
 
 
 def test_a_head_still_incomplete_past_its_cap_is_refused_with_431(
@@ -343,10 +343,11 @@ def test_uvicorn_has_still_no_head_deadline_of_its_own() -> None:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline
-            time.sleep(0.01)
+        def started() -> bool:
+            assert thread.is_alive()
+            return server.started
+
+        wait_until(started, "uvicorn to start", 20, interval=0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
         with socket.create_connection(("127.0.0.1", port)) as silent:
             time.sleep(3 * config.timeout_keep_alive)
