@@ -89,3 +89,22 @@ def test_registration_failure_shows_why_and_the_manual_steps(
         page.click("#save-key")
         expect(page.locator("#key-saved")).to_contain_text("No webhook is registered yet")
         expect(page.locator("#key-stored")).to_be_visible()
+
+
+def test_refused_event_names_are_registered_without_and_said(
+    page: Page, served: Served, workspace: Workspace, api_key: str
+) -> None:
+    """Customer.io answering 400 naming events (docs/customerio-behaviour.md): the wizard shows
+    the webhook registered without them and names them, never the manual steps."""
+    with SandboxServer(workspace, api_key=api_key, webhook_events="live",
+                       refused_webhook_events=["in_app_opened"]) as sandbox:
+        open_step1(page)
+        fill_credentials(page, "acme", api_key, "us", sandbox.url)
+        page.click("#next")
+        page.wait_for_url("**/sources/acme/setup/webhook")
+        expect(page.locator("#register-summary")).to_contain_text("disabled until its signing key")
+        expect(page.locator("#register-notice")).to_contain_text("Customer.io refused")
+        expect(page.locator("#register-notice")).to_contain_text("in_app_opened")
+        expect(page.locator("#manual-steps")).to_have_count(0)
+        [hook] = sandbox.webhooks()
+        assert "in_app_opened" not in hook["events"]

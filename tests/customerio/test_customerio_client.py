@@ -229,6 +229,7 @@ def test_401_explains_the_three_causes_and_the_other_region() -> None:
     assert "Settings > Account Settings > API Credentials > App API Keys" in message
     assert "region us, api.customer.io" in message
     assert "use region 'eu'" in message
+    assert "IP allowlist" in message  # a workspace may admit the App API from listed IPs only
     assert (info.value.status, info.value.path) == (401, PATH)
     assert len(script.requests) == 1
 
@@ -248,6 +249,7 @@ def test_403_names_the_resource_the_key_cannot_read() -> None:
     message = str(info.value)
     assert "may not read segments" in message
     assert "full access" in message
+    assert "IP allowlist" in message
     assert info.value.resource == "segments"
     assert (info.value.status, info.value.path) == (403, "/v1/segments")
     assert len(script.requests) == 1

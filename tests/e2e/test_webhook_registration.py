@@ -7,11 +7,13 @@ import subprocess
 from cio_warehouse import catalog, webhook_links
 from cio_warehouse.sandbox import SandboxServer, Workspace
 from cio_warehouse.state import DataDir, StateStore
+from cio_warehouse.webhooks.registration import subscribed_events
 from tests.helpers import CLI, run_cli
 
 PUBLIC = "https://cio.example.com"
 URL = f"{PUBLIC}/webhooks/customerio/acme"
-ALL_EVENTS = sorted(e for t in catalog.WEBHOOK_TABLES for e in t.events)
+# What the official spec lists for the seven event tables (webhooks/spec_events.py).
+ALL_EVENTS = sorted(subscribed_events([t.name for t in catalog.WEBHOOK_TABLES]))
 
 
 def _link(data_dir: DataDir, sandbox: SandboxServer, key: str) -> None:
@@ -113,3 +115,42 @@ def test_signing_key_before_registration_is_kept(
     source = StateStore(data_dir).get_source("acme")
     assert source.previous_signing_key is not None
     assert source.previous_signing_key.reveal() == "whsec-" + "ab" * 16
+
+
+def test_live_event_names_register_with_the_spec_list(
+    data_dir: DataDir, workspace: Workspace, api_key: str
+) -> None:
+    """docs/customerio-behaviour.md: a live create refuses names outside the delivery spec; we
+    subscribe to the spec's list. The one name we read past the enum, push_drafted (its enum
+    says "attempted"), the sandbox reads literally and refuses: it is left out and said."""
+    with SandboxServer(workspace, api_key=api_key, webhook_events="live") as sandbox:
+        _link(data_dir, sandbox, api_key)
+        result = run_cli(data_dir, "webhook", "register", "acme", "--url", PUBLIC)
+        [hook] = sandbox.webhooks()
+    assert result.code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "Customer.io refused 1 event name (push_drafted)" in text
+    assert sorted(hook["events"]) == [e for e in ALL_EVENTS if e != "push_drafted"]
+
+
+def test_refused_event_names_are_left_out_and_said(
+    data_dir: DataDir, workspace: Workspace, api_key: str
+) -> None:
+    """A workspace that answers 400 naming in_app_* (PostHog: the App API enum lacks them):
+    registered without them, said by register and by status, no manual steps."""
+    refused = [e for e in ALL_EVENTS if e.startswith("in_app_")] + ["push_drafted"]
+    with SandboxServer(workspace, api_key=api_key, webhook_events="live",
+                       refused_webhook_events=refused) as sandbox:
+        _link(data_dir, sandbox, api_key)
+        result = run_cli(data_dir, "webhook", "register", "acme", "--url", PUBLIC)
+        [hook] = sandbox.webhooks()
+        status = run_cli(data_dir, "webhook", "status", "acme")
+    assert result.code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "Created reporting webhook" in text and "manual" not in text.lower()
+    assert f"Customer.io refused {len(refused)} event names" in text
+    assert all(name in text for name in refused)
+    assert sorted(hook["events"]) == sorted(set(ALL_EVENTS) - set(refused))
+    status_text = " ".join(status.stdout.split())
+    assert status.code == 0 and "The webhook is not subscribed to" in status_text
+    assert all(name in status_text for name in refused)

@@ -217,3 +217,23 @@ def test_registration_failure_comes_back_with_the_manual_steps(
     assert outcome["ok"] is False and outcome["webhook"] is None
     assert "may not manage reporting webhooks" in outcome["failure"]
     assert any("Reporting Webhooks" in step for step in outcome["steps"])
+
+
+def test_refused_event_names_come_back_as_a_notice_not_manual_steps(
+    browser: Browser, workspace: Workspace, api_key: str
+) -> None:
+    """A live workspace answering 400 naming events: registered without them, said in the
+    registration and in the webhook's status (docs/customerio-behaviour.md)."""
+    with SandboxServer(workspace, api_key=api_key, webhook_events="live",
+                       refused_webhook_events=["email_deferred", "email_spammed"]) as sandbox:
+        browser.ok("POST", "/api/v1/sources", {
+            "name": "acme", "region": "us", "app_api_key": api_key,
+            "api_base_url": sandbox.url, "tables": ["email_events"]}, status=201)
+        outcome = browser.ok("POST", "/api/v1/sources/acme/webhook/register", {})
+        status = browser.ok("GET", "/api/v1/sources/acme/webhook")
+    assert outcome["ok"] is True and outcome["steps"] == []
+    assert outcome["refused"] == ["email_spammed"]
+    assert "email_spammed" not in outcome["events"] and "email_sent" in outcome["events"]
+    assert "Customer.io refused 1 event name (email_spammed)" in outcome["notice"]
+    assert status["missing_events"] == ["email_spammed"]
+    assert "not subscribed to email_spammed" in status["missing_notice"]

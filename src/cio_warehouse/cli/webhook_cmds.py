@@ -60,6 +60,8 @@ def register(
             f"({UI_PATH}) and run "
             f"[bold]cio-warehouse webhook signing-key {name}[/] to enable it."
         )
+        if outcome.notice:
+            console.print(f"[yellow]Note:[/] {outcome.notice}", highlight=False)
         return
     console.print(
         f"[yellow]The webhook could not be registered automatically:[/] {outcome.failure}.\n"
@@ -108,6 +110,8 @@ def status(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The sou
         f"{len(webhook.get('events') or [])} events, endpoint {webhook.get('endpoint')}"
     )
     console.print(f"Customer.io: {remote}", highlight=False)
+    if found.missing_notice:
+        console.print(f"[yellow]Note:[/] {found.missing_notice}", highlight=False)
     print_delivery_health(context.data_dir, source)
 
 

@@ -59,7 +59,8 @@ class KeyRejectedError(CustomerIOError):
             f"API key and not a Track API key (App API keys are under {_API_KEYS_PAGE}), and "
             f"that it belongs to this region, because US keys work only on api.customer.io and "
             f"EU keys only on api-eu.customer.io, so if the workspace lives in the "
-            f"{other.upper()} region, use region {other!r}."
+            f"{other.upper()} region, use region {other!r}. If the workspace limits App API "
+            f"access to an IP allowlist, also check that this machine's public address is on it."
         )
         super().__init__(message, status=401, path=path)
         self.region = region
@@ -75,7 +76,8 @@ class ScopeMissingError(CustomerIOError):
         message = (
             f"The App API key may not {verb} {self.resource} (HTTP 403 on {method} {path}): "
             f"in Customer.io, give the key access to {self.resource} under {_API_KEYS_PAGE}, "
-            f"or create a key with full access."
+            f"or create a key with full access. If the workspace limits App API access to an IP "
+            f"allowlist, check that this machine's public address is on it."
         )
         super().__init__(message, status=403, path=path)
 

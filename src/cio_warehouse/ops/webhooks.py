@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cio_warehouse import webhook_links
@@ -12,6 +12,7 @@ from cio_warehouse.secret import Secret
 from cio_warehouse.state import SourceConfig, StateStore
 from cio_warehouse.webhooks.health import Assessment, DeliveryCounters, assess
 from cio_warehouse.webhooks.inbox import InboxLocation
+from cio_warehouse.webhooks.registration import missing_events
 
 # webhook_links.py does the work with Customer.io; this is what its users see of it.
 
@@ -62,11 +63,25 @@ class RemoteWebhook:
 
     webhook: dict[str, Any] | None
     error: str | None
+    # Events the selected tables want that the webhook lacks (Customer.io refused them).
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def missing_notice(self) -> str | None:
+        if not self.missing:
+            return None
+        return (
+            f"The webhook is not subscribed to {', '.join(self.missing)}: Customer.io refused "
+            f"{'that name' if len(self.missing) == 1 else 'those names'} at registration (or "
+            f"{'it was' if len(self.missing) == 1 else 'they were'} removed in its UI), so "
+            f"those events do not arrive."
+        )
 
 
 def remote_webhook(store: StateStore, name: str, *, interactive: bool = False) -> RemoteWebhook:
     try:
-        return RemoteWebhook(webhook_links.fetch_webhook(store, name, interactive=interactive),
-                             None)
+        webhook = webhook_links.fetch_webhook(store, name, interactive=interactive)
     except CustomerIOError as exc:
         return RemoteWebhook(None, str(exc))
+    tables = known_source(store, name).tables
+    return RemoteWebhook(webhook, None, missing_events(webhook, tables) if webhook else [])

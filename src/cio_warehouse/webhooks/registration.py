@@ -7,13 +7,16 @@ matched by its exact endpoint URL, so registering twice creates nothing new.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from cio_warehouse import catalog
 from cio_warehouse.customerio import AppAPIClient, CustomerIOError, ScopeMissingError
+from cio_warehouse.customerio.errors import RequestError
+from cio_warehouse.webhooks.spec_events import subscription_names
 
 WEBHOOK_PATH = "/webhooks/customerio/{source}"
 WEBHOOK_NAME = "cio-warehouse ({source})"
@@ -26,8 +29,54 @@ def webhook_url(public_base_url: str, source: str) -> str:
 
 
 def subscribed_events(tables: Sequence[str]) -> list[str]:
-    """The subscription names of the selected webhook tables, in catalog order."""
-    return [e for t in catalog.WEBHOOK_TABLES if t.name in tables for e in t.events]
+    """What the official spec lists for the object types of the selected webhook tables, in
+    catalog order (spec_events.py; docs/customerio-behaviour.md)."""
+    return [
+        name
+        for table in catalog.WEBHOOK_TABLES
+        if table.name in tables
+        for object_type in table.object_types
+        for name in subscription_names(object_type)
+    ]
+
+
+def refused_notice(refused: Sequence[str]) -> str | None:
+    """One sentence on the event names Customer.io would not subscribe to, or None."""
+    if not refused:
+        return None
+    return (
+        f"Customer.io refused {len(refused)} event name{'' if len(refused) == 1 else 's'} "
+        f"({', '.join(refused)}), so the webhook is registered without "
+        f"{'it' if len(refused) == 1 else 'them'}: those events will not arrive."
+    )
+
+
+def named_in_400(error: CustomerIOError, events: Sequence[str]) -> list[str]:
+    """The events a 400 names: Customer.io refuses a create or update naming the event names it
+    does not accept (docs/customerio-behaviour.md); the body is otherwise opaque."""
+    if not isinstance(error, RequestError) or error.status != 400:
+        return []
+    return [e for e in events if re.search(rf"(?<![a-z_]){re.escape(e)}(?![a-z_])", error.message)]
+
+
+def without_refused(
+    call: Callable[[list[str]], dict[str, Any]], events: Sequence[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """`call(events)`, and again without the events each 400 names, as long as some remain.
+
+    Returns the webhook and the refused names. A 400 that names none of our events, or all of
+    them, is raised: dropping would not help.
+    """
+    wanted, refused = list(events), list[str]()
+    while True:
+        try:
+            return call(wanted), refused
+        except CustomerIOError as exc:
+            named = named_in_400(exc, wanted)
+            if not named or len(named) == len(wanted):
+                raise
+            refused += named
+            wanted = [e for e in wanted if e not in named]
 
 
 def check_public_url(url: str) -> str | None:
@@ -58,10 +107,16 @@ class Registration:
     created: bool = False
     failure: str | None = None  # why automatic registration did not work
     steps: list[str] = field(default_factory=list)  # manual steps when it failed
+    refused: list[str] = field(default_factory=list)  # names Customer.io would not subscribe to
 
     @property
     def ok(self) -> bool:
         return self.webhook is not None
+
+    @property
+    def notice(self) -> str | None:
+        """What the user should know about a registration that worked, e.g. refused events."""
+        return refused_notice(self.refused)
 
 
 def register(
@@ -86,24 +141,42 @@ def register(
     problem = check_public_url(url)
     if problem:
         return failed(problem)
-    try:
-        for existing in client.list_reporting_webhooks():
-            if existing.get("endpoint") == url:
-                updated = _with_events(client, existing, events, full_resolution, with_content)
-                return Registration(url, events, webhook=updated)
-        created = client.create_reporting_webhook(
+    def create(names: list[str]) -> dict[str, Any]:
+        return client.create_reporting_webhook(
             WEBHOOK_NAME.format(source=source),
             url,
-            events,
+            names,
             disabled=True,
             full_resolution=full_resolution,
             with_content=with_content,
         )
+
+    try:
+        existing = next(
+            (hook for hook in client.list_reporting_webhooks() if hook.get("endpoint") == url),
+            None,
+        )
+        if existing is not None:
+
+            def update(names: list[str]) -> dict[str, Any]:
+                assert existing is not None
+                return _with_events(client, existing, names, full_resolution, with_content)
+
+            updated, refused = without_refused(update, events)
+            return _registered(url, events, updated, refused, created=False)
+        created, refused = without_refused(create, events)
     except ScopeMissingError as exc:
         return failed(f"the App API key may not manage reporting webhooks ({exc})")
     except CustomerIOError as exc:
         return failed(str(exc))
-    return Registration(url, events, webhook=created, created=True)
+    return _registered(url, events, created, refused, created=True)
+
+
+def _registered(
+    url: str, events: list[str], webhook: dict[str, Any], refused: list[str], *, created: bool
+) -> Registration:
+    kept = [e for e in events if e not in refused]
+    return Registration(url, kept, webhook=webhook, created=created, refused=refused)
 
 
 def _with_events(
@@ -138,10 +211,24 @@ def update_events(
     least one event, and nothing would keep what it sends."""
     current = client.get_reporting_webhook(webhook_id)
     events = subscribed_events(tables)
-    wanted: dict[str, Any] = {"events": events} if events else {"disabled": True}
-    if events and enabled is not None:
-        wanted["disabled"] = not enabled
-    return client.update_reporting_webhook(webhook_id, {**current, **wanted})
+    if not events:
+        return client.update_reporting_webhook(webhook_id, {**current, "disabled": True})
+    flags: dict[str, Any] = {} if enabled is None else {"disabled": not enabled}
+
+    def put(names: list[str]) -> dict[str, Any]:
+        return client.update_reporting_webhook(
+            webhook_id, {**current, **flags, "events": names}
+        )
+
+    updated, _refused = without_refused(put, events)
+    return updated
+
+
+def missing_events(webhook: dict[str, Any], tables: Sequence[str]) -> list[str]:
+    """Events the selected tables want that the webhook, as Customer.io has it, lacks: the names
+    Customer.io refused at registration (or ones removed in its UI)."""
+    have = set(webhook.get("events") or [])
+    return [e for e in subscribed_events(tables) if e not in have]
 
 
 def unregister(client: AppAPIClient, webhook_id: int) -> None:

@@ -167,6 +167,10 @@ class Registration(BaseModel):
     created: bool
     failure: str | None
     steps: list[str]
+    refused: list[str] = Field(
+        description="Event names Customer.io refused (400): registered without them."
+    )
+    notice: str | None = Field(description="A sentence on the refused events, if any.")
 
 
 class SigningKeyIn(Body):
@@ -214,6 +218,10 @@ class WebhookStatus(BaseModel):
     url: str | None
     remote: dict[str, Any] | None
     remote_error: str | None
+    missing_events: list[str] = Field(
+        description="Events of the selected tables the webhook in Customer.io lacks."
+    )
+    missing_notice: str | None
     health: DeliveryHealth
     assessment: Assessment
     loader: LoaderState

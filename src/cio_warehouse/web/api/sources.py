@@ -121,7 +121,9 @@ def post_register(name: SourceName, service: ServiceDep, settings: SettingsDep,
     except StateError as exc:
         raise ApiError(400, str(exc), "public_base_url") from None
     outcome = webhook_links.register(service.store, name, base or settings.public_base_url())
-    return models.Registration.model_validate({**asdict(outcome), "ok": outcome.ok})
+    return models.Registration.model_validate(
+        {**asdict(outcome), "ok": outcome.ok, "notice": outcome.notice}
+    )
 
 
 @router.put("/sources/{name}/webhook/signing-key", response_model=models.KeySaved)
@@ -150,6 +152,8 @@ def get_webhook(name: SourceName, service: ServiceDep) -> models.WebhookStatus:
         url=source.settings.webhook_url,
         remote=remote.webhook,
         remote_error=remote.error,
+        missing_events=remote.missing,
+        missing_notice=remote.missing_notice,
         health=models.DeliveryHealth(
             **asdict(counters), rejected=counters.rejected,
             last_delivery_at=delivery.last_delivery_at, backlog=delivery.backlog,

@@ -74,7 +74,7 @@ async function showWebhook() {
   document.getElementById("webhook-url").value = hook.url ?? "";
   if (hook.remote?.name) document.getElementById("hook-name").textContent = hook.remote.name;
   if (hook.registered && hook.remote) {
-    replace(outcome, registrationOutcome({ ok: true, webhook: hook.remote, events: hook.remote.events ?? [] }));
+    replace(outcome, registrationOutcome({ ok: true, webhook: hook.remote, events: hook.remote.events ?? [], missing_notice: hook.missing_notice }));
   } else if (hook.registered) {
     replace(outcome, banner("warning", null, hook.remote_error ?? "The webhook is registered, but Customer.io's side could not be read."));
   } else {

@@ -195,6 +195,7 @@ async function loadWebhook() {
     ),
     h("p", { class: "caption" }, "URL: ", h("code", { id: "wh-url" }, hook.url ?? "not registered")),
     hook.remote_error ? banner("warning", "Customer.io's side could not be read", hook.remote_error) : null,
+    hook.missing_notice ? banner("warning", "Not subscribed to every event", h("span", { id: "wh-missing" }, hook.missing_notice)) : null,
     hook.loader?.last_error
       ? banner("error", "Events are not reaching the warehouse",
         `${hook.loader.last_error} They wait in the inbox (backlog above) and load once the warehouse takes them` +

@@ -14,8 +14,11 @@ export function registrationOutcome(outcome) {
     const state = hook.disabled
       ? "disabled until its signing key is saved below"
       : "enabled";
-    return banner("ok", `${verb} reporting webhook ${hook.id} in Customer.io`,
-      h("span", { id: "register-summary" }, `It is ${state}, and subscribed to ${num(outcome.events.length)} events of the selected tables.`));
+    const summary = h("span", { id: "register-summary" }, `It is ${state}, and subscribed to ${num(outcome.events.length)} events of the selected tables.`);
+    // Customer.io refused some event names (registered without them), or they are missing now.
+    const notice = outcome.notice ?? outcome.missing_notice;
+    return banner(notice ? "warning" : "ok", `${verb} reporting webhook ${hook.id} in Customer.io`,
+      notice ? [summary, " ", h("span", { id: "register-notice" }, notice)] : summary);
   }
   return h("div", { class: "banner banner-warning", role: "alert", id: "manual-steps" },
     h("strong", {}, "The webhook could not be registered automatically."),
