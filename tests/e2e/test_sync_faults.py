@@ -171,3 +171,25 @@ def test_a_repeated_cursor_on_the_trailing_empty_page_ends_the_list(
     assert [(o.status, o.error) for o in outcomes] == [("succeeded", None)]
     assert _snapshot(store, table)[0] == live.workspace.expected_rows(table)
     assert [f["fired"] for f in live.faults()] == [1]
+
+
+@pytest.mark.parametrize("retry_after", [1, None], ids=["Retry-After 1 (live)", "none (docs)"])
+def test_a_busy_workspace_429s_for_seconds_and_the_table_still_syncs(
+    baseline: StateStore, sandbox: SandboxServer, workspace: Workspace, retry_after: int | None,
+) -> None:
+    """docs/customerio-behaviour.md: the workspace's own traffic shares the 10 rps, so 429s go on
+    for a while (a minute live, 4 s here). They have their own budget: with 5xx allowed only 2
+    attempts, more 429s than that are ridden out."""
+    source = baseline.get_source("acme")
+    baseline.update_source(replace(source, settings=replace(source.settings, max_attempts=2)))
+    outcomes = _sync_with(
+        sandbox, baseline, RateLimited(path="/v1/segments", seconds=4.0, retry_after=retry_after)
+    )
+    assert [(o.table, o.status, o.error) for o in outcomes] == [
+        (t, "succeeded", None) for t in TABLES
+    ]
+    [knob] = sandbox.faults()
+    assert knob["fired"] > 2
+    refused = [r for r in sandbox.requests() if r.path == "/v1/segments" and r.status == 429]
+    assert refused[-1].monotonic - refused[0].monotonic >= 2.0  # the window was waited out
+    assert _snapshot(baseline, "segments")[0] == workspace.expected_rows("segments")
