@@ -302,3 +302,21 @@ def test_a_workspace_without_hidden_senders_keeps_its_senders(
     finally:
         engine.close()
     assert loaded == [(row["id"], False) for row in workspace.rows("sender_identities")]
+
+
+def test_live_null_lists_land_as_empty_tables(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Live, an empty list can come as null (docs/customerio-behaviour.md): every table still
+    exists, empty, instead of failing."""
+    workspace = Workspace(5, behaviour=Behaviour.live(), **{t.name: 0 for t in catalog.API_TABLES})
+    key = "sbx_" + secrets.token_hex(20)
+    store = StateStore(DataDir(tmp_path_factory.mktemp("null") / "data"))
+    with SandboxServer(workspace, api_key=key) as sandbox:
+        add_source(store, sandbox, key)
+        outcomes = run_sync(store, "acme")
+    assert [o.error for o in outcomes if o.error] == []
+    engine = Engine("duckdb", store, None)
+    try:
+        for table in catalog.API_TABLES:
+            assert engine.one(f"select count(*) from acme.{table.name}") == (0,), table.name
+    finally:
+        engine.close()

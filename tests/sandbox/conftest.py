@@ -44,7 +44,7 @@ def read_all(
         requests += 1
         response.raise_for_status()
         body = response.json()
-        rows.extend(body[list_key])
+        rows.extend(body[list_key] or [])  # live, an empty list can be null
         start = body.get("next")
         if not start:
             return rows, requests

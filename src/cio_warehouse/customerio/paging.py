@@ -80,6 +80,10 @@ def _read(get_json: GetJSON, table: Table, params: dict[str, str]) -> Iterator[l
 def _rows(table: Table, body: Mapping[str, Any]) -> list[Row]:
     path, list_key = table.path, table.list_key
     rows = body.get(str(list_key))
+    if rows is None and list_key in body:
+        # Live, an empty list can come as null though the spec says array (collections, Sep
+        # 2026; docs/customerio-behaviour.md): it is an empty page. A missing key is not.
+        return []
     if not isinstance(rows, list):
         raise DataError(
             f"table {table.name}: GET {path} has no list under {list_key!r} (got "

@@ -45,7 +45,10 @@ def _list_endpoint(state: SandboxState, spec: TableSpec) -> Endpoint:
 
     async def unpaged(request: Request) -> Response:
         rows, _ = workspace.page(spec.name, 0, workspace.expected_rows(spec.name), hidden=True)
-        return JSONResponse({spec.list_key: rows})
+        return JSONResponse({spec.list_key: listed(rows)})
+
+    def listed(rows: list[Any]) -> list[Any] | None:
+        return None if not rows and behaviour.empty_list_as_null else rows
 
     async def paged(request: Request) -> Response:
         try:
@@ -72,7 +75,7 @@ def _list_endpoint(state: SandboxState, spec: TableSpec) -> Endpoint:
         if next_index is None and rows and behaviour.trailing_empty_page:
             # Live: the last rows still carry a cursor, and it leads to one empty page.
             next_index = workspace.expected_rows(spec.name)
-        body: dict[str, Any] = {spec.list_key: rows}
+        body: dict[str, Any] = {spec.list_key: listed(rows)}
         if start_text and isinstance(request.scope.get(FAULT_SCOPE_KEY), RepeatCursor):
             body["next"] = start_text  # a cursor this client has already been given
         elif next_index is not None:

@@ -20,6 +20,9 @@ class Behaviour:
     # live: the lists documented as unpaged page anyway (sender identities were paged before the
     # docs said so; broadcast actions are): `next` after this many rows, sent back as `start`.
     unpaged_page_size: int | None = None
+    # live (a peer's live requests, Sep 2026: `{"collections": null}`): an empty list comes as
+    # JSON null, not [] (the spec says array); which list does it is the serializer's accident.
+    empty_list_as_null: bool = False
 
     def __post_init__(self) -> None:
         if self.hidden_senders not in ("docs", "live"):
@@ -32,7 +35,10 @@ class Behaviour:
     @classmethod
     def live(cls) -> Behaviour:
         """Every switch on its live reading."""
-        return cls(hidden_senders="live", trailing_empty_page=True, unpaged_page_size=10)
+        return cls(
+            hidden_senders="live", trailing_empty_page=True, unpaged_page_size=10,
+            empty_list_as_null=True,
+        )
 
 
 DOCS = Behaviour()
