@@ -107,3 +107,29 @@ def test_streams_signed_events_to_registered_webhooks() -> None:
         assert proc.wait(timeout=10) == 0
         _, stderr = proc.communicate(timeout=10)
     assert "Traceback" not in stderr
+
+
+def test_behaviour_live_serves_the_live_reading() -> None:
+    """--behaviour live: the switches of docs/customerio-behaviour.md on their live reading."""
+    env = {**os.environ, "SANDBOX_TEST_KEY": KEY}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cio_warehouse.sandbox", "--port", "0", "--preset", "tiny",
+         "--api-key-env", "SANDBOX_TEST_KEY", "--rate-limit-rps", "off", "--behaviour", "live"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        url = json.loads(read_line(proc))["url"]
+        headers = {"Authorization": f"Bearer {KEY}"}
+        with httpx.Client(base_url=url, headers=headers) as client:
+            segments = client.get("/v1/segments").json()
+            assert segments["next"]  # paged, then a trailing empty page
+            last = client.get("/v1/segments", params={"start": segments["next"]}).json()
+            assert last["segments"] is None  # an empty list is null
+            hidden = client.get("/v1/sender_identities", params={"hidden": "true"}).json()
+            assert all(row["hidden"] for row in hidden["sender_identities"] or [])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
