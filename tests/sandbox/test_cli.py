@@ -10,6 +10,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -132,4 +133,33 @@ def test_behaviour_live_serves_the_live_reading() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+        proc.communicate(timeout=10)
+
+
+def test_live_429_and_event_name_switches_from_the_command_line() -> None:
+    """--no-retry-after (the docs' 429), --webhook-events live and --refuse-webhook-event."""
+    env = {**os.environ, "SANDBOX_TEST_KEY": KEY}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cio_warehouse.sandbox", "--port", "0", "--preset", "tiny",
+         "--api-key-env", "SANDBOX_TEST_KEY", "--rate-limit-rps", "1", "--no-retry-after",
+         "--webhook-events", "live", "--refuse-webhook-event", "email_opened"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        url = json.loads(read_line(proc))["url"]
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as client:
+            limited = [client.get("/v1/segments") for _ in range(3)]
+            assert any(r.status_code == 429 for r in limited)
+            assert all("retry-after" not in r.headers for r in limited)
+            body = {"name": "x", "endpoint": "https://example.com/h",
+                    "events": ["email_sent", "email_opened", "email_deferred"]}
+            refused = client.post("/v1/reporting_webhooks", json=body)
+            while refused.status_code == 429:  # 1 request a second
+                time.sleep(0.3)
+                refused = client.post("/v1/reporting_webhooks", json=body)
+            assert refused.status_code == 400
+            assert "email_opened" in refused.text and "email_deferred" in refused.text
+            assert "email_sent" not in refused.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=10)
