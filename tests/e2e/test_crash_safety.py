@@ -18,7 +18,15 @@ import psutil
 from cio_warehouse.sandbox import SandboxServer
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import StateStore
-from tests.helpers import EVENT_TABLES, ServeProcess, add_source, cio_sign, delivery_body, run_cli
+from tests.helpers import (
+    EVENT_TABLES,
+    ServeProcess,
+    add_source,
+    cio_sign,
+    delivery_body,
+    run_cli,
+    wait_until,
+)
 
 N_EVENTS = 10_000
 SENDERS = 40
@@ -103,16 +111,19 @@ def test_kill_nine_receiver_and_loader_loses_and_doubles_nothing(
                   "customer_events", "webhook_events", "slack_events"]
         union = " union all ".join(f"select event_id from acme.{t}" for t in tables)
         sql = f"select count(*) as n, count(distinct event_id) as d from ({union})"
-        deadline = time.monotonic() + 120
         rows: list[dict[str, int]] = []
         result = None
-        while time.monotonic() < deadline:
+
+        def loaded() -> bool:
+            nonlocal rows, result
             result = run_cli(store.data_dir, "query", sql, "--format", "json")
             if result.code == 0:
                 rows = json.loads(result.stdout)
-                if rows[0]["n"] >= N_EVENTS:
-                    break
-            time.sleep(1)
+                return rows[0]["n"] >= N_EVENTS
+            return False
+
+        wait_until(loaded, f"{N_EVENTS} events in the warehouse", 120, interval=1,
+                   detail=lambda: (rows, kills, result))
         assert rows == [{"n": N_EVENTS, "d": N_EVENTS}], (rows, kills, result)
         print(f"kills: {kills}, sent in {sent_in:.1f}s")
     finally:

@@ -18,7 +18,7 @@ import pytest
 
 from cio_warehouse.sandbox import SandboxServer
 from cio_warehouse.state import DataDir
-from tests.helpers import ServeProcess, cio_sign, run_cli
+from tests.helpers import CliResult, ServeProcess, cio_sign, run_cli, wait_until
 
 SIGNING_KEY = "5e4f30211f2e3d4c5b6a798817263544536271809a8b7c6d5e4f30211f2e3d4c"
 
@@ -76,14 +76,17 @@ def test_every_file_is_private(tmp_path: Path, loose_umask: int, sandbox: Sandbo
     try:
         with httpx.Client(timeout=10) as client:
             assert _delivery(client, serve).status_code == 200
-        deadline = time.monotonic() + 60
-        while True:
+        count = CliResult(-1, "", "")
+
+        def loaded() -> bool:
+            nonlocal count
             count = run_cli(data_dir, "query", "select count(*) as n from acme.email_events",
                             "--format", "json")
             assert count.code == 0, count.output
-            if json.loads(count.stdout) == [{"n": 1}] or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+            return bool(json.loads(count.stdout) == [{"n": 1}])
+
+        wait_until(loaded, "the delivery in the warehouse", 60, interval=0.5,
+                   detail=lambda: count.output)
         assert json.loads(count.stdout) == [{"n": 1}], count.output
         # While it runs: the service file, the inbox and its journals, the warehouse's WAL.
         names = set(os.listdir(root))

@@ -14,7 +14,7 @@ import pytest
 from cio_warehouse.sandbox import SandboxServer
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import StateStore
-from tests.helpers import EVENT_TABLES, ServeProcess, add_source, cio_sign, run_cli
+from tests.helpers import EVENT_TABLES, ServeProcess, add_source, cio_sign, run_cli, wait_until
 
 SIGNING_KEY = "9a8b7c6d5e4f30211f2e3d4c5b6a79881726354453627180a9b8c7d6e5f40312"
 
@@ -77,17 +77,18 @@ def test_signed_deliveries_become_rows_once(served: ServeProcess, store: StateSt
         assert _deliver(client, served, _event(99), key="wrong" * 8).status_code == 401
         pref = _event(50, object_type="email", metric="cio_subscription_preferences_changed")
         assert _deliver(client, served, pref).status_code == 200
-    deadline = time.monotonic() + 20
     rows: list[dict[str, object]] = []
-    while time.monotonic() < deadline:
+
+    def loaded() -> bool:
+        nonlocal rows
         try:
             rows = _query_json(store, "select count(*) as n, count(distinct event_id) as d"
                                       " from acme.email_events")
         except AssertionError:  # the table does not exist before the first load
             rows = []
-        if rows and rows[0]["n"] == 20:
-            break
-        time.sleep(0.25)
+        return bool(rows) and rows[0]["n"] == 20
+
+    wait_until(loaded, "20 events in the warehouse", 20, interval=0.25, detail=lambda: rows)
     assert rows == [{"n": 20, "d": 20}]
     customer = _query_json(store, "select metric, object_type from acme.customer_events")
     assert customer == [{"metric": "cio_subscription_preferences_changed", "object_type": "email"}]
