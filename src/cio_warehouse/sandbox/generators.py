@@ -250,12 +250,16 @@ def sender_identity(ctx: GenContext, i: int) -> Row:
     first, last = r.pick(_FIRST), r.pick(_LAST)
     email = f"{first.lower()}.{last.lower().replace('-', '')}{i + 1}@{r.pick(_DOMAINS)}"
     name = f"{first} {last}"
-    # Live rows carry a boolean `hidden` (customerio-api.md, "Where the live API differs").
-    return {
+    # Live rows carry a boolean `hidden`, and sometimes `phone` (customerio-api.md, "Where the
+    # live API differs").
+    row: Row = {
         "id": sid, "deduplicate_id": f"{sid}:{_created(r)}", "name": name, "email": email,
         "address": f"{name} <{email}>", "template_type": "email", "auto_generated": r.chance(10),
         "hidden": sender_identity_hidden(ctx, i),
     }
+    if r.chance(10):
+        row["phone"] = f"+1555{r.between(1_000_000, 9_999_999)}"
+    return row
 
 
 def snippet(ctx: GenContext, i: int) -> Row:
