@@ -63,11 +63,15 @@ def deliver(served: Served, sandbox: SandboxServer, events: int, name: str = "ac
     assert sandbox.wait_delivered(60), sandbox.delivery_stats()
     delivered = sum(s.delivered for s in sandbox.delivery_stats().values())
     with api(served) as client:
+        health: dict[str, Any] = {}
+
         def loaded() -> bool:
+            nonlocal health
             health = client.get(f"/sources/{name}/webhook").raise_for_status().json()["health"]
             return bool(health["backlog"] == 0 and health["stored"] >= delivered)
 
-        wait_until(loaded, "the deliveries to reach the warehouse", 30, interval=0.2)
+        wait_until(loaded, "the deliveries to reach the warehouse", 30, interval=0.2,
+                   detail=lambda: health)
     return delivered
 
 

@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from cio_warehouse import catalog
 from cio_warehouse.sandbox import SandboxServer, Workspace
 from tests.browser.conftest import Served, shot
+from tests.helpers import wait_until
 
 API_TABLES = [t.name for t in catalog.API_TABLES]
 
@@ -115,10 +116,13 @@ def test_wizard_from_an_empty_data_dir_to_synced_tables_and_events(
     assert stats.delivered > 0
     page.goto("/data?source=acme")
     email = page.locator(".chart-card[data-channel=email]")
-    for _ in range(20):
+
+    def charted() -> bool:
         if email.count():
-            break
-        page.wait_for_timeout(500)
+            return True
         page.reload()
+        return False
+
+    wait_until(charted, "the email chart on the data page", 15, interval=0.5)
     expect(email.locator("svg .series").first).to_be_visible()
     shot(page, "09-data-activity")
