@@ -28,6 +28,34 @@ def load_spec() -> dict[str, Any]:
     return spec
 
 
+def metric_branches() -> Iterator[tuple[str, str, set[str]]]:
+    """Each event branch of the spec's request body: its object type, its schema's name, and the
+    metric names its enums list, read literally (the `cio_` prefix of customer metrics dropped,
+    as the subscription names drop it)."""
+    spec = load_spec()
+    schemas = spec["components"]["schemas"]
+    body = spec["webhooks"]["reportingWebhook"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]
+
+    def deref(node: Any) -> Any:
+        while isinstance(node, dict) and "$ref" in node:
+            node = schemas[node["$ref"].rsplit("/", 1)[-1]]
+        return node
+
+    def metrics(node: Any) -> set[str]:
+        node = deref(node)
+        found = set(node.get("properties", {}).get("metric", {}).get("enum", []))
+        for part in node.get("allOf", []):
+            found |= metrics(part)
+        return found
+
+    for family in body["oneOf"]:
+        object_type = family["$ref"].rsplit("/", 1)[-1].removesuffix("_event")
+        for branch in deref(family)["oneOf"]:
+            name = branch.get("$ref", "").rsplit("/", 1)[-1]
+            yield object_type, name, {m.removeprefix("cio_") for m in metrics(branch)}
+
+
 def _one_of(
     validator: Validator, branches: Sequence[Any], instance: Any, schema: Any,
 ) -> Iterator[ValidationError]:

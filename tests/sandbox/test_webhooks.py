@@ -160,30 +160,10 @@ def test_spec_events_are_the_delivery_spec_enums() -> None:
     """SPEC_EVENTS is the sandbox's own reading of the spec's per-channel metric enums."""
     from cio_warehouse.sandbox.webhooks import SPEC_EVENTS
 
-    from .spec_schema import load_spec
+    from .spec_schema import metric_branches
 
-    spec = load_spec()
-    schemas = spec["components"]["schemas"]
-    body = spec["webhooks"]["reportingWebhook"]["post"]["requestBody"]["content"][
-        "application/json"]["schema"]
-
-    def deref(node: Any) -> Any:
-        while isinstance(node, dict) and "$ref" in node:
-            node = schemas[node["$ref"].rsplit("/", 1)[-1]]
-        return node
-
-    def metrics(node: Any) -> set[str]:
-        node = deref(node)
-        found = set(node.get("properties", {}).get("metric", {}).get("enum", []))
-        for part in node.get("allOf", []):
-            found |= metrics(part)
-        return found
-
-    names = set()
-    for family in body["oneOf"]:
-        object_type = family["$ref"].rsplit("/", 1)[-1].removesuffix("_event")
-        for branch in deref(family)["oneOf"]:
-            for metric in metrics(branch):
-                metric = metric.removeprefix("cio_") if object_type == "customer" else metric
-                names.add(f"{object_type}_{metric}")
+    names = {
+        f"{object_type}_{metric}"
+        for object_type, _, metrics in metric_branches() for metric in metrics
+    }
     assert names == SPEC_EVENTS

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,38 +14,15 @@ from cio_warehouse.webhooks.registration import (
     without_refused,
 )
 from cio_warehouse.webhooks.spec_events import SPEC_METRICS
-
-SPEC = Path(__file__).parents[1] / "sandbox" / "cio_openapi" / "journeys-webhooks.json"
+from tests.sandbox.spec_schema import metric_branches
 
 
 def _spec_metrics() -> dict[str, set[str]]:
-    spec = json.loads(SPEC.read_text())
-    schemas = spec["components"]["schemas"]
-    body = spec["webhooks"]["reportingWebhook"]["post"]["requestBody"]["content"][
-        "application/json"]["schema"]
-
-    def deref(node: Any) -> Any:
-        while isinstance(node, dict) and "$ref" in node:
-            node = schemas[node["$ref"].rsplit("/", 1)[-1]]
-        return node
-
-    def metrics(node: Any) -> set[str]:
-        node = deref(node)
-        found = set(node.get("properties", {}).get("metric", {}).get("enum", []))
-        for part in node.get("allOf", []):
-            found |= metrics(part)
-        return found
-
     found: dict[str, set[str]] = {}
-    for family in body["oneOf"]:
-        object_type = family["$ref"].rsplit("/", 1)[-1].removesuffix("_event")
-        for branch in deref(family)["oneOf"]:
-            names = metrics(branch)
-            if branch.get("$ref", "").endswith("/push_drafted"):
-                names = {"drafted"}  # its enum says "attempted": a slip (spec_events.py)
-            found.setdefault(object_type, set()).update(
-                name.removeprefix("cio_") for name in names
-            )
+    for object_type, branch, names in metric_branches():
+        if branch == "push_drafted":
+            names = {"drafted"}  # its enum says "attempted": a slip (spec_events.py)
+        found.setdefault(object_type, set()).update(names)
     return found
 
 
