@@ -17,6 +17,7 @@ import pytest
 
 from cio_warehouse.sandbox import SandboxServer, Workspace
 from cio_warehouse.sandbox.deliveries import DeliveryGenerator
+from cio_warehouse.sandbox.server import DEFAULT_DELIVERY_GAP_MS
 from cio_warehouse.sandbox.webhooks import SUBSCRIBABLE_EVENTS
 
 from .conftest import KEY, client_for, example
@@ -389,7 +390,9 @@ def test_control_routes(sb: SandboxServer, rx: Receiver) -> None:
 
 def test_events_start_makes_deliveries_repeatable() -> None:
     workspace = Workspace.preset("tiny", seed=9)
-    expected = DeliveryGenerator(workspace, start=1_720_000_000).events(5)
+    # The sandbox's generator: its delivery gap is the one history shares (server.py).
+    expected = DeliveryGenerator(workspace, start=1_720_000_000,
+                                 mean_gap_ms=DEFAULT_DELIVERY_GAP_MS).events(5)
     with SandboxServer(workspace, api_key=KEY, events_start=1_720_000_000) as server:
         assert [e.event_id for e in server.sender.next_events(5)] == [
             e.event_id for e in expected]

@@ -15,7 +15,11 @@ from typing import Any
 
 from cio_warehouse.sandbox.behaviour import Behaviour
 from cio_warehouse.sandbox.faults import FaultError, fault_from_json
-from cio_warehouse.sandbox.server import SandboxServer
+from cio_warehouse.sandbox.server import (
+    DEFAULT_DELIVERY_GAP_MS,
+    DEFAULT_HISTORY_DAYS,
+    SandboxServer,
+)
 from cio_warehouse.sandbox.workspace import CURSOR_ENDS, Workspace
 
 
@@ -39,6 +43,13 @@ def _positive(text: str) -> float:
     value = float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError("a number > 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("an integer >= 1")
     return value
 
 
@@ -96,6 +107,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="seconds a webhook has to answer 2xx (Customer.io: 4)")
     hooks.add_argument("--events-start", type=int, default=None, metavar="UNIX",
                        help="timestamp of the first event (default: now); fixes event ids")
+    history = parser.add_argument_group("message history (GET /v1/messages)")
+    history.add_argument("--history-days", type=_non_negative, default=DEFAULT_HISTORY_DAYS,
+                         metavar="D", help="deliveries exist from D days before start on "
+                                           f"(default: {DEFAULT_HISTORY_DAYS:g})")
+    history.add_argument("--delivery-gap-ms", type=_positive_int,
+                         default=DEFAULT_DELIVERY_GAP_MS, metavar="MS",
+                         help="one delivery every MS ms on average, in history and the webhook "
+                              f"stream alike (default: {DEFAULT_DELIVERY_GAP_MS:,}; "
+                              "1000 -> 86,400 a day)")
     return parser
 
 
@@ -138,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         forbidden_paths=args.forbid, faults=faults, loop="auto",
         delivery_timeout_s=args.delivery_timeout, retry_time_scale=args.retry_time_scale,
         events_start=args.events_start, stream_rate=args.stream_rate,
+        history_days=args.history_days, delivery_gap_ms=args.delivery_gap_ms,
     )
     with server:
         print(json.dumps({"url": server.url}), flush=True)

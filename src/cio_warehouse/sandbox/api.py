@@ -28,7 +28,7 @@ _DIGITS = re.compile(r"[0-9]+")
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _limit(request: Request, default: int) -> int:
+def parse_limit(request: Request, default: int) -> int:
     text = request.query_params.get("limit")
     if text is None:
         return default
@@ -52,7 +52,7 @@ def _list_endpoint(state: SandboxState, spec: TableSpec) -> Endpoint:
 
     async def paged(request: Request) -> Response:
         try:
-            limit = _limit(request, default_limit)
+            limit = parse_limit(request, default_limit)
         except ValueError as exc:
             return bad_request(str(exc))
         start_text = request.query_params.get("start", "")

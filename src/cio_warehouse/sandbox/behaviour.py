@@ -23,6 +23,10 @@ class Behaviour:
     # live (a peer's live requests, Sep 2026: `{"collections": null}`): an empty list comes as
     # JSON null, not [] (the spec says array); which list does it is the serializer's accident.
     empty_list_as_null: bool = False
+    # live (estuary/connectors, "Messages / page walk continued"): `/v1/messages` given a start
+    # cursor that is out of range (or not one it handed out) starts the walk over from the
+    # newest row; docs: such a cursor is a 400, as on the other lists.
+    messages_restart_on_bad_start: bool = False
 
     def __post_init__(self) -> None:
         if self.hidden_senders not in ("docs", "live"):
@@ -37,7 +41,7 @@ class Behaviour:
         """Every switch on its live reading."""
         return cls(
             hidden_senders="live", trailing_empty_page=True, unpaged_page_size=10,
-            empty_list_as_null=True,
+            empty_list_as_null=True, messages_restart_on_bad_start=True,
         )
 
 

@@ -43,6 +43,23 @@ def control_routes(state: SandboxState) -> list[Route]:
             return not_found()
         return JSONResponse({"signing_key": key})
 
+    async def clock(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = orjson.loads(await request.body())
+                if not isinstance(body, dict) or len(body.keys() & {"advance_s", "now"}) != 1:
+                    raise ValueError('send {"advance_s": seconds} or {"now": unix seconds}')
+                value = body.get("advance_s", body.get("now"))
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError("the value must be a number")
+                if "now" in body:
+                    state.clock.set(float(value))
+                else:
+                    state.clock.advance(float(value))
+            except ValueError as exc:  # orjson.JSONDecodeError is one
+                return bad_request(str(exc))
+        return JSONResponse({"now": state.clock.now()})
+
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
@@ -51,5 +68,6 @@ def control_routes(state: SandboxState) -> list[Route]:
         Route(PREFIX + "requests", requests, methods=["GET", "DELETE"]),
         Route(PREFIX + "reporting_webhooks/{webhook_id:int}/signing_key", signing_key,
               methods=["GET"]),
+        Route(PREFIX + "clock", clock, methods=["GET", "POST"]),
         Route(PREFIX + "health", health, methods=["GET"]),
     ]

@@ -31,6 +31,10 @@ from cio_warehouse.sandbox.workspace import Workspace
 # 2024-06-01T00:00:00Z: after every generated workspace row (those are 2019-2023), fixed so that
 # a seed alone decides every event.
 DEFAULT_START = 1_717_200_000
+# Delivery n starts in [EPOCH + n * gap, EPOCH + (n + 1) * gap): a function of n alone, so that a
+# history page is index arithmetic and every sandbox with one seed and gap numbers them alike.
+# 2015-01-01T00:00:00Z: before any start a test or a sandbox uses; nothing is delivered earlier.
+EPOCH_MS = 1_420_070_400_000
 # New deliveries per channel, per 1000 (email dominates real workspaces); "customer" stands for
 # subscription changes that no message triggered.
 CHANNEL_MIX: Mapping[str, int] = {
@@ -38,6 +42,8 @@ CHANNEL_MIX: Mapping[str, int] = {
     "slack": 20, "customer": 20,
 }
 _ID_SALT = 0x1D5A17
+_JITTER_SALT = 0x7177E5
+_MESSAGE_SALT = 0x5EED
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,13 @@ class ReportingEvent:
     @property
     def timestamp(self) -> int:
         return int(self.payload["timestamp"])
+
+    @property
+    def delivery_id(self) -> str | None:
+        """`data.delivery_id`: the `id` of the delivery's row in `/v1/messages`; None for
+        subscription changes that no message triggered."""
+        value = self.payload["data"].get("delivery_id")
+        return None if value is None else str(value)
 
     def body(self, with_content: bool) -> dict[str, Any]:
         """The JSON object a webhook with (or without) the Body Content option receives."""
@@ -103,6 +116,11 @@ class _Delivery:
     steps: list[Step]
     message: Message | None = None
     person: Person | None = None
+
+    @property
+    def is_message(self) -> bool:
+        """False for subscription changes that no message triggered (not in message history)."""
+        return self.origin_kind is not None
 
 
 class DeliveryGenerator:
@@ -205,24 +223,25 @@ class DeliveryGenerator:
     def stream(self) -> Iterator[ReportingEvent]:
         """Endless events in timestamp order from `start` on, deliveries interleaved.
 
-        Deliveries begin every `mean_gap_ms` on average; each follows its channel's funnel
-        (funnels.py). The simulation starts `warmup_s` early so that opens and clicks of earlier
-        deliveries are already flowing at `start`.
+        Delivery n begins at `started_ms(n)`, one every `mean_gap_ms`; each follows its channel's
+        funnel (funnels.py). The simulation starts `warmup_s` early so that opens and clicks of
+        earlier deliveries are already flowing at `start`.
         """
         heap: list[tuple[int, int, int, _Delivery, Step]] = []
         start_ms = self.start * 1000
-        clock = start_ms - self.warmup_s * 1000
+        number = self.first_index_at(start_ms - self.warmup_s * 1000)
+        clock = self.started_ms(number)
         order = 0
-        number = 0
-        gaps = RowRandom(stable_key("cio-sandbox-gaps", self.seed))
         while True:
+            # Delivery starts increase with n, and steps come at or after their start: every
+            # event before `clock` (the next delivery's start) is already on the heap.
             while not heap or heap[0][0] >= clock:
-                delivery = self._plan(number, clock)
+                delivery = self.plan(number)
                 number += 1
                 for ordinal, step in enumerate(delivery.steps):
                     heapq.heappush(heap, (clock + step.at_ms, order, ordinal, delivery, step))
                     order += 1
-                clock += gaps.below(2 * self.mean_gap_ms + 1)
+                clock = self.started_ms(number)
             at_ms, _, ordinal, delivery, step = heapq.heappop(heap)
             if at_ms >= start_ms:
                 yield self._build(delivery, step, ordinal, at_ms)
@@ -230,6 +249,35 @@ class DeliveryGenerator:
     def events(self, count: int) -> list[ReportingEvent]:
         """The first `count` events of `stream()`."""
         return list(islice(self.stream(), count))
+
+    # -- deliveries by index -----------------------------------------------------------
+
+    def started_ms(self, number: int) -> int:
+        """When delivery `number` starts: its slot of the gap grid plus a jitter inside it."""
+        jitter = mix64(self._salt ^ mix64(number ^ _JITTER_SALT)) % self.mean_gap_ms
+        return EPOCH_MS + number * self.mean_gap_ms + jitter
+
+    def first_index_at(self, at_ms: int) -> int:
+        """The first delivery number that starts at or after `at_ms` (0 before the epoch)."""
+        number = max(0, (at_ms - EPOCH_MS) // self.mean_gap_ms)
+        return number if self.started_ms(number) >= at_ms else number + 1
+
+    def plan(self, number: int) -> _Delivery:
+        """Delivery `number`: channel, origin kind and funnel steps, all from its key alone."""
+        return self._plan(number, self.started_ms(number))
+
+    def message(self, delivery: _Delivery) -> Message:
+        """The message of a planned delivery (the same one its events carry)."""
+        if delivery.message is None:
+            if delivery.origin_kind is None:
+                raise ValueError("a subscription change with no message has no delivery id")
+            delivery.message = self._message(
+                delivery, delivery.object_type, RowRandom(mix64(delivery.key ^ _MESSAGE_SALT)))
+        return delivery.message
+
+    def step_draws(self, delivery: _Delivery, ordinal: int) -> RowRandom:
+        """The draws of step `ordinal` of a delivery: its event's failure message comes first."""
+        return RowRandom(mix64(delivery.key ^ mix64(_ID_SALT + ordinal)))
 
     # -- internals ------------------------------------------------------------------------
 
@@ -268,10 +316,7 @@ class DeliveryGenerator:
         self, delivery: _Delivery, step: Step, ordinal: int, at_ms: int,
         object_type_override: str | None = None,
     ) -> ReportingEvent:
-        if delivery.message is None and delivery.origin_kind is not None:
-            delivery.message = self._message(
-                delivery, delivery.object_type, RowRandom(mix64(delivery.key ^ 0x5EED)))
-        message = delivery.message
+        message = self.message(delivery) if delivery.origin_kind is not None else None
         if message is not None:
             person = message.person
         else:
@@ -280,7 +325,7 @@ class DeliveryGenerator:
                     RowRandom(mix64(delivery.key ^ 0x9E0)).below(self.people.count))
             person = delivery.person
         # Draws per (delivery, step number): two events of one delivery never share an id.
-        r = RowRandom(mix64(delivery.key ^ mix64(_ID_SALT + ordinal)))
+        r = self.step_draws(delivery, ordinal)
         object_type = object_type_override or delivery.object_type
         if step.customer:
             with_delivery = message if step.metric == PREFERENCES_CHANGED else None

@@ -11,6 +11,7 @@ from cio_warehouse.sandbox.rng import RowRandom
 _S = 1_000
 _MIN = 60 * _S
 _HOUR = 60 * _MIN
+_DAY = 24 * _HOUR
 
 
 class Step(NamedTuple):
@@ -44,13 +45,17 @@ class _Plan:
         return self.r.between(low_ms, high_ms)
 
     def engagement(self) -> int:
-        """How long until a person acts on a message: mostly minutes, sometimes hours."""
-        bucket = self.r.below(10)
-        if bucket < 5:
+        """How long until a person acts on a message: mostly minutes, sometimes hours, and now
+        and then days: opens, clicks and conversions keep arriving for days (customerio-api.md,
+        Message history), so a re-read of history days later finds new metrics."""
+        bucket = self.r.below(100)
+        if bucket < 48:
             return self.later(30 * _S, 10 * _MIN)
-        if bucket < 8:
+        if bucket < 77:
             return self.later(10 * _MIN, 2 * _HOUR)
-        return self.later(2 * _HOUR, 12 * _HOUR)
+        if bucket < 95:
+            return self.later(2 * _HOUR, 12 * _HOUR)
+        return self.later(1 * _DAY, 5 * _DAY)
 
     def start(self, drafted: int, attempted: int) -> int:
         """Optional drafted (queued drafts) and attempted (a retried send); the send time."""

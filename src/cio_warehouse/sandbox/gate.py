@@ -24,13 +24,14 @@ from cio_warehouse.sandbox.faults import (
     Slow,
     TruncatedBody,
 )
+from cio_warehouse.sandbox.history import MESSAGES_PATH
 from cio_warehouse.sandbox.request_log import LoggedRequest
 from cio_warehouse.sandbox.responses import error_response, server_error_response
 from cio_warehouse.sandbox.state import SandboxState
 from cio_warehouse.sandbox.tables import TABLES
 
 # Every list: the live reading pages the documented-unpaged ones too (behaviour.py).
-_PAGED_PATHS = frozenset(spec.path for spec in TABLES.values())
+_PAGED_PATHS = frozenset([*(spec.path for spec in TABLES.values()), MESSAGES_PATH])
 _DROPPED_ON_PURPOSE: ContextVar[bool] = ContextVar("cio_sandbox_dropped", default=False)
 _UVICORN_INCOMPLETE = "ASGI callable returned without completing response."
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,6 @@ _FIRST = ("ada", "grace", "alan", "linus", "margaret", "ken", "barbara", "dennis
 _LAST = ("lovelace", "hopper", "turing", "torvalds", "hamilton", "thompson", "liskov", "ritchie",
          "allen", "dijkstra", "perlman", "bernerslee", "johnson", "knuth", "lamarr", "wilson")
 _DOMAINS = ("example.com", "example.org", "mail.example.net", "inbox.example.com")
-_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,10 @@ class People:
 def _device(r: RowRandom) -> Device:
     if r.chance(55):
         return Device(r.hex(64), "ios")  # an APNs token: 64 hex digits
-    token = "".join(r.pick(_B64) for _ in range(22))
-    return Device(f"{token}:APA91b{''.join(r.pick(_B64) for _ in range(60))}", "android")
+    # An FCM token: 22 then 60 URL-safe base64 characters (from hex draws: one hash per 16).
+    token = base64.urlsafe_b64encode(bytes.fromhex(r.hex(34))).decode()[:22]
+    tail = base64.urlsafe_b64encode(bytes.fromhex(r.hex(90))).decode()
+    return Device(f"{token}:APA91b{tail}", "android")
 
 
 def _reachable(person: Person, channel: str) -> Person:

@@ -75,7 +75,5 @@ class RowRandom:
 
     def hex(self, length: int) -> str:
         """`length` lowercase hex digits."""
-        digits: list[str] = []
-        while len(digits) < length:
-            digits.extend(f"{self._word():016x}")
-        return "".join(digits[:length])
+        words = -(-length // 16)  # one 64-bit hash gives 16 digits
+        return "".join([f"{self._word():016x}" for _ in range(words)])[:length]

@@ -16,6 +16,7 @@ from cio_warehouse.sandbox.deliveries import DeliveryGenerator
 from cio_warehouse.sandbox.delivery_log import DeliveryAttempt, WebhookDeliveryStats
 from cio_warehouse.sandbox.faults import Fault, fault_from_json
 from cio_warehouse.sandbox.gate import install_log_filter
+from cio_warehouse.sandbox.history import MessageHistory, Row
 from cio_warehouse.sandbox.lanes import Enqueued
 from cio_warehouse.sandbox.request_log import LoggedRequest
 from cio_warehouse.sandbox.retry_policy import RetryPolicy
@@ -24,6 +25,9 @@ from cio_warehouse.sandbox.state import DEFAULT_RATE_LIMIT_RPS, SandboxState
 from cio_warehouse.sandbox.workspace import Workspace
 
 _START_TIMEOUT = 10.0
+DEFAULT_HISTORY_DAYS = 14.0
+# One delivery a minute (~1,440 a day): two weeks of history is ~20,000 rows, 21 full pages.
+DEFAULT_DELIVERY_GAP_MS = 60_000
 
 
 class SandboxServer:
@@ -53,6 +57,8 @@ class SandboxServer:
         retry_time_scale: float = 1.0,
         events_start: int | None = None,
         stream_rate: float = 0.0,
+        history_days: float = DEFAULT_HISTORY_DAYS,
+        delivery_gap_ms: int = DEFAULT_DELIVERY_GAP_MS,
     ) -> None:
         self.state = SandboxState(
             workspace if workspace is not None else Workspace.preset("small"),
@@ -65,9 +71,17 @@ class SandboxServer:
             forbidden_paths=tuple(forbidden_paths),
         )
         self.set_faults(faults)
+        if history_days < 0:
+            raise ValueError("history_days cannot be negative")
         # Events start now unless told otherwise (a fixed `events_start` makes them repeatable).
+        # One generator for the webhook stream and message history, so delivery ids match.
         generator = DeliveryGenerator(
             self.state.workspace, start=int(time.time()) if events_start is None else events_start,
+            mean_gap_ms=delivery_gap_ms,
+        )
+        # History reaches `history_days` back from the sandbox's start; the clock adds to it.
+        self.history = MessageHistory(
+            generator, self.state.clock, int(self.state.clock.now() - history_days * 86_400),
         )
         self.sender = WebhookSender(
             self.state.webhooks, generator,
@@ -77,8 +91,9 @@ class SandboxServer:
             raise ValueError("stream_rate cannot be negative")
         self._stream_rate = stream_rate
         self._config = uvicorn.Config(
-            build_app(self.state, self.sender), host=host, port=port, loop=loop, lifespan="off",
-            ws="none", log_level="warning", access_log=False, timeout_graceful_shutdown=2,
+            build_app(self.state, self.sender, self.history), host=host, port=port, loop=loop,
+            lifespan="off", ws="none", log_level="warning", access_log=False,
+            timeout_graceful_shutdown=2,
         )
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -184,6 +199,33 @@ class SandboxServer:
 
     def webhooks(self) -> list[dict[str, Any]]:
         return self.state.webhooks.webhooks()
+
+    # -- message history and its clock ----------------------------------------------------
+
+    def now(self) -> float:
+        """The sandbox's now (unix seconds): wall time plus what the clock was moved by."""
+        return self.state.clock.now()
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the sandbox's now forward (negative: back); returns the new now."""
+        return self.state.clock.advance(seconds)
+
+    def set_clock(self, now: float) -> float:
+        """Make the sandbox's now `now` (unix seconds); it runs on from there."""
+        return self.state.clock.set(now)
+
+    def history_rows(
+        self, start_ts: int | None = None, end_ts: int | None = None,
+    ) -> list[Row]:
+        """Every row `/v1/messages` lists for [start_ts, end_ts) at the current now, in its
+        order (newest first): the oracle for tests. Defaults: all of history."""
+        end = int(self.now()) + 1 if end_ts is None else end_ts
+        return self.history.walk(self.history.history_start if start_ts is None else start_ts,
+                                 end)
+
+    def history_ids(self, start_ts: int | None = None, end_ts: int | None = None) -> list[str]:
+        """The delivery ids of `history_rows(start_ts, end_ts)`."""
+        return [row["id"] for row in self.history_rows(start_ts, end_ts)]
 
     # -- the reporting-webhook sender -----------------------------------------------------
 

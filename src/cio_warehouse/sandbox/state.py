@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from cio_warehouse.sandbox.clock import SandboxClock
 from cio_warehouse.sandbox.fault_board import FaultBoard
 from cio_warehouse.sandbox.faults import Fault
 from cio_warehouse.sandbox.rate_limit import SlidingWindowLimiter
@@ -39,6 +40,8 @@ class SandboxState:
     webhooks: WebhookStore = field(init=False)
     limiter: SlidingWindowLimiter = field(init=False)
     stopping: threading.Event = field(default_factory=threading.Event)
+    # The now of message history (`/v1/messages`), moved by tests (`POST /_sandbox/clock`).
+    clock: SandboxClock = field(default_factory=SandboxClock)
 
     def __post_init__(self) -> None:
         if not self.api_key:

@@ -167,6 +167,11 @@ class Workspace:
             return self._cursor_end
         return CURSOR_ENDS[stable_key("cio-sandbox-end", self.seed, table) % len(CURSOR_ENDS)]
 
+    @property
+    def fixed_cursor_end(self) -> CursorEnd | None:
+        """The end marker chosen for every cursor list, or None when it varies by table."""
+        return self._cursor_end
+
     def info(self) -> dict[str, Any]:
         """The workspace's entry in `GET /v1/workspaces` (workspaces_list.json)."""
         r = RowRandom(stable_key("cio-sandbox-workspace", self.seed))
