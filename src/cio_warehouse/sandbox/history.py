@@ -25,7 +25,7 @@ _FAILING = frozenset({"failed", "bounced", "dropped", "undeliverable"})
 _FORGET_SALT = 0xF0E7
 # A filtered page scans at most this many deliveries once it has a row, so that a rare filter
 # answers a short page (with `next`) rather than walking the whole window in one request.
-_SCAN_BUDGET = 50_000
+_SCAN_BUDGET = 10_000
 
 Row = dict[str, Any]
 
