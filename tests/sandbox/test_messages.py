@@ -80,6 +80,7 @@ def test_a_window_longer_than_six_months_is_400(docs: SandboxServer) -> None:
         too_long = client.get(PATH, params={"start_ts": end - SIX_MONTHS_S - 1, "end_ts": end})
         only_start = client.get(PATH, params={"start_ts": end - 400 * DAY})
         only_end = client.get(PATH, params={"end_ts": end + 1})
+        from_tomorrow = client.get(PATH, params={"start_ts": end + DAY})
         backwards = client.get(PATH, params={"start_ts": end, "end_ts": end - 1})
         garbage = client.get(PATH, params={"start_ts": "yesterday"})
     assert longest.status_code == 200 and longest.json()["messages"]
@@ -87,6 +88,7 @@ def test_a_window_longer_than_six_months_is_400(docs: SandboxServer) -> None:
     # With one bound, the other is chosen so that the window is at most 6 months.
     assert only_start.status_code == 200 and only_start.json()["messages"] == []
     assert only_end.status_code == 200 and only_end.json()["messages"]
+    assert from_tomorrow.json() == {"messages": [], "next": ""}
     assert backwards.status_code == 400 and garbage.status_code == 400
 
 

@@ -51,10 +51,11 @@ def _window(request: Request, now: float) -> tuple[int, int]:
         start_ts = end_ts - SIX_MONTHS_S
     elif end_ts is None:
         assert start_ts is not None
-        end_ts = min(now_end, start_ts + SIX_MONTHS_S)
+        # Up to now, or 6 months: a start after now is an empty window, not an error.
+        end_ts = max(start_ts, min(now_end, start_ts + SIX_MONTHS_S))
     elif start_ts is None:
         start_ts = max(0, end_ts - SIX_MONTHS_S)
-    if end_ts <= start_ts:
+    elif end_ts <= start_ts:
         raise _BadQuery(f"end_ts ({end_ts}) must be after start_ts ({start_ts})")
     if end_ts - start_ts > SIX_MONTHS_S:
         days = (end_ts - start_ts) / 86_400
