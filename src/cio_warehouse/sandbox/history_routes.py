@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -105,7 +106,9 @@ def messages_routes(workspace: Workspace, history: MessageHistory) -> list[Route
                     return bad_request(f"invalid start cursor {start_text!r}")
                 # Live (docs/customerio-behaviour.md): the walk starts over from the top.
                 upper = high
-        rows, following = history.page(upper, low, limit, now_ms, query)
+        # ~45 ms for 1000 rows: off the event loop, so that other requests (429s, control
+        # routes) are answered meanwhile.
+        rows, following = await run_in_threadpool(history.page, upper, low, limit, now_ms, query)
         # Live: the last rows still carry a cursor, and it leads to one empty page.
         more = following > low or (bool(rows) and behaviour.trailing_empty_page)
         listed: list[Any] | None = rows
