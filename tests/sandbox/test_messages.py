@@ -321,3 +321,21 @@ def test_cli_flags_set_history_and_gap() -> None:
     assert (args.history_days, args.delivery_gap_ms) == (30.0, 1000)
     defaults = _parser().parse_args(["--api-key-env", "K"])
     assert (defaults.history_days, defaults.delivery_gap_ms) == (14.0, 60_000)
+
+
+def test_a_fixed_events_start_fixes_history_and_the_stream_joins_it() -> None:
+    start = 1_767_225_600  # 2026-01-01T00:00:00Z
+    with server(events_start=start, history_days=0.5) as one, server(events_start=start,
+                                                                     history_days=0.5) as two:
+        assert start <= one.now() < start + 60
+        warmup = set(one.history_ids(start - 3_600, start))
+        assert warmup and one.history_ids(start - DAY, start) == two.history_ids(
+            start - DAY, start)
+        streamed = {event.delivery_id for event in one.sender.next_events(40)} - {None}
+        before = set(one.history_ids(start - DAY, start))
+        one.advance_clock(3 * 3_600)
+        after = set(one.history_ids())
+    # The stream goes on where history stops: the deliveries it carries are history's once
+    # their time has come, and the only ones already listed are the warm-up's late events.
+    assert streamed and streamed <= after
+    assert streamed & before <= warmup

@@ -36,6 +36,8 @@ class SandboxServer:
     Knobs, the request log and signing keys are reached directly in Python (no HTTP needed).
     The webhook sender POSTs signed reporting-webhook events to the enabled webhooks from its
     own thread: `send`, `stream`, `delivery_log`, `delivery_stats`, `wait_delivered`.
+    `GET /v1/messages` lists the same deliveries as history, up to the sandbox's clock:
+    `now`, `advance_clock`, `set_clock`, and `history_rows`/`history_ids` as test oracles.
     """
 
     def __init__(
@@ -79,6 +81,9 @@ class SandboxServer:
             self.state.workspace, start=int(time.time()) if events_start is None else events_start,
             mean_gap_ms=delivery_gap_ms,
         )
+        if events_start is not None:
+            # A fixed start fixes history too: the sandbox's now begins at the first event.
+            self.state.clock.set(events_start)
         # History reaches `history_days` back from the sandbox's start; the clock adds to it.
         self.history = MessageHistory(
             generator, self.state.clock, int(self.state.clock.now() - history_days * 86_400),
