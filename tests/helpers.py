@@ -58,7 +58,7 @@ def add_source(
         app_api_key=Secret(api_key or f"app-api-key-{name}"),
         api_base_url=sandbox.url if sandbox is not None else None,
         tables=tables if tables is not None
-        else tuple(t.name for t in catalog.TABLES) if sandbox is not None else (),
+        else catalog.DEFAULT_TABLES if sandbox is not None else (),
         settings=SourceSettings.from_json(settings),
         signing_key=Secret(signing_key) if signing_key else None,
         previous_signing_key=Secret(previous_signing_key) if previous_signing_key else None,

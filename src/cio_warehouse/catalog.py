@@ -1,4 +1,4 @@
-"""The 17 tables as data: the one source of truth for the CLI, web app, sync and docs."""
+"""The 18 tables as data: the one source of truth for the CLI, web app, sync and docs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from enum import StrEnum
 
 class SyncMethod(StrEnum):
     FULL_REFRESH = "full_refresh"
+    # Windows of creation time, the last ones read again, merged on the key (sync/history.py).
+    INCREMENTAL = "incremental"
     WEBHOOK = "webhook"
 
 
@@ -15,6 +17,14 @@ class Paging(StrEnum):
     NONE = "none"
     # `limit` in, a top-level `next` out, sent back as `start`.
     CURSOR = "cursor"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str  # a dlt data type: text, bigint, bool, timestamp, json
+    description: str
+    path: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,9 @@ class Table:
     path: str | None = None
     list_key: str | None = None
     paging: Paging = Paging.NONE
+    # The `limit` a cursor table asks for when its endpoint documents a maximum (else the
+    # client's page_limit).
+    page_size: int | None = None
     # The query parameters of each read of the list; a table read more than once keeps each
     # primary key once (docs/customerio-behaviour.md: which read lists which sender differs live).
     reads: tuple[tuple[tuple[str, str], ...], ...] = ((),)
@@ -40,6 +53,13 @@ class Table:
     # Webhook tables: the object_type values routed here and the subscribable events.
     object_types: tuple[str, ...] = ()
     events: tuple[str, ...] = field(default=())
+    # A new source selects it unless told otherwise.
+    selected_by_default: bool = True
+
+    @property
+    def synced(self) -> bool:
+        """Read from the App API on a schedule (full refresh or incremental), not a webhook."""
+        return self.sync_method is not SyncMethod.WEBHOOK
 
 
 def _events(object_type: str, metrics: str) -> tuple[str, ...]:
@@ -183,9 +203,60 @@ TABLES: tuple[Table, ...] = (
     ),
 )
 
+# The metrics a delivery goes through, as the webhook names them; history's `metrics` keys too.
+MESSAGE_METRICS: tuple[str, ...] = tuple(dict.fromkeys(
+    event.removeprefix(f"{table.object_types[0]}_")
+    for table in TABLES
+    if table.sync_method is _HOOK and table.object_types != ("customer",)
+    for event in table.events
+))
+
+# /v1/messages rows as customerio-api.md lists them, typed so that every column exists from the
+# first load (a column only ever NULL would otherwise appear late), and one typed `<metric>_at`
+# per known metric; a metric Customer.io adds later stays in `metrics`.
+MESSAGE_COLUMNS: tuple[Column, ...] = (
+    Column("id", "text", "The delivery id: the webhook events' delivery_id."),
+    Column("deduplicate_id", "text", "id:created, as Customer.io sends it."),
+    Column("customer_id", "text", "The person's id (may be blank)."),
+    Column("customer_identifiers", "json", "The person's id, email and cio_id."),
+    Column("recipient", "text", "The address, number or device the message went to."),
+    Column("subject", "text", "The email subject."),
+    Column("type", "text", "The channel: email, push, twilio (SMS), whatsapp, slack, ..."),
+    Column("campaign_id", "bigint", "The campaign that sent it."),
+    Column("action_id", "bigint", "The workflow action that sent it."),
+    Column("parent_action_id", "bigint", "The parent action (a split, ...) of the action."),
+    Column("newsletter_id", "bigint", "The newsletter that sent it."),
+    Column("broadcast_id", "bigint", "The API-triggered broadcast that sent it."),
+    Column("content_id", "bigint", "The newsletter variant."),
+    Column("message_template_id", "bigint", "The message template."),
+    Column("created", "timestamp", "When the delivery was created."),
+    Column("failure_message", "text", "Why it was not sent or delivered."),
+    Column("forgotten", "bool", "Its person was deleted and its content forgotten."),
+    Column("metrics", "json", "Every metric it reached -> unix seconds, as sent."),
+    *(Column(f"{metric}_at", "timestamp", f"When it was first {metric}.")
+      for metric in MESSAGE_METRICS),
+)
+
+MESSAGES = Table(
+    "messages",
+    "Message history: every delivery with its metrics, read back from the first sync on "
+    "(incremental; not selected unless chosen).",
+    SyncMethod.INCREMENTAL, "id", "/v1/messages", "messages", Paging.CURSOR,
+    page_size=1000,  # customerio-api.md: "limit (max 1000)"
+    primary_key_type="text",
+    timestamp_fields=tuple(c.name for c in MESSAGE_COLUMNS if c.data_type == "timestamp"),
+    json_fields=tuple(c.name for c in MESSAGE_COLUMNS if c.data_type == "json"),
+    selected_by_default=False,
+)
+TABLES = (*TABLES, MESSAGES)  # last: it is read after the lists, and chosen less often
+
 BY_NAME: dict[str, Table] = {table.name: table for table in TABLES}
+# The ten full-refresh tables.
 API_TABLES: tuple[Table, ...] = tuple(t for t in TABLES if t.sync_method is _API)
+# Every table read from the App API: the ten and message history.
+SYNCED_TABLES: tuple[Table, ...] = tuple(t for t in TABLES if t.synced)
 WEBHOOK_TABLES: tuple[Table, ...] = tuple(t for t in TABLES if t.sync_method is _HOOK)
+DEFAULT_TABLES: tuple[str, ...] = tuple(t.name for t in TABLES if t.selected_by_default)
 
 
 def get(name: str) -> Table:
@@ -205,14 +276,6 @@ def get(name: str) -> Table:
 # (components.schemas.*); `path` says where the value sits in the delivery (empty: the inbox
 # supplies it). A value of another type than declared is kept beside its column, in a dlt variant
 # column `<name>__v_text`; the whole `data` object is a JSON column as well, so nothing is lost.
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    data_type: str  # a dlt data type: text, bigint, bool, timestamp, json
-    description: str
-    path: tuple[str, ...] = ()
 
 
 def _data(name: str, data_type: str, description: str, *path: str) -> Column:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cio_warehouse import catalog
-from cio_warehouse.catalog import SyncMethod
 from cio_warehouse.state import RunRecord, SourceConfig, StateError, StateStore
 from cio_warehouse.state.store import DEFAULT_FREQUENCY_SECONDS
 
@@ -49,11 +48,9 @@ def frequency_label(seconds: int) -> str:
 
 
 def scheduled_tables(source: SourceConfig) -> list[str]:
-    """The source's selected full-refresh tables: webhook tables fill in realtime, never here."""
+    """The source's selected App API tables: webhook tables fill in realtime, never here."""
     return [
-        name
-        for name in source.tables
-        if name in catalog.BY_NAME and catalog.BY_NAME[name].sync_method is SyncMethod.FULL_REFRESH
+        name for name in source.tables if name in catalog.BY_NAME and catalog.BY_NAME[name].synced
     ]
 
 
@@ -84,10 +81,10 @@ def with_source_frequency(source: SourceConfig, seconds: object) -> SourceConfig
 def with_table_frequency(source: SourceConfig, table: str, seconds: object | None) -> SourceConfig:
     """The source with `table`'s own frequency set, or cleared (None: follow the source)."""
     entry = catalog.BY_NAME.get(table)
-    if entry is None or entry.sync_method is not SyncMethod.FULL_REFRESH:
+    if entry is None or not entry.synced:
         raise StateError(
             f"{table!r} has no sync frequency: only these tables sync on a schedule: "
-            + ", ".join(t.name for t in catalog.API_TABLES)
+            + ", ".join(t.name for t in catalog.SYNCED_TABLES)
             + "."
         )
     overrides = table_overrides(source)

@@ -6,15 +6,18 @@ import logging
 
 from cio_warehouse import catalog
 
-# The event loader's own tables: the webhook event tables and the dead letters.
-_LOADER_TABLES = frozenset({*(t.name for t in catalog.EVENT_TABLES), catalog.DEAD_LETTERS.name})
+# The tables loaded from Arrow with JSON columns: the webhook event tables, the dead letters, and
+# message history (created empty from Arrow, sync/source_tables.py).
+_LOADER_TABLES = frozenset({
+    *(t.name for t in catalog.EVENT_TABLES), catalog.DEAD_LETTERS.name, catalog.MESSAGES.name,
+})
 
 
 class ArrowHintFilter(logging.Filter):
     """dlt warns that our `json` hints differ from the Arrow string columns that carry the JSON.
 
     That difference is the intent (Arrow has no JSON type dlt reads; the hint makes the column
-    JSON in the warehouse), so the warning is dropped for the loader's own tables only.
+    JSON in the warehouse), so the warning is dropped for those tables only.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:

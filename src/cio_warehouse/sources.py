@@ -10,6 +10,7 @@ from cio_warehouse import catalog
 from cio_warehouse.customerio import AppAPIClient, ClientSettings, regions
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import SourceConfig, SourceSettings, StateError, StateStore
+from cio_warehouse.sync.source_tables import prepare_source_tables
 from cio_warehouse.warehouse import destination
 from cio_warehouse.warehouse.admin import check_destination
 
@@ -85,6 +86,22 @@ def validate_tables(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+# customerio-api.md: a peer re-reads a lookback of 1 to 180 days; history past ten years is
+# surely not kept.
+HISTORY_DAYS = range(1, 3651)
+LOOKBACK_DAYS = range(0, 181)
+
+
+def validate_history(history_days: int | None, lookback_days: int | None) -> None:
+    """The message history settings, or a StateError that says the allowed range."""
+    for label, value, allowed in (("--history-days", history_days, HISTORY_DAYS),
+                                  ("--lookback-days", lookback_days, LOOKBACK_DAYS)):
+        if value is not None and value not in allowed:
+            raise StateError(
+                f"{label} must be between {allowed.start} and {allowed.stop - 1}, not {value}."
+            )
+
+
 # A person waits for these calls (a key check, a status page): seconds of retries, not minutes.
 INTERACTIVE_SETTINGS: dict[str, Any] = {
     "max_attempts": 2,
@@ -122,11 +139,14 @@ def link_source(
     tables: Sequence[str] = (),
     max_rps: int | None = None,
     target: destination.Target | None = None,
+    history_days: int | None = None,
+    lookback_days: int | None = None,
 ) -> tuple[SourceConfig, list[dict[str, object]]]:
     """Check the key against Customer.io and that the destination answers, then save the source.
     Returns it and its workspaces. `target` defaults to $CIO_WAREHOUSE_DESTINATION, else DuckDB."""
     target = target if target is not None else destination.for_new_source(None)
     validate_name(name)
+    validate_history(history_days, lookback_days)
     try:
         regions.base_url(region, api_base_url)  # an unknown region fails before any request
     except ValueError as exc:
@@ -136,8 +156,10 @@ def link_source(
         region=region,
         app_api_key=app_api_key,
         api_base_url=api_base_url,
-        tables=validate_tables(tables or [t.name for t in catalog.TABLES]),
-        settings=SourceSettings(max_rps=max_rps),
+        tables=validate_tables(tables or catalog.DEFAULT_TABLES),
+        settings=SourceSettings(
+            max_rps=max_rps, history_days=history_days, lookback_days=lookback_days
+        ),
         destination=target.url,
     )
     if name in store.source_names():
@@ -147,4 +169,5 @@ def link_source(
         workspaces = client.check_key()
     check_destination(target)
     store.add_source(source)
+    prepare_source_tables(store.data_dir, source)
     return source, workspaces

@@ -10,11 +10,30 @@ from cio_warehouse.catalog import Paging, SyncMethod
 EXAMPLES = Path(__file__).resolve().parents[1] / "sandbox" / "cio_examples"
 
 
-def test_seventeen_tables_with_unique_names() -> None:
-    assert len(catalog.TABLES) == 17
-    assert len(catalog.BY_NAME) == 17
+def test_eighteen_tables_with_unique_names() -> None:
+    assert len(catalog.TABLES) == 18
+    assert len(catalog.BY_NAME) == 18
     assert len(catalog.API_TABLES) == 10
     assert len(catalog.WEBHOOK_TABLES) == 7
+    assert [t.name for t in catalog.SYNCED_TABLES] == [
+        *(t.name for t in catalog.API_TABLES), "messages"]
+
+
+def test_message_history_is_chosen_not_default() -> None:
+    assert catalog.MESSAGES.sync_method is SyncMethod.INCREMENTAL
+    assert "messages" not in catalog.DEFAULT_TABLES
+    assert len(catalog.DEFAULT_TABLES) == 17
+
+
+def test_history_has_a_typed_column_per_metric_the_webhook_knows() -> None:
+    """Every metric an event table subscribes to is a `<metric>_at` column of messages."""
+    metrics = {
+        e.removeprefix(f"{t.object_types[0]}_")
+        for t in catalog.WEBHOOK_TABLES if t.name != "customer_events" for e in t.events
+    }
+    assert {"sent", "delivered", "opened", "clicked", "converted", "bounced"} <= metrics
+    assert {f"{m}_at" for m in metrics} <= set(catalog.MESSAGES.timestamp_fields)
+    assert set(catalog.MESSAGES.json_fields) == {"customer_identifiers", "metrics"}
 
 
 def test_api_tables_name_their_endpoint_and_list_key() -> None:

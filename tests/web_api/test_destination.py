@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cio_warehouse.sandbox import SandboxServer, Workspace
+from cio_warehouse.warehouse import deliveries
 from tests.helpers import wait_until
 from tests.web_api.conftest import Browser
 
@@ -42,10 +43,14 @@ def test_a_source_on_postgres_through_the_json_api(
     done = wait_until(finished, f"job {job['id']} to finish", 60, interval=0.2)
     assert [o["status"] for o in done["outcomes"]] == ["succeeded", "succeeded"], done
     tables = browser.ok("GET", "/api/v1/warehouse/tables?source=acme")
+    # The synced tables, and the ones `deliveries` reads, there from the start with no rows.
     assert {(t["table"], t["rows"]) for t in tables} == {
         ("campaigns", workspace.expected_rows("campaigns")),
         ("segments", workspace.expected_rows("segments")),
+        *((name, 0) for name in (*deliveries.BASE_TABLES, deliveries.VIEW)),
     }
+    assert browser.ok("POST", "/api/v1/query", {
+        "sql": "select count(*)::int from acme.deliveries", "source": "acme"})["rows"] == [[0]]
     preview = browser.ok("GET", "/api/v1/warehouse/tables/acme/campaigns?limit=3")
     assert preview["row_count"] == workspace.expected_rows("campaigns")
     # PostgreSQL's own SQL in the SQL box; its read-only session refuses a write.

@@ -11,8 +11,9 @@ from cio_warehouse import webhook_links
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console, err_console, rich_table, when
 from cio_warehouse.secret import Secret, mask_url, url_holds_secret
-from cio_warehouse.sources import link_source, validate_name
+from cio_warehouse.sources import link_source, validate_history, validate_name
 from cio_warehouse.state import StateError
+from cio_warehouse.state.source_settings import DEFAULT_HISTORY_DAYS, DEFAULT_LOOKBACK_DAYS
 from cio_warehouse.warehouse import destination
 from cio_warehouse.warehouse.admin import drop_dataset
 
@@ -80,7 +81,26 @@ def add(
     ] = None,
     table: Annotated[
         list[str] | None,
-        typer.Option("--table", help="Select a table (repeatable) [default: all 17]."),
+        typer.Option(
+            "--table",
+            help="Select a table (repeatable) [default: all but messages, the history].",
+        ),
+    ] = None,
+    history_days: Annotated[
+        int | None,
+        typer.Option(
+            help="How far back the first sync of messages reaches, in days [default: "
+            f"{DEFAULT_HISTORY_DAYS}].",
+            show_default=False,
+        ),
+    ] = None,
+    lookback_days: Annotated[
+        int | None,
+        typer.Option(
+            help="Days of messages each later sync reads again, for opens and clicks that "
+            f"arrive late [default: {DEFAULT_LOOKBACK_DAYS}].",
+            show_default=False,
+        ),
     ] = None,
     max_rps: Annotated[
         int | None,
@@ -99,7 +119,8 @@ def add(
     ] = None,
 ) -> None:
     """Link a Customer.io workspace: checks the key at once, then saves it encrypted."""
-    validate_name(name)  # before the key is asked for (link_source checks it again)
+    validate_name(name)  # before the key is asked for (link_source checks them again)
+    validate_history(history_days, lookback_days)
     target = read_destination(destination_url)
     store = cli_context(ctx).store
     source, workspaces = link_source(
@@ -111,6 +132,8 @@ def add(
         tables=table or (),
         max_rps=max_rps,
         target=target,
+        history_days=history_days,
+        lookback_days=lookback_days,
     )
     names = ", ".join(str(w.get("name", w.get("id", "?"))) for w in workspaces) or "(none listed)"
     console.print(

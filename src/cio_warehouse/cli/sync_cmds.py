@@ -138,7 +138,7 @@ def status(
     rows = []
     for table_name in source.tables:
         entry = catalog.get(table_name)
-        if entry.sync_method is not catalog.SyncMethod.FULL_REFRESH:
+        if not entry.synced:
             continue
         run = last.get(table_name)
         rows.append(

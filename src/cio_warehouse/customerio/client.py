@@ -198,9 +198,13 @@ class AppAPIClient(ReportingWebhooksMixin):
         return objects_under(self.get_json(path), "workspaces", path)
 
     def iter_pages(
-        self, table: Table, stats: RequestStats | None = None
+        self,
+        table: Table,
+        stats: RequestStats | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Yield the rows of an App API list endpoint page by page, as the catalog row describes.
+        """Yield the rows of an App API list endpoint page by page, as the catalog row describes
+        (with `params` on every request: a history window).
 
         Only one page is held at a time, so memory stays flat however large the workspace is.
         """
@@ -211,7 +215,7 @@ class AppAPIClient(ReportingWebhooksMixin):
                 stats.pages += 1
             return body
 
-        for rows in paging.iter_pages(get, table, self.settings.page_limit):
+        for rows in paging.iter_pages(get, table, self.settings.page_limit, params):
             if stats is not None:
                 stats.rows += len(rows)
             yield rows

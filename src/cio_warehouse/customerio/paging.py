@@ -15,8 +15,11 @@ Row = dict[str, Any]
 GetJSON = Callable[[str, Mapping[str, str]], dict[str, Any]]
 
 
-def iter_pages(get_json: GetJSON, table: Table, page_limit: int) -> Iterator[list[Row]]:
-    """Yield the rows of `table` page by page: every read of the catalog row, in order.
+def iter_pages(
+    get_json: GetJSON, table: Table, page_limit: int, params: Mapping[str, str] | None = None
+) -> Iterator[list[Row]]:
+    """Yield the rows of `table` page by page: every read of the catalog row, in order, each with
+    `params` as well (message history's time window).
 
     A table read more than once (sender identities: without the flag, then `hidden=true`) yields
     each primary key once, the first time it is seen: a replace does not dedupe, and the live
@@ -26,10 +29,10 @@ def iter_pages(get_json: GetJSON, table: Table, page_limit: int) -> Iterator[lis
         raise ValueError(f"table {table.name!r} is not an App API list table")
     seen_keys: set[object] | None = set() if len(table.reads) > 1 else None
     for read in table.reads:
-        params = dict(read)
+        query = {**(params or {}), **dict(read)}
         if table.paging is Paging.CURSOR:
-            params["limit"] = str(page_limit)
-        for rows in _read(get_json, table, params):
+            query["limit"] = str(table.page_size or page_limit)
+        for rows in _read(get_json, table, query):
             if seen_keys is not None:
                 rows = _first_seen(rows, table.primary_key, seen_keys)
             yield rows

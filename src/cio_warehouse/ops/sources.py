@@ -57,7 +57,7 @@ def catalog_view() -> CatalogView:
                 name=t.name,
                 description=t.description,
                 sync_method=t.sync_method.value,
-                default_selected=True,  # link_source selects every table unless told otherwise
+                default_selected=t.selected_by_default,
             )
             for t in catalog.TABLES
         ],

@@ -60,7 +60,7 @@ def table_statuses(store: StateStore, jobs: Jobs, schedule: Schedule, name: str
     statuses = []
     for table in table_runs(store, name):
         entry = table.entry
-        synced = entry.sync_method is catalog.SyncMethod.FULL_REFRESH
+        synced = entry.synced
         statuses.append(
             TableStatus(
                 name=entry.name,

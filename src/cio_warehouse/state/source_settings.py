@@ -6,9 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-_INTS = ("max_rps", "max_attempts", "page_limit", "webhook_id")
+_INTS = ("max_rps", "max_attempts", "page_limit", "webhook_id", "history_days", "lookback_days")
 _FLOATS = ("max_retry_seconds", "connect_timeout", "read_timeout")
 _TEXTS = ("webhook_url", "public_base_url")
+# Message history: how far back its first sync reaches, and how much of what was read each later
+# sync reads again (opens, clicks and conversions arrive days after the send).
+DEFAULT_HISTORY_DAYS = 30
+DEFAULT_LOOKBACK_DAYS = 7
 # The fields of customerio.ClientSettings a source may override.
 CLIENT_OVERRIDES = ("max_rps", "max_attempts", "max_retry_seconds", "connect_timeout",
                     "read_timeout", "page_limit")
@@ -27,6 +31,9 @@ class SourceSettings:
     webhook_id: int | None = None
     webhook_url: str | None = None
     public_base_url: str | None = None
+    # Message history (None: the defaults above).
+    history_days: int | None = None
+    lookback_days: int | None = None
     # {table: seconds}: tables that sync at their own frequency rather than their source's.
     table_frequencies: Mapping[str, int] = field(default_factory=dict)
     # What this version does not know, or cannot use, kept as stored so that a save loses nothing.
@@ -60,6 +67,14 @@ class SourceSettings:
             if f.name != "extra" and value is not None and value != {}:
                 stored[f.name] = dict(value) if isinstance(value, Mapping) else value
         return stored
+
+    @property
+    def history_window_days(self) -> int:
+        return self.history_days if self.history_days is not None else DEFAULT_HISTORY_DAYS
+
+    @property
+    def lookback_window_days(self) -> int:
+        return self.lookback_days if self.lookback_days is not None else DEFAULT_LOOKBACK_DAYS
 
     def client_overrides(self) -> dict[str, Any]:
         """The customerio.ClientSettings fields this source sets (max_rps 0: unpaced, None)."""

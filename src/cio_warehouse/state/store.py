@@ -17,7 +17,7 @@ from cio_warehouse.state.datadir import DataDir
 from cio_warehouse.state.errors import StateError
 from cio_warehouse.state.source_settings import SourceSettings
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
     name TEXT PRIMARY KEY,
@@ -46,6 +46,13 @@ CREATE TABLE IF NOT EXISTS runs (
     pid INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_by_table ON runs (source, table_name, id);
+CREATE TABLE IF NOT EXISTS sync_marks (
+    source TEXT NOT NULL,
+    table_name TEXT NOT NULL,
+    synced_until REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (source, table_name)
+);
 """
 
 DEFAULT_FREQUENCY_SECONDS = 6 * 3600
@@ -142,6 +149,7 @@ class StateStore:
                 db.execute(statement)
         if 0 < version < 2:  # v2: a destination per source (NULL: the data dir's DuckDB)
             db.execute("ALTER TABLE sources ADD COLUMN destination BLOB")
+        # v3: sync_marks, created above like any missing table.
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
 
@@ -271,6 +279,7 @@ class StateStore:
         with self._connect() as db:
             if not db.execute("DELETE FROM sources WHERE name = ?", (name,)).rowcount:
                 raise self._unknown(name)
+            db.execute("DELETE FROM sync_marks WHERE source = ?", (name,))
 
     def _unknown(self, name: str) -> StateError:
         known = ", ".join(self.source_names()) or "none yet"
@@ -348,6 +357,27 @@ class StateStore:
                 (source, table),
             ).fetchone()
         return None if row is None else RunRecord(*row)
+
+    # -- incremental tables ----------------------------------------------------------------------
+
+    def synced_until(self, source: str, table: str) -> float | None:
+        """Where an incremental table's committed windows end (None: it never loaded one)."""
+        with self._connect(transaction=False) as db:
+            row = db.execute(
+                "SELECT synced_until FROM sync_marks WHERE source = ? AND table_name = ?",
+                (source, table),
+            ).fetchone()
+        return None if row is None else float(row[0])
+
+    def set_synced_until(self, source: str, table: str, until: float) -> None:
+        """Record, after its load committed, where an incremental table's windows now end."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO sync_marks (source, table_name, synced_until, updated_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (source, table_name) DO UPDATE SET"
+                " synced_until = excluded.synced_until, updated_at = excluded.updated_at",
+                (source, table, until, time.time()),
+            )
 
     def _close_orphaned_runs(self) -> None:
         """A run whose process is gone (kill -9, power loss) is recorded as interrupted."""

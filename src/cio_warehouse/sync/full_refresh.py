@@ -19,11 +19,13 @@ import pyarrow
 from dlt.common.schema.typing import TColumnSchema, TTableFormat
 from dlt.extract.resource import DltResource
 
-from cio_warehouse.catalog import Paging, Table
+from cio_warehouse.catalog import Paging, SyncMethod, Table
 from cio_warehouse.customerio import AppAPIClient, CustomerIOError, RequestStats
 from cio_warehouse.exception_chain import chain, one_line
 from cio_warehouse.state import SourceConfig, StateStore
-from cio_warehouse.warehouse.destination import Target
+from cio_warehouse.sync.history import sync_history
+from cio_warehouse.sync.rows import never_as_null
+from cio_warehouse.warehouse.destination import Target, merge_strategy
 from cio_warehouse.warehouse.duckdb_file import holding_warehouse
 from cio_warehouse.warehouse.write_lock import write_lock
 
@@ -63,7 +65,6 @@ def table_resource(
     columns |= {f: {"data_type": "json"} for f in table.json_fields}
 
     def pages() -> Iterator[list[dict[str, Any]] | pyarrow.Table]:
-        progress.phase = "fetching"
         found = False
         for page in client.iter_pages(table, progress.stats):
             # An empty page must not reach dlt: a replace that got only empty lists keeps the old
@@ -75,7 +76,6 @@ def table_resource(
             # An empty list empties the table; and a workspace with none yet still gets the table
             # (dlt creates none from no rows), so that queries on it work and count 0.
             yield empty_table(table)
-        progress.phase = "normalizing"
 
     resource: DltResource = dlt.resource(
         pages(),
@@ -90,18 +90,6 @@ def table_resource(
     if table_format is not None:  # delta on a lakehouse destination
         resource.apply_hints(table_format=table_format)
     return resource
-
-
-def never_as_null(
-    rows: list[dict[str, Any]], fields: tuple[str, ...]
-) -> list[dict[str, Any]]:
-    """A 0 in a timestamp field is Customer.io's "never" (an unscheduled newsletter, a campaign
-    not yet started): NULL, not 1970-01-01 (docs/customerio-behaviour.md)."""
-    for row in rows:
-        for name in fields:
-            if row.get(name) == 0 and not isinstance(row.get(name), bool):
-                row[name] = None
-    return rows
 
 
 def empty_table(table: Table) -> pyarrow.Table:
@@ -169,21 +157,16 @@ def _sync_one(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 pipeline.drop_pending_packages()
-        # Parquet: the warehouse copies it in streaming; insert_values SQL grows with the table.
-        pipeline.extract(
-            table_resource(client, table, progress, target.table_format),
-            loader_file_format="parquet",
-        )
-        # One table normalizes at a time: it is CPU-bound (no gain from threads under the GIL)
-        # and two large tables at once would double the peak memory.
-        with _normalize_lock:
-            pipeline.normalize()
-        # dlt opens the data dir's DuckDB by path: held here, it meets the locked-down instance.
-        with write_lock(target.key(store.data_dir)), (
-            holding_warehouse(store.data_dir) if target.is_default else nullcontext()
-        ):
-            progress.phase = "loading"
-            pipeline.load()
+        def load(resource: DltResource) -> None:
+            _load(pipeline, resource, store, target, progress)
+
+        if table.sync_method is SyncMethod.INCREMENTAL:
+            sync_history(
+                store, source, table, client, progress.stats, load, target.table_format,
+                merge_strategy(pipeline.destination),
+            )
+        else:
+            load(table_resource(client, table, progress, target.table_format))
     except Exception as exc:  # noqa: BLE001  one table's failure is recorded, never raised
         error = describe_failure(exc)
     stats = progress.stats
@@ -206,6 +189,30 @@ def _sync_one(
         error=error,
     )
     return outcome
+
+
+def _load(
+    pipeline: dlt.Pipeline,
+    resource: DltResource,
+    store: StateStore,
+    target: Target,
+    progress: TableProgress,
+) -> None:
+    """Extract (which fetches), normalize and load one resource: one dlt load."""
+    progress.phase = "fetching"
+    # Parquet: the warehouse copies it in streaming; insert_values SQL grows with the table.
+    pipeline.extract(resource, loader_file_format="parquet")
+    progress.phase = "normalizing"
+    # One table normalizes at a time: it is CPU-bound (no gain from threads under the GIL)
+    # and two large tables at once would double the peak memory.
+    with _normalize_lock:
+        pipeline.normalize()
+    # dlt opens the data dir's DuckDB by path: held here, it meets the locked-down instance.
+    with write_lock(target.key(store.data_dir)), (
+        holding_warehouse(store.data_dir) if target.is_default else nullcontext()
+    ):
+        progress.phase = "loading"
+        pipeline.load()
 
 
 def describe_failure(exc: BaseException) -> str:

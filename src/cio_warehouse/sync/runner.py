@@ -1,30 +1,30 @@
-"""Run a full refresh of a source's tables: the one entry for the CLI, scheduler and web app."""
+"""Sync a source's App API tables: the one entry for the CLI, scheduler and web app."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 from cio_warehouse import catalog
-from cio_warehouse.catalog import SyncMethod
 from cio_warehouse.sources import client_for, validate_tables
 from cio_warehouse.state import StateError, StateStore
 from cio_warehouse.sync.full_refresh import TableOutcome, TableProgress, sync_tables
+from cio_warehouse.sync.source_tables import prepare_source_tables
 from cio_warehouse.warehouse import destination
 
 
 def tables_to_sync(selected: Sequence[str], requested: Sequence[str] = ()) -> list[catalog.Table]:
-    """The requested tables, else the source's selected full-refresh tables."""
+    """The requested tables, else the source's selected tables read from the App API."""
     names = validate_tables(requested) if requested else tuple(selected)
     tables = [catalog.get(n) for n in names]
-    webhook_only = [t.name for t in tables if t.sync_method is not SyncMethod.FULL_REFRESH]
+    webhook_only = [t.name for t in tables if not t.synced]
     if requested and webhook_only:
         raise StateError(
             f"{', '.join(webhook_only)} fill from the reporting webhook in realtime and cannot be "
             "synced; sync one of: "
-            + ", ".join(t.name for t in catalog.API_TABLES)
+            + ", ".join(t.name for t in catalog.SYNCED_TABLES)
             + "."
         )
-    return [t for t in tables if t.sync_method is SyncMethod.FULL_REFRESH]
+    return [t for t in tables if t.synced]
 
 
 def run_sync(
@@ -38,9 +38,10 @@ def run_sync(
     tables = tables_to_sync(source.tables, requested)
     if not tables:
         raise StateError(
-            f"Source {source_name!r} has no full-refresh tables selected; pass --table or "
+            f"Source {source_name!r} has no App API tables selected; pass --table or "
             "select tables for it."
         )
+    prepare_source_tables(store.data_dir, source)
     with client_for(source) as client:
         target = destination.of_source(source.destination)
         return sync_tables(store, source, tables, target, client, on_start=on_start)

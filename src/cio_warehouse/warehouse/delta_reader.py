@@ -1,9 +1,10 @@
 """Delta Lake tables as DuckDB views: the query path's SQL over a Delta destination.
 
 Every Delta table under <location>/<dataset>/ becomes a view "<dataset>"."<table>" of an in-memory
-DuckDB connection, over the Arrow dataset of the table's current version (deltalake reads the
-Delta log; DuckDB scans the Parquet files through Arrow, with filter and column pushdown). DuckDB's
-own delta extension would be downloaded at run time, which is not always possible.
+DuckDB connection (and `deliveries` a view over them, as on the SQL engines), over the Arrow
+dataset of the table's current version (deltalake reads the Delta log; DuckDB scans the Parquet
+files through Arrow, with filter and column pushdown). DuckDB's own delta extension would be
+downloaded at run time, which is not always possible.
 
 Columns dlt loaded as JSON (Arrow and Delta have no JSON type: they hold the text) are cast back
 to DuckDB's JSON in the views, so that the same SQL runs on a Delta source as on the default
@@ -24,6 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from cio_warehouse.warehouse import deliveries
 from cio_warehouse.warehouse.duckdb_file import lock_down
 
 # Registered Arrow datasets live in DuckDB's temp catalog under these names; the views point at
@@ -58,9 +60,12 @@ def open_delta(location: str, datasets: Sequence[str]) -> duckdb.DuckDBPyConnect
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(dataset)}")
             root = _join(location, dataset)
             json_columns = _json_columns(store, root)
-            for table in delta_tables(store, root):
+            tables = delta_tables(store, root)
+            for table in tables:
                 _add_view(con, store, dataset, table, _join(root, table),
                           json_columns.get(table, set()))
+            for statement in deliveries.create_view_sql(dataset, tables):
+                con.execute(statement)
         # deltalake and pyarrow read the tables, not DuckDB: it needs no file access at all (and
         # gets the product's memory cap, CIO_WAREHOUSE_DUCKDB_MEMORY_LIMIT).
         lock_down(con)
@@ -68,6 +73,11 @@ def open_delta(location: str, datasets: Sequence[str]) -> duckdb.DuckDBPyConnect
         con.close()
         raise
     return con
+
+
+def dataset_tables(location: str, dataset: str) -> list[str]:
+    """The Delta tables of `dataset` at the destination's `location`."""
+    return delta_tables(_store(location), _join(location, dataset))
 
 
 def delta_tables(store: _Store, root: str) -> list[str]:

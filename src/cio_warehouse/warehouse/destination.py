@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import dlt
 from dlt.common.destination import Destination
-from dlt.common.schema.typing import TTableFormat
+from dlt.common.schema.typing import TLoaderMergeStrategy, TTableFormat
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from cio_warehouse.secret import Secret, mask_url
@@ -223,3 +223,18 @@ def delta_location(url: str) -> str:
 def _postgres_url(url: str) -> str:
     # psycopg2 and dlt know postgresql://; postgres:// is a common spelling of the same.
     return "postgresql://" + url.split("://", 1)[1] if url.startswith("postgres://") else url
+
+
+def merge_strategy(destination: Destination) -> TLoaderMergeStrategy:  # type: ignore[type-arg]
+    """How a batch meets the rows already loaded, deduplicating on the primary key.
+
+    delete-insert (dlt's default merge: delete the staged keys from the table, insert the staged
+    rows deduplicated by key, in one transaction) runs on every SQL destination dlt has; upsert
+    (a MERGE) covers the file-based table formats (Delta, Iceberg) that lack delete-insert.
+    """
+    supported = destination.capabilities().supported_merge_strategies
+    strategy: TLoaderMergeStrategy
+    for strategy in ("delete-insert", "upsert"):
+        if strategy in supported:
+            return strategy
+    return "delete-insert"

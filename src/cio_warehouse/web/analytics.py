@@ -1,9 +1,10 @@
-"""Message activity and delivery funnels in SQL over a source's event tables and API tables.
+"""Message activity and delivery funnels in SQL over a source's `deliveries` and API tables.
 
-Tables and columns appear as data arrives (a channel with no event yet has no table, and dlt adds
-a column once a value for it is seen), so each query is built from the columns that exist now:
-what is missing counts as no rows, never as an error. The SQL is portable: DuckDB (and Delta Lake
-through it) and PostgreSQL run the same text; times are computed here and passed as parameters.
+Both read `deliveries` (warehouse/deliveries.py): message history and webhook events, one row per
+delivery, so that history shows from the first sync. A table that is missing (a source linked
+before this version, not synced since) counts as no rows, never as an error. The SQL is portable:
+DuckDB (and Delta Lake through it) and PostgreSQL run the same text; times are computed here and
+passed as parameters.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from cio_warehouse import catalog
+from cio_warehouse.warehouse import deliveries
 from cio_warehouse.warehouse.readers import SqlCursor
 
 FunnelKind = Literal["campaign", "broadcast", "newsletter"]
 FUNNEL_KINDS: tuple[FunnelKind, ...] = ("campaign", "broadcast", "newsletter")
 FUNNEL_METRICS = ("sent", "delivered", "opened", "clicked")
-# Per channel: the selectable event tables and whatsapp; unrouted events have no channel.
-CHANNEL_TABLES = tuple(t.name for t in catalog.EVENT_TABLES if t is not catalog.UNROUTED_EVENTS)
 
 
 def ident(name: str) -> str:
@@ -38,32 +38,41 @@ def columns_by_table(cursor: SqlCursor, schema: str) -> dict[str, set[str]]:
     return found
 
 
+def deliveries_relation(tables: dict[str, set[str]], source: str) -> str:
+    """The source's `deliveries` view, or, where it was never created (a source that has not
+    synced since this version), the same SELECT over the tables there are."""
+    if deliveries.VIEW in tables:
+        return f"{ident(source)}.{ident(deliveries.VIEW)}"
+    present = [t for t in deliveries.BASE_TABLES if t in tables]
+    return f"({deliveries.select_sql(source, present)}) AS d"
+
+
 @dataclass(frozen=True)
 class ActivityRow:
     day: str
     channel: str
     metric: str
-    events: int
+    events: int  # deliveries that first reached the metric that day
 
 
 def activity(cursor: SqlCursor, source: str, days: int) -> list[ActivityRow]:
-    """Events per UTC day, channel and metric over the last `days` days."""
+    """Per UTC day, channel and metric over the last `days` days: the deliveries that first
+    reached the metric that day, from history and the webhook alike (`deliveries`)."""
     tables = columns_by_table(cursor, source)
+    relation = deliveries_relation(tables, source)
     parts = [
-        f"SELECT CAST(\"timestamp\" AT TIME ZONE 'UTC' AS DATE) AS day,"
-        f" '{table.removesuffix('_events')}' AS channel, metric"
-        f" FROM {ident(source)}.{ident(table)}"
-        " WHERE \"timestamp\" >= ? AND metric IS NOT NULL"
-        for table in CHANNEL_TABLES
-        if {"timestamp", "metric"} <= tables.get(table, set())
+        f"SELECT CAST({ident(f'{m}_at')} AT TIME ZONE 'UTC' AS DATE) AS day, channel,"
+        f" '{m}' AS metric FROM d WHERE {ident(f'{m}_at')} >= ?"
+        for m in deliveries.METRICS
     ]
-    if not parts:
-        return []
     since = datetime.now(UTC) - timedelta(days=days)
+    columns = ", ".join(ident(f"{m}_at") for m in deliveries.METRICS)
     rows = cursor.execute(
-        "SELECT day, channel, metric, count(*) FROM ("
+        # Materialized: the view is grouped once, not once per metric.
+        f"WITH d AS MATERIALIZED (SELECT channel, {columns} FROM {relation})"
+        " SELECT day, channel, metric, count(*) FROM ("
         + " UNION ALL ".join(parts)
-        + ") AS events GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        + ") AS reached WHERE channel IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
         [since] * len(parts),
     ).fetchall()
     return [ActivityRow(day.isoformat(), channel, metric, int(n))
@@ -84,33 +93,24 @@ class FunnelRow:
 def funnels(
     cursor: SqlCursor, source: str, kind: FunnelKind, limit: int
 ) -> list[FunnelRow]:
-    """Distinct deliveries that reached each step, per campaign (broadcast, newsletter), with
-    its name from the API table; every one the API table lists, even with no event yet."""
+    """Per campaign (broadcast, newsletter), the deliveries that reached at least each stage (an
+    opened delivery was delivered and sent), from history and the webhook alike, with its name
+    from the API table; every one the API table lists, even with no delivery yet."""
     tables = columns_by_table(cursor, source)
     id_column = f"{kind}_id"
-    events = [
-        f"SELECT {id_column} AS id, metric, delivery_id FROM {ident(source)}.{ident(table)}"
-        f" WHERE {id_column} IS NOT NULL AND metric IN ({', '.join(map(repr, FUNNEL_METRICS))})"
-        for table in CHANNEL_TABLES
-        if {id_column, "metric", "delivery_id"} <= tables.get(table, set())
-    ]
-    names_table = f"{kind}s"
-    has_names = {"id", "name"} <= tables.get(names_table, set())
-    if not events and not has_names:
-        return []
-    steps = ", ".join(
-        f"count(DISTINCT delivery_id) FILTER (WHERE metric = '{m}') AS {m}" for m in FUNNEL_METRICS
-    )
+    steps = []
+    for depth, metric in enumerate(FUNNEL_METRICS):
+        reached = " OR ".join(f"{m}_at IS NOT NULL" for m in FUNNEL_METRICS[depth:])
+        steps.append(f"count(*) FILTER (WHERE {reached}) AS {metric}")
     counts = (
-        f"SELECT id, {steps} FROM ({' UNION ALL '.join(events)}) AS events GROUP BY id"
-        if events
-        else "SELECT NULL::BIGINT AS id, " + ", ".join(f"0 AS {m}" for m in FUNNEL_METRICS)
-        + " WHERE false"
+        f"SELECT {id_column} AS id, {', '.join(steps)}"
+        f" FROM {deliveries_relation(tables, source)} WHERE {id_column} IS NOT NULL GROUP BY 1"
     )
+    names_table = f"{kind}s"
     names = (
         f"SELECT CAST(id AS BIGINT) AS id, max(CAST(name AS VARCHAR)) AS name"
         f" FROM {ident(source)}.{ident(names_table)} GROUP BY 1"
-        if has_names
+        if {"id", "name"} <= tables.get(names_table, set())
         else "SELECT NULL::BIGINT AS id, NULL::VARCHAR AS name WHERE false"
     )
     totals = ", ".join(f"coalesce(c.{m}, 0)" for m in FUNNEL_METRICS)

@@ -65,7 +65,7 @@ class SessionInfo(BaseModel):
 class CatalogTable(BaseModel):
     name: str
     description: str
-    sync_method: Literal["full_refresh", "webhook"]
+    sync_method: Literal["full_refresh", "incremental", "webhook"]
     default_selected: bool
 
 
@@ -246,7 +246,7 @@ class Run(BaseModel):
 class TableStatus(BaseModel):
     name: str
     description: str
-    sync_method: Literal["full_refresh", "webhook"]
+    sync_method: Literal["full_refresh", "incremental", "webhook"]
     selected: bool
     frequency_seconds: int | None
     running: bool

@@ -25,6 +25,7 @@ from dlt.extract.resource import DltResource
 from cio_warehouse import catalog
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.warehouse import destination as destinations
+from cio_warehouse.warehouse.destination import merge_strategy
 from cio_warehouse.warehouse.duckdb_file import holding_warehouse, open_warehouse
 from cio_warehouse.warehouse.write_lock import write_lock
 from cio_warehouse.webhooks import event_rows
@@ -160,21 +161,6 @@ class SourcePipeline:
         data = event_rows.to_arrow(rows, event_rows.EVENT_SCHEMA, variants)
         return _dlt_resource(table, data, "event_id", catalog.EVENT_COLUMNS, self.strategy,
                              self.table_format)
-
-
-def merge_strategy(destination: Destination) -> TLoaderMergeStrategy:  # type: ignore[type-arg]
-    """How a batch meets the rows already loaded, deduplicating on the primary key.
-
-    delete-insert (dlt's default merge: delete the staged keys from the table, insert the staged
-    rows deduplicated by key, in one transaction) runs on every SQL destination dlt has; upsert
-    (a MERGE) covers the file-based table formats (Delta, Iceberg) that lack delete-insert.
-    """
-    supported = destination.capabilities().supported_merge_strategies
-    strategy: TLoaderMergeStrategy
-    for strategy in ("delete-insert", "upsert"):
-        if strategy in supported:
-            return strategy
-    return "delete-insert"
 
 
 def _dlt_resource(
