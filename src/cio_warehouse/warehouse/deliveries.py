@@ -87,3 +87,13 @@ def create_view_sql(schema: str, present: Collection[str] = BASE_TABLES) -> list
     keeps a view's columns and types."""
     name = f"{_ident(schema)}.{_ident(VIEW)}"
     return [f"DROP VIEW IF EXISTS {name}", f"CREATE VIEW {name} AS {select_sql(schema, present)}"]
+
+
+def relation(tables: Collection[str], schema: str) -> str:
+    """The source's `deliveries` view when `tables` (those of its schema) has it; else, where it
+    was never created (a source not synced since this version), the same SELECT over the tables
+    there are."""
+    if VIEW in tables:
+        return f"{_ident(schema)}.{_ident(VIEW)}"
+    present = [t for t in BASE_TABLES if t in tables]
+    return f"({select_sql(schema, present)}) AS d"

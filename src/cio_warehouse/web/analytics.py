@@ -38,15 +38,6 @@ def columns_by_table(cursor: SqlCursor, schema: str) -> dict[str, set[str]]:
     return found
 
 
-def deliveries_relation(tables: dict[str, set[str]], source: str) -> str:
-    """The source's `deliveries` view, or, where it was never created (a source that has not
-    synced since this version), the same SELECT over the tables there are."""
-    if deliveries.VIEW in tables:
-        return f"{ident(source)}.{ident(deliveries.VIEW)}"
-    present = [t for t in deliveries.BASE_TABLES if t in tables]
-    return f"({deliveries.select_sql(source, present)}) AS d"
-
-
 @dataclass(frozen=True)
 class ActivityRow:
     day: str
@@ -59,7 +50,7 @@ def activity(cursor: SqlCursor, source: str, days: int) -> list[ActivityRow]:
     """Per UTC day, channel and metric over the last `days` days: the deliveries that first
     reached the metric that day, from history and the webhook alike (`deliveries`)."""
     tables = columns_by_table(cursor, source)
-    relation = deliveries_relation(tables, source)
+    relation = deliveries.relation(tables, source)
     parts = [
         f"SELECT CAST({ident(f'{m}_at')} AT TIME ZONE 'UTC' AS DATE) AS day, channel,"
         f" '{m}' AS metric FROM d WHERE {ident(f'{m}_at')} >= ?"
@@ -104,7 +95,7 @@ def funnels(
         steps.append(f"count(*) FILTER (WHERE {reached}) AS {metric}")
     counts = (
         f"SELECT {id_column} AS id, {', '.join(steps)}"
-        f" FROM {deliveries_relation(tables, source)} WHERE {id_column} IS NOT NULL GROUP BY 1"
+        f" FROM {deliveries.relation(tables, source)} WHERE {id_column} IS NOT NULL GROUP BY 1"
     )
     names_table = f"{kind}s"
     names = (
