@@ -92,10 +92,14 @@ HISTORY_DAYS = range(1, 3651)
 LOOKBACK_DAYS = range(0, 181)
 
 
-def validate_history(history_days: int | None, lookback_days: int | None) -> None:
-    """The message history settings, or a StateError that says the allowed range."""
-    for label, value, allowed in (("--history-days", history_days, HISTORY_DAYS),
-                                  ("--lookback-days", lookback_days, LOOKBACK_DAYS)):
+def validate_history(
+    history_days: int | None, lookback_days: int | None,
+    labels: tuple[str, str] = ("--history-days", "--lookback-days"),
+) -> None:
+    """The message history settings, or a StateError that says the allowed range; `labels` name
+    the two settings as the caller's user typed them (CLI options, JSON fields)."""
+    for label, value, allowed in ((labels[0], history_days, HISTORY_DAYS),
+                                  (labels[1], lookback_days, LOOKBACK_DAYS)):
         if value is not None and value not in allowed:
             raise StateError(
                 f"{label} must be between {allowed.start} and {allowed.stop - 1}, not {value}."

@@ -15,7 +15,13 @@ from cio_warehouse.customerio.errors import RequestError
 from cio_warehouse.ops.errors import OpsError, Refusal, sentence
 from cio_warehouse.ops.sources import KEYS_PAGE, known_source
 from cio_warehouse.secret import Secret
-from cio_warehouse.sources import client_for, link_source, validate_name, validate_tables
+from cio_warehouse.sources import (
+    client_for,
+    link_source,
+    validate_history,
+    validate_name,
+    validate_tables,
+)
 from cio_warehouse.state import SourceConfig, StateError, StateStore
 from cio_warehouse.warehouse import destination
 from cio_warehouse.warehouse.query import QueryError
@@ -89,13 +95,25 @@ def _frequency(seconds: int) -> int:
         raise OpsError(str(exc), "frequency_seconds") from None
 
 
+def _history(history_days: int | None, lookback_days: int | None) -> None:
+    """The message history settings in range, or a refusal naming the field at fault."""
+    labels = ("history_days", "lookback_days")
+    for field, pair in ((labels[0], (history_days, None)), (labels[1], (None, lookback_days))):
+        try:
+            validate_history(pair[0], pair[1], labels=labels)
+        except StateError as exc:
+            raise OpsError(str(exc), field) from None
+
+
 def create_source(
     store: StateStore, name: str, region: str, app_api_key: str, *,
     api_base_url: str | None = None, tables: list[str] | None = None,
     frequency_seconds: int | None = None, destination_url: str | None = None,
+    history_days: int | None = None, lookback_days: int | None = None,
 ) -> SourceConfig:
     """Check the input, then the key, then link the source (which checks the destination).
-    `tables` None: every table of the catalog; `destination_url` None: the default one."""
+    `tables` None: the catalog's default selection; `destination_url` None: the default one;
+    `history_days`/`lookback_days` None: the defaults (30, 7)."""
     try:
         validate_name(name)
     except StateError as exc:
@@ -103,6 +121,7 @@ def create_source(
     checked = candidate(region, app_api_key, api_base_url)
     selected = _tables(tables) if tables is not None else ()
     frequency = _frequency(frequency_seconds) if frequency_seconds is not None else None
+    _history(history_days, lookback_days)
     if name in store.source_names():
         raise OpsError(f"A source named {name!r} exists already; pick another name.",
                        "name", Refusal.CONFLICT)
@@ -115,6 +134,7 @@ def create_source(
         link_source(
             store, name, region=checked.region, app_api_key=checked.app_api_key,
             api_base_url=checked.api_base_url, tables=selected, target=target,
+            history_days=history_days, lookback_days=lookback_days,
         )
     except QueryError as exc:  # the destination did not answer
         raise OpsError(str(exc), "destination") from None
@@ -131,6 +151,9 @@ class SourceChanges:
     tables: list[str] | None = None
     frequency_seconds: int | None = None
     table_frequencies: dict[str, int | None] | None = None  # None seconds: follow the source
+    # Message history: None goes back to the default (30 and 7 days).
+    history_days: int | None | Keep = KEEP
+    lookback_days: int | None | Keep = KEEP
 
 
 def _same_url(stored: str | None, new: str | None) -> bool:
@@ -175,6 +198,17 @@ def _with_host(source: SourceConfig, changes: SourceChanges) -> SourceConfig:
     return updated
 
 
+def _with_history(source: SourceConfig, changes: SourceChanges) -> SourceConfig:
+    history = source.settings.history_days if changes.history_days is KEEP else changes.history_days
+    lookback = (source.settings.lookback_days if changes.lookback_days is KEEP
+                else changes.lookback_days)
+    # Only what changes is checked: a stored value keeps working as it did.
+    _history(None if changes.history_days is KEEP else history,
+             None if changes.lookback_days is KEEP else lookback)
+    settings = replace(source.settings, history_days=history, lookback_days=lookback)
+    return source if settings == source.settings else replace(source, settings=settings)
+
+
 def update_source(store: StateStore, name: str, changes: SourceChanges) -> SourceConfig:
     source = known_source(store, name)
     updated = source
@@ -193,6 +227,7 @@ def update_source(store: StateStore, name: str, changes: SourceChanges) -> Sourc
         raise
     except StateError as exc:
         raise OpsError(str(exc), "table_frequencies") from None
+    updated = _with_history(updated, changes)
     if updated != source:
         store.update_source(updated)
     if tables is not None and tables != source.tables:

@@ -49,7 +49,8 @@ CREATE INDEX IF NOT EXISTS runs_by_table ON runs (source, table_name, id);
 CREATE TABLE IF NOT EXISTS sync_marks (
     source TEXT NOT NULL,
     table_name TEXT NOT NULL,
-    synced_until REAL NOT NULL,
+    synced_until REAL,
+    target_until REAL,
     updated_at REAL NOT NULL,
     PRIMARY KEY (source, table_name)
 );
@@ -73,6 +74,20 @@ class SourceConfig:
     # Where its tables land, as a destination URL (warehouse.destination); None: the data dir's
     # DuckDB file. A Secret: a URL may hold a password.
     destination: Secret | None = None
+
+
+@dataclass(frozen=True)
+class SyncMark:
+    """An incremental table's progress: where its committed windows end, and where the run that
+    wrote them meant to end (less: that run stopped early)."""
+
+    synced_until: float | None
+    target_until: float | None
+
+    @property
+    def stopped_early(self) -> bool:
+        return (self.synced_until is not None and self.target_until is not None
+                and self.synced_until < self.target_until)
 
 
 @dataclass(frozen=True)
@@ -360,23 +375,25 @@ class StateStore:
 
     # -- incremental tables ----------------------------------------------------------------------
 
-    def synced_until(self, source: str, table: str) -> float | None:
-        """Where an incremental table's committed windows end (None: it never loaded one)."""
+    def sync_mark(self, source: str, table: str) -> SyncMark:
         with self._connect(transaction=False) as db:
             row = db.execute(
-                "SELECT synced_until FROM sync_marks WHERE source = ? AND table_name = ?",
+                "SELECT synced_until, target_until FROM sync_marks"
+                " WHERE source = ? AND table_name = ?",
                 (source, table),
             ).fetchone()
-        return None if row is None else float(row[0])
+        return SyncMark(None, None) if row is None else SyncMark(*row)
 
-    def set_synced_until(self, source: str, table: str, until: float) -> None:
-        """Record, after its load committed, where an incremental table's windows now end."""
+    def set_sync_mark(self, source: str, table: str, column: str, value: float) -> None:
+        """Set `synced_until` (after a load committed) or `target_until` (as a run starts)."""
+        if column not in ("synced_until", "target_until"):
+            raise ValueError(f"no sync mark column {column!r}")
         with self._connect() as db:
             db.execute(
-                "INSERT INTO sync_marks (source, table_name, synced_until, updated_at)"
+                f"INSERT INTO sync_marks (source, table_name, {column}, updated_at)"  # noqa: S608
                 " VALUES (?, ?, ?, ?) ON CONFLICT (source, table_name) DO UPDATE SET"
-                " synced_until = excluded.synced_until, updated_at = excluded.updated_at",
-                (source, table, until, time.time()),
+                f" {column} = excluded.{column}, updated_at = excluded.updated_at",
+                (source, table, value, time.time()),
             )
 
     def _close_orphaned_runs(self) -> None:

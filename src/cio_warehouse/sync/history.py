@@ -6,7 +6,8 @@ What it guarantees:
   A failed or killed sync leaves the table as its last committed load left it; the next sync starts
   again from the mark, and the merge on `id` makes reading a window twice harmless.
 - The first sync reaches `history_days` back; each later one starts `lookback_days` before the
-  mark, because opens, clicks and conversions reach a delivery days after it was sent.
+  mark, because opens, clicks and conversions reach a delivery days after it was sent; one after
+  a sync that stopped early starts at the mark itself.
 - Memory stays flat: pages stream into dlt's files, and a load closes after about LOAD_ROWS rows.
 - Every documented column exists from the first load, even one that only ever holds NULL (the
   catalog types them), so `deliveries` and queries can name them.
@@ -30,6 +31,8 @@ from cio_warehouse import catalog
 from cio_warehouse.catalog import Table
 from cio_warehouse.customerio import AppAPIClient, RequestStats
 from cio_warehouse.state import SourceConfig, StateStore
+from cio_warehouse.state.source_settings import SourceSettings
+from cio_warehouse.state.store import SyncMark
 from cio_warehouse.sync.rows import never_as_null
 from cio_warehouse.webhooks import event_rows
 
@@ -54,12 +57,14 @@ def day_windows(start: int, end: int) -> list[Window]:
     return windows
 
 
-def first_window_start(store: StateStore, source: SourceConfig, table: Table, now: int) -> int:
-    """Where this sync starts reading: history_days back the first time, else the lookback."""
-    mark = store.synced_until(source.name, table.name)
-    if mark is None:
-        return now - source.settings.history_window_days * DAY
-    return int(min(mark, now)) - source.settings.lookback_window_days * DAY
+def first_window_start(mark: SyncMark, settings: SourceSettings, now: int) -> int:
+    """Where this sync starts reading: history_days back the first time; where the last sync
+    stopped if it stopped early; else lookback_days before the end of the last one."""
+    if mark.synced_until is None:
+        return now - settings.history_window_days * DAY
+    if mark.stopped_early:
+        return int(mark.synced_until)
+    return int(min(mark.synced_until, now)) - settings.lookback_window_days * DAY
 
 
 def message_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -85,13 +90,15 @@ def sync_history(
 ) -> None:
     """Read every window from the mark (or history_days back) to now, a load at a time."""
     now = int(time.time())
-    pending = deque(day_windows(first_window_start(store, source, table, now), now))
+    mark = store.sync_mark(source.name, table.name)
+    pending = deque(day_windows(first_window_start(mark, source.settings, now), now))
+    store.set_sync_mark(source.name, table.name, "target_until", now)
     while pending:
         reached: list[int] = []
         pages = _pages(client, table, stats, pending, reached)
         load(_resource(table, pages, table_format, merge_strategy))
         if reached:
-            store.set_synced_until(source.name, table.name, reached[-1])
+            store.set_sync_mark(source.name, table.name, "synced_until", reached[-1])
 
 
 def _pages(
@@ -115,8 +122,11 @@ def _pages(
 
 
 def empty_messages() -> pyarrow.Table:
-    return event_rows.arrow_schema(catalog.MESSAGE_COLUMNS, catalog.MESSAGES.primary_key
-                                   ).empty_table()
+    """No rows, every column, and dlt's own two, which the rows' loads (dicts) carry."""
+    schema = event_rows.arrow_schema(catalog.MESSAGE_COLUMNS, catalog.MESSAGES.primary_key)
+    for name in ("_dlt_load_id", "_dlt_id"):
+        schema = schema.append(pyarrow.field(name, pyarrow.string(), nullable=False))
+    return schema.empty_table()
 
 
 def _resource(

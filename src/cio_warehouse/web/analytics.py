@@ -15,6 +15,7 @@ from typing import Literal
 
 from cio_warehouse import catalog
 from cio_warehouse.warehouse import deliveries
+from cio_warehouse.warehouse.missed import MissedDay, missed_by_webhook
 from cio_warehouse.warehouse.readers import SqlCursor
 
 FunnelKind = Literal["campaign", "broadcast", "newsletter"]
@@ -131,3 +132,14 @@ def deliveries_since(cursor: SqlCursor, source: str, seconds: int) -> int:
         f"SELECT sum(n) FROM ({' UNION ALL '.join(parts)}) AS counts", [since] * len(parts)
     ).fetchone()
     return int(found[0] or 0) if found else 0
+
+
+def missed_deliveries(cursor: SqlCursor, source: str, days: int = 30) -> list[MissedDay]:
+    """The days of the last `days` on which the webhook missed deliveries history has
+    (warehouse/missed.py); none when the warehouse cannot be read, since the webhook's status
+    around it must still show."""
+    try:
+        relation = deliveries.relation(columns_by_table(cursor, source), source)
+        return missed_by_webhook(cursor, relation, days)
+    except Exception:  # noqa: BLE001  duckdb.Error, psycopg2.Error, a time limit: nothing to say
+        return []

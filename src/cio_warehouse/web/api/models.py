@@ -114,6 +114,14 @@ class SourceIn(Body):
         description="Where its tables land, as a destination URL (docs/destinations.md); "
         "default: the service's $CIO_WAREHOUSE_DESTINATION, else the data dir's DuckDB.",
     )
+    history_days: int | None = Field(
+        None, description="How far back the first sync of `messages` reaches, 1 to 3650 days "
+        "(default 30)."
+    )
+    lookback_days: int | None = Field(
+        None, description="Days of `messages` each later sync reads again, for opens, clicks "
+        "and conversions that arrive late: 0 to 180 (default 7)."
+    )
 
 
 class SourcePatch(Body):
@@ -129,6 +137,8 @@ class SourcePatch(Body):
     table_frequencies: dict[str, int | None] | None = Field(
         None, description="Per-table frequencies in seconds; null follows the source's again."
     )
+    history_days: int | None = Field(None, description="1 to 3650; null: the default (30).")
+    lookback_days: int | None = Field(None, description="0 to 180; null: the default (7).")
 
 
 class Source(BaseModel):
@@ -146,6 +156,8 @@ class Source(BaseModel):
     destination: str = Field(description="Where its tables land; a password is masked.")
     destination_engine: str
     destination_caveat: str = Field(description="What that warehouse cannot do, if anything.")
+    history_days: int = Field(description="How far back the first sync of `messages` reaches.")
+    lookback_days: int = Field(description="Days of `messages` each later sync reads again.")
 
 
 class RemovalWarning(BaseModel):
@@ -213,6 +225,15 @@ class LoaderState(BaseModel):
     last_loaded_at: float | None
 
 
+class MissedDay(BaseModel):
+    day: str = Field(description="The UTC day of the deliveries' creation, YYYY-MM-DD.")
+    missed: int = Field(description="Sent deliveries message history has, the webhook never "
+                        "reported.")
+    in_history: int = Field(description="Sent deliveries in message history that day, within "
+                            "the span the webhook was delivering.")
+    message: str = Field(description="The same as one sentence.")
+
+
 class WebhookStatus(BaseModel):
     registered: bool
     url: str | None
@@ -225,6 +246,10 @@ class WebhookStatus(BaseModel):
     health: DeliveryHealth
     assessment: Assessment
     loader: LoaderState
+    missed: list[MissedDay] = Field(
+        description="Days of the last 30 on which the webhook missed deliveries that message "
+        "history has (`deliveries` holds them); empty while the warehouse cannot be read."
+    )
 
 
 # -- tables, runs, jobs --------------------------------------------------------------------------

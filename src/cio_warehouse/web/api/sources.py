@@ -16,6 +16,7 @@ from cio_warehouse.ops.query import warehouse_cursor
 from cio_warehouse.ops.sources import catalog_view, known_source
 from cio_warehouse.state import RunRecord, StateError
 from cio_warehouse.warehouse import destination
+from cio_warehouse.warehouse.missed import MissedDay
 from cio_warehouse.web import analytics
 from cio_warehouse.web.api import models
 from cio_warehouse.web.api.common import ServiceDep, SettingsDep, SourceName, view
@@ -61,6 +62,8 @@ def _source(service: RunningService, settings: WebSettings, name: str) -> models
         destination=target.display(),
         destination_engine=target.engine.label,
         destination_caveat=target.engine.caveat,
+        history_days=source.settings.history_window_days,
+        lookback_days=source.settings.lookback_window_days,
     )
 
 
@@ -75,7 +78,8 @@ def post_source(body: models.SourceIn, service: ServiceDep, settings: SettingsDe
     created = linking.create_source(
         service.store, body.name, body.region, body.app_api_key, api_base_url=body.api_base_url,
         tables=body.tables, frequency_seconds=body.frequency_seconds,
-        destination_url=body.destination,
+        destination_url=body.destination, history_days=body.history_days,
+        lookback_days=body.lookback_days,
     )
     return _source(service, settings, created.name)
 
@@ -141,9 +145,11 @@ def get_webhook(name: SourceName, service: ServiceDep) -> models.WebhookStatus:
     remote = webhooks.remote_webhook(service.store, name, interactive=True)
     delivery = webhooks.delivery(service.inbox, source)
     counters = delivery.counters
+    missed: list[MissedDay] = []
     try:
         with warehouse_cursor(service.warehouse, name) as cursor:
             last_hour: int | None = analytics.deliveries_since(cursor, name, 3600)
+            missed = analytics.missed_deliveries(cursor, name)
     except OpsError:  # the warehouse is down: the loader's state below says so
         last_hour = None
     loader = service.loader.status()
@@ -164,6 +170,11 @@ def get_webhook(name: SourceName, service: ServiceDep) -> models.WebhookStatus:
         ),
         # The loader's status carries these fields by name (and more the API does not show).
         loader=models.LoaderState.model_validate(loader, from_attributes=True),
+        missed=[
+            models.MissedDay(day=d.day.isoformat(), missed=d.missed, in_history=d.in_history,
+                             message=d.sentence())
+            for d in missed
+        ],
     )
 
 

@@ -1,0 +1,198 @@
+"""Message history against the sandbox's /v1/messages, on DuckDB and PostgreSQL: day windows,
+the lookback that picks up metrics arriving later, forgotten deliveries, the `deliveries` view,
+and both the docs' and the live reading of the API (docs/customerio-behaviour.md)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+from urllib.parse import parse_qs
+
+import duckdb
+import pytest
+
+from cio_warehouse import catalog
+from cio_warehouse.sandbox import Behaviour, SandboxServer, Workspace
+from cio_warehouse.secret import Secret
+from cio_warehouse.state import DataDir, StateStore
+from cio_warehouse.sync.runner import run_sync
+from tests.helpers import add_source
+from tests.services.postgres import PostgresServer
+
+DAY = 86_400
+# The sandbox's clock runs 3 days behind the product's: its later days are still to come.
+BEHIND = 3 * DAY
+# Five days of sends at one every two minutes: ~3,600 deliveries, four pages a day.
+SANDBOX_DAYS = 5
+GAP_MS = 120_000
+
+
+class Warehouse:
+    """The engine as its own client sees it (DuckDB: open only between syncs, as a second
+    configuration of the file in this process would stop the product's)."""
+
+    def __init__(self, store: StateStore, url: str | None) -> None:
+        self.postgres = url is not None
+        if url is None:
+            self._con: Any = duckdb.connect(str(store.data_dir.warehouse), read_only=True)
+        else:
+            import psycopg2
+
+            self._con = psycopg2.connect(url)
+            self._con.autocommit = True
+
+    def all(self, sql: str) -> list[tuple[Any, ...]]:
+        if not self.postgres:
+            return self._con.execute(sql).fetchall()  # type: ignore[no-any-return]
+        cursor = self._con.cursor()
+        cursor.execute(sql)
+        return cursor.fetchall()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._con.close()
+
+
+@pytest.fixture(params=["docs", "live"])
+def behaviour(request: pytest.FixtureRequest) -> Behaviour:
+    return Behaviour.live() if request.param == "live" else Behaviour()
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def engine_url(request: pytest.FixtureRequest) -> str | None:
+    if request.param == "duckdb":
+        return None
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database("history_" + secrets.token_hex(4))
+
+
+@pytest.fixture
+def history(behaviour: Behaviour, api_key: str) -> Iterator[SandboxServer]:
+    workspace = Workspace.preset("small", seed=21, behaviour=behaviour)
+    with SandboxServer(
+        workspace, api_key=api_key, rate_limit_rps=None, events_start=int(time.time()) - BEHIND,
+        history_days=SANDBOX_DAYS, delivery_gap_ms=GAP_MS,
+    ) as server:
+        yield server
+
+
+def linked(store: StateStore, sandbox: SandboxServer, api_key: str, url: str | None) -> None:
+    add_source(store, sandbox, api_key, tables=("messages",), max_rps=0, history_days=30)
+    if url is not None:
+        source = store.get_source("acme")
+        store.update_source(replace(source, destination=Secret(url)))
+
+
+def sync(store: StateStore) -> None:
+    outcomes = run_sync(store, "acme", ["messages"])
+    assert [(o.table, o.status, o.error) for o in outcomes] == [("messages", "succeeded", None)]
+
+
+def windows(sandbox: SandboxServer) -> list[tuple[int, int, int]]:
+    """(start_ts, end_ts, limit) of every /v1/messages request, in order."""
+    found = []
+    for request in sandbox.requests():
+        if request.path == "/v1/messages":
+            query = {k: v[0] for k, v in parse_qs(request.query).items()}
+            found.append((int(query["start_ts"]), int(query["end_ts"]), int(query["limit"])))
+    return found
+
+
+def loaded(warehouse: Warehouse) -> dict[str, tuple[Any, ...]]:
+    rows = warehouse.all(
+        "select id, created, sent_at, opened_at, clicked_at, forgotten, recipient"
+        " from acme.messages")
+    return {row[0]: row[1:] for row in rows}
+
+
+def oracle(sandbox: SandboxServer) -> dict[str, dict[str, Any]]:
+    return {row["id"]: row for row in sandbox.history_rows()}
+
+
+def same_metrics(stored: tuple[Any, ...], row: dict[str, Any]) -> bool:
+    created, sent_at, opened_at, clicked_at, forgotten, recipient = stored
+    metrics = row["metrics"]
+
+    def at(value: Any) -> int | None:
+        return None if value is None else int(value.timestamp())
+
+    return (at(created), at(sent_at), at(opened_at), at(clicked_at), forgotten, recipient) == (
+        row["created"], metrics.get("sent"), metrics.get("opened"), metrics.get("clicked"),
+        row["forgotten"], row["recipient"])
+
+
+def test_history_lands_then_later_metrics_and_forgotten_merge_in(
+    history: SandboxServer, api_key: str, data_dir: DataDir, engine_url: str | None
+) -> None:
+    store = StateStore(data_dir)
+    linked(store, history, api_key, engine_url)
+    sync(store)
+
+    # Every delivery of the 30 days asked for, in windows of at most a UTC day, 1000 a page.
+    first = windows(history)
+    assert all(limit == 1000 for _, _, limit in first)
+    assert all(0 < end - start <= DAY and (end % DAY == 0 or end == first[-1][1])
+               for start, end, _ in first)
+    assert [s for s, _, _ in first[1:]] == sorted(s for s, _, _ in first[1:])
+    mark = store.sync_mark("acme", "messages")
+    assert mark.synced_until == first[-1][1] and not mark.stopped_early
+    warehouse = Warehouse(store, engine_url)
+    try:
+        expected = oracle(history)
+        assert len(expected) > 3_000
+        rows = loaded(warehouse)
+        assert rows.keys() == expected.keys()
+        assert all(same_metrics(rows[i], expected[i]) for i in expected)
+        [(count, distinct, in_history)] = warehouse.all(
+            "select count(*), count(distinct delivery_id), count(*) filter (where from_history)"
+            " from acme.deliveries")
+        assert count == distinct == in_history == len(expected)
+    finally:
+        warehouse.close()
+
+    # Two days later (the sandbox's clock), opens and clicks came to earlier deliveries, some
+    # were forgotten, new ones were sent; the lookback reads them, the merge keeps one row per id.
+    history.clear_requests()
+    history.advance_clock(2 * DAY)
+    sync(store)
+    second = windows(history)
+    assert second[0][0] == int(mark.synced_until or 0) - 7 * DAY
+    warehouse = Warehouse(store, engine_url)
+    try:
+        later = oracle(history)
+        rows = loaded(warehouse)
+        assert rows.keys() == later.keys() and len(later) > len(expected)
+        # What the lookback re-read is as Customer.io has it now; what is older, as first read.
+        reread = {i for i, row in later.items() if row["created"] >= second[0][0]}
+        assert reread and reread != later.keys()
+        assert all(same_metrics(rows[i], later[i] if i in reread else expected[i]) for i in later)
+        grew = [i for i in reread & expected.keys()
+                if expected[i]["metrics"] != later[i]["metrics"]]
+        forgotten = [i for i in reread & expected.keys()
+                     if later[i]["forgotten"] and not expected[i]["forgotten"]]
+        assert grew and forgotten, (len(grew), len(forgotten))
+        [(count, distinct)] = warehouse.all(
+            "select count(*), count(distinct id) from acme.messages")
+        assert count == distinct == len(later)
+    finally:
+        warehouse.close()
+
+
+def test_typed_columns_for_every_metric(
+    history: SandboxServer, api_key: str, store: StateStore
+) -> None:
+    linked(store, history, api_key, None)
+    sync(store)
+    con = duckdb.connect(str(store.data_dir.warehouse), read_only=True)
+    try:
+        types = dict(con.execute(
+            "select column_name, data_type from information_schema.columns"
+            " where table_schema = 'acme' and table_name = 'messages'").fetchall())
+    finally:
+        con.close()
+    for column in catalog.MESSAGE_COLUMNS:
+        expected = {"timestamp": "TIMESTAMP WITH TIME ZONE", "json": "JSON", "bigint": "BIGINT",
+                    "text": "VARCHAR", "bool": "BOOLEAN"}[column.data_type]
+        assert types[column.name] == expected, column.name
