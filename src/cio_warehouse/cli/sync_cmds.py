@@ -12,7 +12,7 @@ from rich.live import Live
 from cio_warehouse import catalog
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console, rich_table, seconds, when
-from cio_warehouse.cli.webhook_cmds import print_delivery_health, print_loader_state
+from cio_warehouse.cli.webhook_cmds import print_delivery_health, print_loader_state, print_missed
 from cio_warehouse.ops.tables import table_runs
 from cio_warehouse.service.discovery import find_running
 from cio_warehouse.service.remote import RemoteService
@@ -156,6 +156,7 @@ def status(
     if any(catalog.get(t).sync_method is catalog.SyncMethod.WEBHOOK for t in source.tables):
         print_delivery_health(cli_context(ctx).data_dir, source)
         print_loader_state(cli_context(ctx).data_dir, name)
+        print_missed(cli_context(ctx).data_dir, name)
     failures = [r for r in last.values() if r.error]
     for run in failures:
         console.print(f"[red]{run.table}:[/] {run.error}", highlight=False)

@@ -15,7 +15,10 @@ from cio_warehouse.ops.webhooks import delivery, remote_webhook
 from cio_warehouse.secret import Secret
 from cio_warehouse.service.discovery import find_running
 from cio_warehouse.service.remote import RemoteService
-from cio_warehouse.state import DataDir, SourceConfig, StateError
+from cio_warehouse.state import DataDir, SourceConfig, StateError, StateStore
+from cio_warehouse.warehouse.query import target_for
+from cio_warehouse.warehouse.readers import QueryError, open_cursor
+from cio_warehouse.web.analytics import missed_deliveries
 from cio_warehouse.webhooks.health import Level
 from cio_warehouse.webhooks.inbox import inbox_location
 from cio_warehouse.webhooks.registration import UI_PATH
@@ -113,6 +116,34 @@ def status(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The sou
     if found.missing_notice:
         console.print(f"[yellow]Note:[/] {found.missing_notice}", highlight=False)
     print_delivery_health(context.data_dir, source)
+    print_missed(context.data_dir, name)
+
+
+def missed_sentences(data_dir: DataDir, name: str) -> list[str]:
+    """The days the webhook missed deliveries that message history has: through the running
+    service (it owns the warehouse file), else read here; none when the warehouse cannot be read
+    (never synced, locked, down), as the service says none then too."""
+    running = find_running(data_dir)
+    if running is not None:
+        remote = RemoteService(running)
+        try:
+            return remote.missed(name)
+        finally:
+            remote.close()
+    try:
+        target, datasets = target_for(StateStore(data_dir), name)
+        cursor = open_cursor(target, data_dir, datasets)
+    except QueryError:
+        return []
+    try:
+        return [day.sentence() for day in missed_deliveries(cursor, name)]
+    finally:
+        cursor.close()
+
+
+def print_missed(data_dir: DataDir, name: str) -> None:
+    for sentence in missed_sentences(data_dir, name):
+        console.print(f"[yellow]Missed:[/] {sentence}", highlight=False)
 
 
 def print_loader_state(data_dir: DataDir, name: str) -> None:

@@ -49,6 +49,11 @@ class RemoteService:
         state: dict[str, Any] = self._call("GET", f"/api/v1/sources/{source}/webhook")["loader"]
         return state
 
+    def missed(self, source: str) -> list[str]:
+        """The sentences of the days the webhook missed deliveries (see models.MissedDay)."""
+        status = self._call("GET", f"/api/v1/sources/{source}/webhook")
+        return [str(day["message"]) for day in status.get("missed", [])]
+
     def query(self, sql: str, source: str | None = None) -> QueryResult:
         payload = self._call(
             "POST", "/api/v1/query", {"sql": sql, "max_rows": MAX_ROWS, "source": source}
