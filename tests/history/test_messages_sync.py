@@ -5,6 +5,8 @@ and both the docs' and the live reading of the API (docs/customerio-behaviour.md
 from __future__ import annotations
 
 import secrets
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,7 +21,7 @@ from cio_warehouse.sandbox import Behaviour, SandboxServer, Workspace
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.sync.runner import run_sync
-from tests.helpers import add_source
+from tests.helpers import CLI, add_source, wait_until
 from tests.services.postgres import PostgresServer
 
 DAY = 86_400
@@ -196,3 +198,50 @@ def test_typed_columns_for_every_metric(
         expected = {"timestamp": "TIMESTAMP WITH TIME ZONE", "json": "JSON", "bigint": "BIGINT",
                     "text": "VARCHAR", "bool": "BOOLEAN"}[column.data_type]
         assert types[column.name] == expected, column.name
+
+
+def test_a_killed_sync_keeps_its_committed_windows_and_the_next_resumes_there(
+    api_key: str, store: StateStore
+) -> None:
+    """kill -9 during the second load: the table holds exactly the first load's windows, and the
+    next sync starts at their end (no lookback before it), then matches Customer.io."""
+    workspace = Workspace.preset("small", seed=22)
+    # ~216,000 deliveries over 3 or 4 UTC days, whatever the time of day: at least two loads
+    # (a load closes after the window that takes it past history.LOAD_ROWS, 100,000 rows).
+    with SandboxServer(workspace, api_key=api_key, rate_limit_rps=None, history_days=2.5,
+                       delivery_gap_ms=1_000) as sandbox:
+        add_source(store, sandbox, api_key, tables=("messages",), max_rps=0, history_days=30)
+        sync_process = subprocess.Popen(
+            [str(CLI), "--data-dir", str(store.data_dir.root), "sync", "acme",
+             "--table", "messages"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            committed = wait_until(
+                lambda: store.sync_mark("acme", "messages").synced_until,
+                "the first load to commit", timeout=120)
+            sync_process.send_signal(signal.SIGKILL)
+        finally:
+            sync_process.kill()
+            sync_process.wait()
+        mark = store.sync_mark("acme", "messages")
+        assert mark.synced_until == committed and mark.stopped_early
+
+        con = duckdb.connect(str(store.data_dir.warehouse), read_only=True)
+        try:
+            kept = {row[0] for row in con.execute("select id from acme.messages").fetchall()}
+        finally:
+            con.close()
+        start = int(mark.target_until or 0) - 30 * DAY
+        assert kept == set(sandbox.history_ids(start, int(committed))) and kept
+
+        sandbox.clear_requests()
+        sync(store)
+        assert windows(sandbox)[0][0] == int(committed)
+        con = duckdb.connect(str(store.data_dir.warehouse), read_only=True)
+        try:
+            ids = [row[0] for row in con.execute("select id from acme.messages").fetchall()]
+        finally:
+            con.close()
+        end = int(store.sync_mark("acme", "messages").synced_until or 0)
+        assert len(ids) == len(set(ids)) and set(ids) == set(sandbox.history_ids(start, end))
