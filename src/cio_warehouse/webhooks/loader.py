@@ -1,4 +1,4 @@
-"""The event loader: drains the webhook inbox into each source's event tables with dlt."""
+"""The event loader: drains the webhook inbox into each source's event tables."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ __all__ = ["EventLoader", "LoadError", "LoadStats", "LoaderStatus"]
 
 log = logging.getLogger(__name__)
 
-# Up to this many events per load. A dlt load costs ~0.25 s of CPU however small (+~35 ms per
-# table it touches) plus ~60-80 us per event (Arrow into DuckDB, 2 cores): while idle each event
-# loads at once; a backlog drains in batches this big (~20% faster than 10,000; tens of MB).
+# Up to this many events per load: while idle each event loads at once; a backlog drains in
+# batches this big (tens of MB), where a batch's fixed costs (a transaction per source, the
+# inbox's reads and marks) are a small share.
 DEFAULT_BATCH_SIZE = 20_000
 # While idle, how often the inbox is asked for new events (event-to-queryable adds this at worst).
 IDLE_POLL_SECONDS = 0.1
@@ -46,6 +46,7 @@ class EventLoader:
     Each source's events go to that source's destination; `destination` overrides it for all.
     `inbox` is the data dir's inbox.db when None; on a shared (PostgreSQL) inbox any number of
     loaders, here or on other machines, may drain it at once: each claims rows no other holds.
+    `appends` False loads every batch with a dlt merge (pipelines.py).
     """
 
     def __init__(
@@ -57,11 +58,12 @@ class EventLoader:
         batch_size: int = DEFAULT_BATCH_SIZE,
         idle_poll: float = IDLE_POLL_SECONDS,
         backoff_max: float = BACKOFF_MAX_SECONDS,
+        appends: bool = True,
     ) -> None:
         self.data_dir = data_dir
         self.inbox = inbox or InboxLocation(path=data_dir.inbox)
         self._store: StateStore | None = None  # the sources a loader of a shared inbox loads
-        self._pipelines = Pipelines(data_dir, destination)
+        self._pipelines = Pipelines(data_dir, destination, appends=appends)
         self.batch_size = batch_size
         self.idle_poll = idle_poll
         self.backoff_max = backoff_max
@@ -99,9 +101,10 @@ class EventLoader:
     def drain(self) -> LoadStats:
         """drain_once until nothing is pending (tests, benchmarks, a one-shot CLI)."""
         total = LoadStats()
-        self._pipelines.keep_open()
         try:
             while True:
+                # Each round, as run_forever: the file is known once the first load opened it.
+                self._pipelines.keep_open()
                 stats = self.drain_once()
                 total += stats
                 if not stats.full:
@@ -160,7 +163,8 @@ class EventLoader:
         return self._board.status(backlog)
 
     def close(self) -> None:
-        """Close the inbox connection of drain_once and drain."""
+        """Close the inbox connection of drain_once and drain, and the warehouse's."""
+        self._pipelines.let_go()
         if self._connection is not None:
             self._connection.close()
             self._connection = None

@@ -1,10 +1,10 @@
-"""The event loader's dlt pipelines: one per source, merging batches into its destination."""
+"""The event loader's pipelines: one per source, loading batches into its destination."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -30,6 +30,12 @@ from cio_warehouse.warehouse.duckdb_file import holding_warehouse, open_warehous
 from cio_warehouse.warehouse.write_lock import write_lock
 from cio_warehouse.webhooks import event_rows
 from cio_warehouse.webhooks.inbox.model import Claim
+from cio_warehouse.webhooks.loading.appends import (
+    Appends,
+    Batch,
+    DuckDBAppends,
+    PostgresAppends,
+)
 from cio_warehouse.webhooks.loading.batch import DEAD_LETTERS_TABLE, Item
 
 log = logging.getLogger(__name__)
@@ -44,15 +50,20 @@ class Pipelines:
     while a loop runs once a source loads into it.
 
     Each source's events go to that source's destination; `destination` overrides it for all.
+    `appends` False: every batch is a dlt merge, as on the engines without direct appends (the
+    tests compare both paths' rows, the benchmark their speed).
     """
 
     def __init__(
         self,
         data_dir: DataDir,
         destination: Destination | None = None,  # type: ignore[type-arg]
+        *,
+        appends: bool = True,
     ) -> None:
         self.data_dir = data_dir
         self.destination = destination
+        self.appends = appends
         self._pipelines: dict[str, SourcePipeline] = {}
         self._duckdb_file: Path | None = None  # set once a source loads into the data dir's
         self._keeper: duckdb.DuckDBPyConnection | None = None
@@ -60,20 +71,47 @@ class Pipelines:
     def commit(
         self, source: str, items: Sequence[Item], claim: Claim, empty: Sequence[str] = ()
     ) -> None:
-        """Load items (and the tables named in `empty`, with no rows) in one dlt load, holding
-        the claim's lock on the destination for the load."""
+        """Load items (and make the tables named in `empty`), holding the claim's lock on the
+        destination; the rows commit in one transaction.
+
+        DuckDB and PostgreSQL take the rows directly (appends.py); dlt first makes the tables
+        and columns they lack, from the batch's schema with no rows. Other engines: a dlt load.
+        """
         by_table: dict[str, list[Item]] = {table: [] for table in empty}
         for item in items:
             by_table.setdefault(item.table, []).append(item)
         loading = self._pipeline(source)
-        resources = [loading.resource(table, group) for table, group in by_table.items()]
+        batches = {table: loading.batch(table, group) for table, group in by_table.items()}
+        if not loading.direct:
+            with self._loaded_by_dlt(loading, source, claim, batches):
+                pass
+            return
+        with self._appends(loading) as appends:
+            present = appends.columns(source)
+            new = {
+                table: Batch(batch.data.slice(0, 0), batch.key)
+                for table, batch in batches.items()
+                if not set(batch.data.column_names) <= present.get(table, set())
+            }
+            with self._loaded_by_dlt(loading, source, claim, new):
+                rows = {table: batch for table, batch in batches.items() if batch.data.num_rows}
+                if rows:
+                    appends.append(source, rows)
+
+    @contextmanager
+    def _loaded_by_dlt(
+        self, loading: SourcePipeline, source: str, claim: Claim, batches: dict[str, Batch]
+    ) -> Iterator[None]:
+        """One dlt load of the batches (none: no load), and the body after it, under the locks
+        on the destination."""
         pipeline = loading.pipeline
-        # A package left by a failed attempt holds a batch that is being retried differently
-        # (split, or grown with new events): never load it as well.
-        if pipeline.has_pending_data:
-            pipeline.abort_packages()
-        pipeline.extract(resources)
-        pipeline.normalize()
+        if batches:
+            # A package left by a failed attempt holds a batch that is being retried
+            # differently (split, or grown with new events): never load it as well.
+            if pipeline.has_pending_data:
+                pipeline.abort_packages()
+            pipeline.extract([loading.resource(table, batch) for table, batch in batches.items()])
+            pipeline.normalize()
         # The other loaders of a shared inbox load into the same warehouse: one load at a time
         # per dataset (dlt's merge stages in <dataset>_staging, which two loads would share).
         # dlt opens the data dir's DuckDB by path: held, it meets the locked-down instance.
@@ -81,7 +119,17 @@ class Pipelines:
         with write_lock(loading.lock_key), held, claim.exclusive(
             f"{loading.lock_key}\0{source}"
         ):
-            pipeline.load()
+            if batches:
+                pipeline.load()
+            yield
+
+    @contextmanager
+    def _appends(self, loading: SourcePipeline) -> Iterator[Appends]:
+        if loading.appends is not None:
+            yield loading.appends
+            return
+        with holding_warehouse(self.data_dir) as con:
+            yield DuckDBAppends(con)
 
     def _pipeline(self, source: str) -> SourcePipeline:
         loading = self._pipelines.get(source)
@@ -104,11 +152,27 @@ class Pipelines:
                 dataset_name=source,
                 pipelines_dir=str(self.data_dir.pipelines),
             )
+            appends = self._postgres_appends(destination)
             loading = SourcePipeline(
-                pipeline, key, merge_strategy(destination), table_format, duckdb_file
+                pipeline, key, merge_strategy(destination), table_format, duckdb_file, appends,
+                direct=self.appends and (duckdb_file or appends is not None),
             )
             self._pipelines[source] = loading
         return loading
+
+    def _postgres_appends(
+        self, destination: Destination  # type: ignore[type-arg]
+    ) -> Appends | None:
+        """PostgreSQL's appends, over a connection of their own (DuckDB's use the held file's,
+        made at each batch)."""
+        if not self.appends:
+            return None
+        credentials = destination.config_params.get("credentials")
+        if destination.destination_type == "dlt.destinations.postgres" and isinstance(
+            credentials, str
+        ):
+            return PostgresAppends(credentials)
+        return None
 
     def _target_of(self, source: str) -> destinations.Target:
         store = StateStore(self.data_dir)  # a damaged state raises: the loop backs off, says why
@@ -133,6 +197,13 @@ class Pipelines:
             log.debug("could not hold the warehouse open: %s", exc)
 
     def let_go(self) -> None:
+        """Close the held DuckDB file and the PostgreSQL connections."""
+        for loading in self._pipelines.values():
+            if loading.appends is not None:
+                try:
+                    loading.appends.close()
+                except Exception as exc:  # noqa: BLE001  reconnected at the next batch
+                    log.debug("closing a warehouse connection: %s", exc)
         if self._keeper is not None:
             try:
                 self._keeper.close()
@@ -150,16 +221,20 @@ class SourcePipeline:
     strategy: TLoaderMergeStrategy
     table_format: TTableFormat | None
     duckdb_file: bool  # loads into the data dir's DuckDB
+    appends: Appends | None  # PostgreSQL's direct appends
+    direct: bool  # rows go straight into the engine (appends.py), not through a dlt merge
 
-    def resource(self, table: str, items: Sequence[Item]) -> DltResource:
+    def batch(self, table: str, items: Sequence[Item]) -> Batch:
         rows = [item.row for item in items]
         if table == DEAD_LETTERS_TABLE:
-            data = event_rows.to_arrow(rows, _DEAD_SCHEMA)
-            return _dlt_resource(table, data, catalog.DEAD_LETTERS.primary_key,
-                                 catalog.DEAD_LETTER_COLUMNS, self.strategy, self.table_format)
+            return Batch(event_rows.to_arrow(rows, _DEAD_SCHEMA), catalog.DEAD_LETTERS.primary_key)
         variants = sorted({v for item in items for v in item.variants})
-        data = event_rows.to_arrow(rows, event_rows.EVENT_SCHEMA, variants)
-        return _dlt_resource(table, data, "event_id", catalog.EVENT_COLUMNS, self.strategy,
+        return Batch(event_rows.to_arrow(rows, event_rows.EVENT_SCHEMA, variants), "event_id")
+
+    def resource(self, table: str, batch: Batch) -> DltResource:
+        columns = catalog.DEAD_LETTER_COLUMNS if table == DEAD_LETTERS_TABLE else (
+            catalog.EVENT_COLUMNS)
+        return _dlt_resource(table, batch.data, batch.key, columns, self.strategy,
                              self.table_format)
 
 
