@@ -14,11 +14,14 @@ def test_demo_runs_end_to_end_and_again(data_dir: DataDir) -> None:
                          "--webhook-port", "0", timeout=240)
         assert result.code == 0, result.output
         text = " ".join(result.stdout.split())
-        for step in ("10 of 10 tables synced", "Registered reporting webhook",
+        for step in ("11 of 11 tables synced", "Registered reporting webhook",
                      "the webhook is enabled", "signed deliveries a second", "Sample query"):
             assert step in text, step
     counts = json.loads(run_cli(
         data_dir, "query",
         "select (select count(*) from demo.campaigns) as campaigns,"
-        " (select count(*) from demo.email_events) as emails", "--format", "json").stdout)
+        " (select count(*) from demo.email_events) as emails,"
+        " (select count(*) from demo.deliveries where from_history) as history",
+        "--format", "json").stdout)
     assert counts[0]["campaigns"] > 0 and counts[0]["emails"] > 50
+    assert counts[0]["history"] > 1_000  # the sandbox's two weeks of sends

@@ -24,7 +24,9 @@ from cio_warehouse.warehouse.query import execute
 
 DEMO_SOURCE = "demo"
 SAMPLE_QUERY = (
-    "select metric, count(*) as events from demo.email_events group by metric order by events desc"
+    "select channel, count(*) as deliveries, count(opened_at) as opened,"
+    " count(*) filter (where from_webhook) as seen_by_webhook"
+    " from demo.deliveries group by channel order by deliveries desc"
 )
 
 
@@ -110,8 +112,11 @@ def _steps(
 ) -> None:
     store = service.store
     console.print(f"1. Sandbox Customer.io workspace on {sandbox.url}")
-    link_source(store, DEMO_SOURCE, region="us", app_api_key=key, api_base_url=sandbox.url)
-    console.print(f"2. Linked it as source [bold]{DEMO_SOURCE}[/]; syncing the App API tables:")
+    # Every table, message history too: `deliveries` then has the sandbox's two weeks of sends.
+    link_source(store, DEMO_SOURCE, region="us", app_api_key=key, api_base_url=sandbox.url,
+                tables=[t.name for t in catalog.TABLES])
+    console.print(f"2. Linked it as source [bold]{DEMO_SOURCE}[/]; syncing the App API tables "
+                  "and message history:")
     # Through the scheduler, like "Sync now": never a second run of a table it starts itself
     # (and if its tick was first, watch that job instead).
     try:
