@@ -21,6 +21,8 @@ from cio_warehouse.sandbox import Behaviour, SandboxServer, Workspace
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.sync.runner import run_sync
+from cio_warehouse.sync.source_tables import ensure_source_tables
+from cio_warehouse.warehouse import deliveries
 from tests.helpers import CLI, add_source, wait_until
 from tests.services.postgres import PostgresServer
 
@@ -245,3 +247,35 @@ def test_a_killed_sync_keeps_its_committed_windows_and_the_next_resumes_there(
             con.close()
         end = int(store.sync_mark("acme", "messages").synced_until or 0)
         assert len(ids) == len(set(ids)) and set(ids) == set(sandbox.history_ids(start, end))
+
+
+def test_a_deliveries_view_of_another_shape_is_replaced(
+    store: StateStore, engine_url: str | None
+) -> None:
+    """A view left by an older version with other columns gives way to the current one."""
+    add_source(store, None, tables=())
+    if engine_url is not None:
+        store.update_source(replace(store.get_source("acme"), destination=Secret(engine_url)))
+    source = store.get_source("acme")
+    ensure_source_tables(store.data_dir, source)
+    if engine_url is None:
+        con = duckdb.connect(str(store.data_dir.warehouse))
+        con.execute("create or replace view acme.deliveries as select 1 as old")
+        con.close()
+    else:
+        import psycopg2
+
+        pg = psycopg2.connect(engine_url)
+        pg.autocommit = True
+        pg.cursor().execute("drop view acme.deliveries; create view acme.deliveries as"
+                            " select 1 as old")
+        pg.close()
+    ensure_source_tables(store.data_dir, source)
+    warehouse = Warehouse(store, engine_url)
+    try:
+        columns = warehouse.all(
+            "select column_name from information_schema.columns where table_schema = 'acme'"
+            " and table_name = 'deliveries' order by ordinal_position")
+    finally:
+        warehouse.close()
+    assert tuple(c for (c,) in columns) == deliveries.COLUMNS

@@ -11,6 +11,7 @@ import dlt
 import pyarrow
 from dlt.common.data_types import TDataType
 from dlt.common.schema.typing import TColumnSchema, TWriteDispositionDict
+from dlt.destinations.exceptions import DatabaseException
 from dlt.extract.resource import DltResource
 
 from cio_warehouse import catalog
@@ -58,8 +59,11 @@ def ensure_source_tables(data_dir: DataDir, source: SourceConfig) -> None:
                          loader_file_format="parquet")
         if target.engine.name != "delta":
             with pipeline.sql_client() as client:
-                for statement in deliveries.create_view_sql(source.name):
-                    client.execute_sql(statement)
+                try:
+                    client.execute_sql(deliveries.create_view_sql(source.name))
+                except DatabaseException:  # a view of an older version, with other columns
+                    client.execute_sql(deliveries.drop_view_sql(source.name))
+                    client.execute_sql(deliveries.create_view_sql(source.name))
 
 
 def _present(pipeline: dlt.Pipeline, target: Target) -> set[str]:

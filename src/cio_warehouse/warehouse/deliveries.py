@@ -82,11 +82,18 @@ def select_sql(schema: str, present: Collection[str] = BASE_TABLES) -> str:
     )
 
 
-def create_view_sql(schema: str, present: Collection[str] = BASE_TABLES) -> list[str]:
-    """Statements that (re)create the view: dropped first, since PostgreSQL's CREATE OR REPLACE
-    keeps a view's columns and types."""
-    name = f"{_ident(schema)}.{_ident(VIEW)}"
-    return [f"DROP VIEW IF EXISTS {name}", f"CREATE VIEW {name} AS {select_sql(schema, present)}"]
+def create_view_sql(schema: str, present: Collection[str] = BASE_TABLES) -> str:
+    """(Re)create the view in place, so that a reader never finds it missing. PostgreSQL
+    refuses a replacement whose columns changed: drop_view_sql first, then."""
+    return f"CREATE OR REPLACE VIEW {_view(schema)} AS {select_sql(schema, present)}"
+
+
+def drop_view_sql(schema: str) -> str:
+    return f"DROP VIEW IF EXISTS {_view(schema)}"
+
+
+def _view(schema: str) -> str:
+    return f"{_ident(schema)}.{_ident(VIEW)}"
 
 
 def relation(tables: Collection[str], schema: str) -> str:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute
 import pyarrow.csv
 
 # The batch as DuckDB sees it: a view of the Arrow table, on this connection only.
@@ -87,11 +88,14 @@ class DuckDBAppends:
 class PostgresAppends:
     """Appends over one psycopg2 connection, kept between batches (a login costs ~10 ms).
 
-    Each batch is COPY'd (CSV, written by Arrow's C++ writer) into a temporary table shaped like
-    the target, then moved by one INSERT ... ON CONFLICT (key) DO NOTHING. That needs a unique
-    index on the key, which dlt does not make: made here once per table. Every row so far was
-    merged on the key, so the index always builds; and it keeps a key once in the engine itself,
-    whatever two loaders of a shared inbox ever do at once.
+    The batch's keys the table already has are looked up (an index scan) and left out, and the
+    rest is COPY'd (CSV, written by Arrow's C++ writer) straight into the table: a temporary
+    table and an INSERT ... ON CONFLICT DO NOTHING from it cost as much again (each row written
+    twice, its JSON parsed twice). A unique index on the key, which dlt does not make, is made
+    here once per table: it makes the look-up an index scan, and keeps a key once in the engine
+    itself, so a row another loader added between the look-up and the COPY fails the COPY
+    (retried as a failed batch is) instead of doubling a row. Every row so far was merged on the
+    key, so the index always builds.
     """
 
     def __init__(self, url: str) -> None:
@@ -149,18 +153,25 @@ class PostgresAppends:
                 f" ON {target} ({_quote(batch.key)})"
             )
             self._indexed.add((dataset, table))
-        staging = _quote(f"cio_batch_{table}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {staging} (LIKE {target}) ON COMMIT DROP")
-        names = ", ".join(_quote(name) for name in batch.data.column_names)
+        key = _quote(batch.key)
+        keys = batch.data.column(batch.key)
+        cursor.execute(f"SELECT {key} FROM {target} WHERE {key} = ANY(%s)", [keys.to_pylist()])
+        loaded = [row[0] for row in cursor.fetchall()]
+        data = batch.data
+        if loaded:
+            data = data.filter(pyarrow.compute.invert(pyarrow.compute.is_in(
+                keys, value_set=pa.array(loaded, keys.type))))
+        # Columns with no value in the batch are left out: NULL either way, and less to write.
+        data = data.select([i for i, column in enumerate(data.columns)
+                            if column.null_count < len(column)])
+        if not data.num_rows:
+            return
+        names = ", ".join(_quote(name) for name in data.column_names)
         csv = io.BytesIO()
-        pyarrow.csv.write_csv(batch.data, csv, pyarrow.csv.WriteOptions(include_header=False))
+        pyarrow.csv.write_csv(data, csv, pyarrow.csv.WriteOptions(include_header=False))
         csv.seek(0)
         # CSV: an empty field unquoted is NULL, "" is an empty string (Arrow quotes every string).
-        cursor.copy_expert(f"COPY {staging} ({names}) FROM STDIN WITH (FORMAT csv)", csv)
-        cursor.execute(
-            f"INSERT INTO {target} ({names}) SELECT {names} FROM {staging}"
-            f" ON CONFLICT ({_quote(batch.key)}) DO NOTHING"
-        )
+        cursor.copy_expert(f"COPY {target} ({names}) FROM STDIN WITH (FORMAT csv)", csv)
 
     def close(self) -> None:
         if self._con is not None:

@@ -45,7 +45,7 @@ export function frequencyLabel(seconds, frequencies) {
   return found ? found.label : span(seconds);
 }
 
-export const METHOD_LABEL = { full_refresh: "Full refresh", webhook: "Webhook" };
+export const METHOD_LABEL = { full_refresh: "Full refresh", incremental: "Incremental", webhook: "Webhook" };
 
 export function pct(part, whole) {
   if (!whole) return "–";

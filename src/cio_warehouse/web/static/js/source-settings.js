@@ -3,7 +3,7 @@
 
 import { del, get, patch } from "./api.js";
 import { banner, clearFieldErrors, h, replace, showFieldError } from "./dom.js";
-import { fillFrequencies, renderTablePicker, selectedTables } from "./tables-picker.js";
+import { days, fillFrequencies, isChecked, renderTablePicker, selectedTables } from "./tables-picker.js";
 import { registrationOutcome, setupWebhook } from "./webhook-setup.js";
 
 const source = document.getElementById("main").dataset.source;
@@ -51,7 +51,10 @@ async function start() {
   connected = { region: config.region, api_base_url: config.api_base_url ?? "" };
   connection.elements.region.value = connected.region;
   connection.elements.api_base_url.value = connected.api_base_url;
-  renderTablePicker(picker, catalog, config.tables);
+  const history = document.getElementById("history-options").content.cloneNode(true).firstElementChild;
+  history.querySelector("[name=history_days]").value = config.history_days;
+  history.querySelector("[name=lookback_days]").value = config.lookback_days;
+  renderTablePicker(picker, catalog, config.tables, { messages: history });
   fillFrequencies(tablesForm.elements.frequency_seconds, catalog, config.frequency_seconds);
   document.getElementById("key-stored").hidden = !config.signing_key_set;
   document.getElementById("public-base").textContent = settings.public_base_url ?? "";
@@ -113,13 +116,19 @@ tablesForm.addEventListener("submit", async (event) => {
     return;
   }
   formStatus(tablesForm, "Saving…");
+  clearFieldErrors(tablesForm);
+  const body = { tables, frequency_seconds: Number(tablesForm.elements.frequency_seconds.value) };
+  if (isChecked(picker, "messages")) {
+    body.history_days = days(tablesForm.elements.history_days);
+    body.lookback_days = days(tablesForm.elements.lookback_days);
+  }
   try {
-    await patch(base, { tables, frequency_seconds: Number(tablesForm.elements.frequency_seconds.value) });
+    await patch(base, body);
     formStatus(tablesForm, "Saved. The webhook now subscribes to the selected event tables.");
     await showWebhook();
   } catch (error) {
     formStatus(tablesForm, "");
-    replace(alerts, banner("error", null, error.message));
+    showFieldError(tablesForm, error, alerts);
   }
 });
 

@@ -65,9 +65,10 @@ function summarize() {
     (config.api_base_url ? ` · API ${config.api_base_url}` : "") +
     ` · loads into ${config.destination}` +
     (config.destination_caveat ? ` (${config.destination_caveat})` : "");
-  const apiTables = config.tables.filter((t) => catalog.tables.find((c) => c.name === t)?.sync_method === "full_refresh");
+  // Every table but the webhook's is read from the App API by a sync.
+  const apiTables = config.tables.filter((t) => (catalog.tables.find((c) => c.name === t)?.sync_method ?? "webhook") !== "webhook");
   syncAll.disabled = apiTables.length === 0;
-  syncAll.title = apiTables.length ? "" : "No full-refresh table is selected: webhook tables fill in realtime.";
+  syncAll.title = apiTables.length ? "" : "No App API table is selected: webhook tables fill in realtime.";
   if (runsFilter.options.length === 1) {
     for (const name of apiTables) runsFilter.append(h("option", { value: name }, name));
   }
@@ -117,7 +118,7 @@ function renderTables() {
   const webhookLive = state.config.signing_key_set && state.webhook?.registered;
   const rows = [];
   for (const table of selected) {
-    const isApi = table.sync_method === "full_refresh";
+    const isApi = table.sync_method !== "webhook";
     const last = table.last_run;
     const success = table.last_success;
     let status;
@@ -126,7 +127,8 @@ function renderTables() {
     else if (!isApi) status = webhookLive ? statusBadge("realtime", "badge badge-ok") : statusBadge("waiting for webhook", "badge badge-warn");
     else if (!last) status = statusBadge("not synced yet", "badge");
     else status = statusBadge(last.status);
-    const rowsCount = isApi ? (success?.rows ?? state.counts.get(table.name)) : (state.counts.get(table.name) ?? 0);
+    // A full refresh's last run holds the whole table; an incremental one adds to it.
+    const rowsCount = table.sync_method === "full_refresh" ? (success?.rows ?? state.counts.get(table.name)) : (state.counts.get(table.name) ?? 0);
     const lastEvent = state.lastEvents.get(table.name);
     const failed = isApi && !table.running && last && (last.status === "failed" || last.status === "interrupted");
     rows.push(h("tr", { dataset: { table: table.name, status: table.running ? "running" : (last?.status ?? "none") }, class: failed ? "has-error" : null },
@@ -196,6 +198,10 @@ async function loadWebhook() {
     h("p", { class: "caption" }, "URL: ", h("code", { id: "wh-url" }, hook.url ?? "not registered")),
     hook.remote_error ? banner("warning", "Customer.io's side could not be read", hook.remote_error) : null,
     hook.missing_notice ? banner("warning", "Not subscribed to every event", h("span", { id: "wh-missing" }, hook.missing_notice)) : null,
+    hook.missed?.length
+      ? h("div", { id: "wh-missed" }, hook.missed.map((day) => banner("warning", "Missed deliveries",
+        h("span", { class: "missed-day", dataset: { day: day.day } }, day.message))))
+      : null,
     hook.loader?.last_error
       ? banner("error", "Events are not reaching the warehouse",
         `${hook.loader.last_error} They wait in the inbox (backlog above) and load once the warehouse takes them` +

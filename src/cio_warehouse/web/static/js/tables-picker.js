@@ -1,14 +1,17 @@
-// The catalog's 17 tables as checkboxes, grouped by sync method; and the frequency select.
+// The catalog's tables as checkboxes, grouped by sync method (the catalog says which are
+// selected by default); a table's own options in a row under it; and the frequency select.
 
 import { h, replace } from "./dom.js";
 import { METHOD_LABEL } from "./format.js";
 
 const GROUPS = [
   ["full_refresh", "App API tables", "Fetched whole from the App API on the schedule."],
+  ["incremental", "Message history", "Every delivery, read from the App API by day and merged on id; opt-in."],
   ["webhook", "Event tables", "Filled in realtime by the Reporting Webhook; they subscribe the webhook to their events."],
 ];
 
-export function renderTablePicker(container, catalog, selected) {
+// `options`: {table name: element} shown in a row under that table, enabled while it is checked.
+export function renderTablePicker(container, catalog, selected, options = {}) {
   const chosen = new Set(selected);
   const body = [];
   for (const [method, title, caption] of GROUPS) {
@@ -27,6 +30,10 @@ export function renderTablePicker(container, catalog, selected) {
         h("td", {}, table.description),
         h("td", {}, h("span", { class: "badge badge-method" }, METHOD_LABEL[table.sync_method] ?? table.sync_method)),
       ));
+      if (options[table.name]) {
+        body.push(h("tr", { class: "options-row", dataset: { optionsFor: table.name } },
+          h("td", { class: "checkbox-cell" }, ""), h("td", { colspan: 3 }, options[table.name])));
+      }
     }
   }
   replace(container, h("div", { class: "table-wrap" }, h("table", { class: "data", id: "tables-table" },
@@ -38,6 +45,10 @@ export function renderTablePicker(container, catalog, selected) {
       const on = boxes.filter((b) => b.checked).length;
       all.checked = on === boxes.length;
       all.indeterminate = on > 0 && on < boxes.length;
+    }
+    for (const [name, element] of Object.entries(options)) {
+      const on = container.querySelector(`input[name=tables][value="${CSS.escape(name)}"]`)?.checked ?? false;
+      for (const input of element.querySelectorAll("input, select")) input.disabled = !on;
     }
   };
   container.addEventListener("change", (event) => {
@@ -54,8 +65,18 @@ export function selectedTables(container) {
   return [...container.querySelectorAll("input[name=tables]:checked")].map((b) => b.value);
 }
 
+// The tables a sync reads from the App API (all but the webhook's).
 export function selectedApiTables(container) {
-  return [...container.querySelectorAll('input[name=tables][data-method="full_refresh"]:checked')].map((b) => b.value);
+  return [...container.querySelectorAll('input[name=tables]:not([data-method="webhook"]):checked')].map((b) => b.value);
+}
+
+// A number of days as typed (the API says what is wrong with it); empty: null, the default.
+export function days(input) {
+  return input.value.trim() === "" ? null : Number(input.value);
+}
+
+export function isChecked(container, table) {
+  return container.querySelector(`input[name=tables][value="${CSS.escape(table)}"]`)?.checked ?? false;
 }
 
 export function fillFrequencies(select, catalog, current) {

@@ -1,8 +1,8 @@
 // Wizard step 3: choose tables and frequency; Import saves them and starts the first sync.
 
 import { get, patch, post } from "./api.js";
-import { banner, replace } from "./dom.js";
-import { fillFrequencies, renderTablePicker, selectedApiTables, selectedTables } from "./tables-picker.js";
+import { banner, clearFieldErrors, replace, showFieldError } from "./dom.js";
+import { days, fillFrequencies, isChecked, renderTablePicker, selectedApiTables, selectedTables } from "./tables-picker.js";
 
 const source = document.getElementById("main").dataset.source;
 const path = `/sources/${encodeURIComponent(source)}`;
@@ -15,10 +15,13 @@ const button = document.getElementById("import");
 async function start() {
   try {
     const [catalog, config] = await Promise.all([get("/catalog"), get(path)]);
-    // Step 1 saved only the event tables: until Import, offer the catalog's default selection.
-    const imported = config.tables.some((name) => catalog.tables.find((t) => t.name === name)?.sync_method === "full_refresh");
+    // Step 1 saved only the event tables: until Import, offer the catalog's default selection
+    // (message history is not in it: it is opt-in).
+    const imported = config.tables.some((name) => catalog.tables.find((t) => t.name === name)?.sync_method !== "webhook");
     const selected = imported ? config.tables : catalog.tables.filter((t) => t.default_selected).map((t) => t.name);
-    renderTablePicker(picker, catalog, selected);
+    const history = document.getElementById("history-options").content.cloneNode(true).firstElementChild;
+    history.querySelector("[name=history_days]").value = config.history_days;
+    renderTablePicker(picker, catalog, selected, { messages: history });
     fillFrequencies(form.elements.frequency_seconds, catalog, config.frequency_seconds);
     button.disabled = false;
   } catch (error) {
@@ -30,6 +33,7 @@ async function start() {
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   replace(formError);
+  clearFieldErrors(form);
   const tables = selectedTables(picker);
   if (!tables.length) {
     replace(formError, banner("error", null, "Select at least one table to import."));
@@ -38,7 +42,10 @@ form.addEventListener("submit", async (event) => {
   button.disabled = true;
   status.textContent = "Saving…";
   try {
-    await patch(path, { tables, frequency_seconds: Number(form.elements.frequency_seconds.value) });
+    const body = { tables, frequency_seconds: Number(form.elements.frequency_seconds.value) };
+    // Sent as typed: the API says what is wrong with it, beside the field.
+    if (isChecked(picker, "messages")) body.history_days = days(form.elements.history_days);
+    await patch(path, body);
     if (selectedApiTables(picker).length) {
       status.textContent = "Starting the first sync…";
       let job;
@@ -54,7 +61,7 @@ form.addEventListener("submit", async (event) => {
     }
   } catch (error) {
     status.textContent = "";
-    replace(formError, banner("error", null, error.message));
+    showFieldError(form, error, formError);
     button.disabled = false;
   }
 });
