@@ -67,16 +67,16 @@ def test_wizard_from_an_empty_data_dir_to_synced_tables_and_events(
     shot(page, "05-step2-signing-key-saved")
     page.click("#next")
 
-    # Step 3: the 17 catalog tables, their descriptions and sync method; frequency 6 h default.
+    # Step 3: the catalog's tables, their descriptions and sync method; frequency 6 h default.
     page.wait_for_url("**/sources/acme/setup/tables")
     boxes = page.locator("input[name=tables]")
     expect(boxes).to_have_count(len(catalog.TABLES))
     for table in catalog.TABLES:
         row = page.locator(f"tr[data-table={table.name}]")
         expect(row).to_contain_text(table.description)
-        expect(row).to_contain_text(
-            "Full refresh" if table.sync_method is catalog.SyncMethod.FULL_REFRESH else "Webhook"
-        )
+        expect(row).to_contain_text({catalog.SyncMethod.FULL_REFRESH: "Full refresh",
+                                     catalog.SyncMethod.INCREMENTAL: "Incremental",
+                                     catalog.SyncMethod.WEBHOOK: "Webhook"}[table.sync_method])
     expect(page.locator("#frequency")).to_have_value("21600")
     expect(page.locator("#frequency option")).to_have_text(
         ["5 minutes", "30 minutes", "1 hour", "6 hours (default)", "12 hours", "24 hours",
