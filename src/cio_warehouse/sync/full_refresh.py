@@ -1,4 +1,6 @@
-"""Full refresh: every selected table is fetched page by page and swapped in atomically with dlt."""
+"""A sync run: every selected table is fetched page by page and loaded with dlt, one pipeline per
+table, in parallel; a full-refresh table is swapped in atomically, message history merges its
+windows (sync/history.py)."""
 
 from __future__ import annotations
 
@@ -157,6 +159,7 @@ def _sync_one(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 pipeline.drop_pending_packages()
+
         def load(resource: DltResource) -> None:
             _load(pipeline, resource, store, target, progress)
 
