@@ -92,16 +92,15 @@ class PostgresAppends:
     rest is COPY'd (CSV, written by Arrow's C++ writer) straight into the table: a temporary
     table and an INSERT ... ON CONFLICT DO NOTHING from it cost as much again (each row written
     twice, its JSON parsed twice). A unique index on the key, which dlt does not make, is made
-    here once per table: it makes the look-up an index scan, and keeps a key once in the engine
-    itself, so a row another loader added between the look-up and the COPY fails the COPY
-    (retried as a failed batch is) instead of doubling a row. Every row so far was merged on the
-    key, so the index always builds.
+    here (IF NOT EXISTS at each batch: a dataset dropped and made again comes without it): it
+    makes the look-up an index scan, and keeps a key once in the engine itself, so a row another
+    loader added between the look-up and the COPY fails the COPY (retried as a failed batch is)
+    instead of doubling a row. Every row so far was merged on the key, so the index builds.
     """
 
     def __init__(self, url: str) -> None:
         self._url = url
         self._con: Any = None
-        self._indexed: set[tuple[str, str]] = set()
 
     def _connection(self) -> Any:
         import psycopg2  # dlt's postgres extra brings it
@@ -141,19 +140,12 @@ class PostgresAppends:
             # the same way. Reconnect next time, and let the loader back off.
             self.close()
             raise ConnectionError(f"PostgreSQL failed the load: {exc}") from exc
-        except BaseException:
-            self._indexed.clear()  # a dropped dataset takes its indexes: ensure them again
-            raise
 
     def _append_table(self, cursor: Any, dataset: str, table: str, batch: Batch) -> None:
         target = f"{_quote(dataset)}.{_quote(table)}"
-        if (dataset, table) not in self._indexed:
-            cursor.execute(
-                f"CREATE UNIQUE INDEX IF NOT EXISTS {_quote(f'{table}__{batch.key}__key')}"
-                f" ON {target} ({_quote(batch.key)})"
-            )
-            self._indexed.add((dataset, table))
         key = _quote(batch.key)
+        index = _quote(f"{table}__{batch.key}__key")
+        cursor.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {target} ({key})")
         keys = batch.data.column(batch.key)
         cursor.execute(f"SELECT {key} FROM {target} WHERE {key} = ANY(%s)", [keys.to_pylist()])
         loaded = [row[0] for row in cursor.fetchall()]
@@ -179,7 +171,6 @@ class PostgresAppends:
                 self._con.close()
             finally:
                 self._con = None
-                self._indexed.clear()
 
 
 def _anti_join_insert(dataset: str, table: str, batch: Batch) -> str:
