@@ -233,6 +233,7 @@ MESSAGE_COLUMNS: tuple[Column, ...] = (
     Column("failure_message", "text", "Why it was not sent or delivered."),
     Column("forgotten", "bool", "Its person was deleted and its content forgotten."),
     Column("metrics", "json", "Every metric it reached -> unix seconds, as sent."),
+    Column("extra", "json", "Fields beyond these, and values that do not fit their column."),
     *(Column(f"{metric}_at", "timestamp", f"When it was first {metric}.")
       for metric in MESSAGE_METRICS),
 )

@@ -148,7 +148,8 @@ def test_history_lands_then_later_metrics_and_forgotten_merge_in(
         assert len(expected) > 3_000
         rows = loaded(warehouse)
         assert rows.keys() == expected.keys()
-        assert all(same_metrics(rows[i], expected[i]) for i in expected)
+        bad = [(rows[i], expected[i]) for i in expected if not same_metrics(rows[i], expected[i])]
+        assert not bad, bad[:1]
         [(count, distinct, in_history)] = warehouse.all(
             "select count(*), count(distinct delivery_id), count(*) filter (where from_history)"
             " from acme.deliveries")

@@ -33,7 +33,7 @@ def test_history_has_a_typed_column_per_metric_the_webhook_knows() -> None:
     }
     assert {"sent", "delivered", "opened", "clicked", "converted", "bounced"} <= metrics
     assert {f"{m}_at" for m in metrics} <= set(catalog.MESSAGES.timestamp_fields)
-    assert set(catalog.MESSAGES.json_fields) == {"customer_identifiers", "metrics"}
+    assert set(catalog.MESSAGES.json_fields) == {"customer_identifiers", "metrics", "extra"}
 
 
 def test_api_tables_name_their_endpoint_and_list_key() -> None:

@@ -19,22 +19,19 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
 import dlt
 import pyarrow
-from dlt.common.data_types import TDataType
 from dlt.common.schema.typing import TColumnSchema, TTableFormat, TWriteDispositionDict
 from dlt.extract.resource import DltResource
 
-from cio_warehouse import catalog
 from cio_warehouse.catalog import Table
 from cio_warehouse.customerio import AppAPIClient, RequestStats
 from cio_warehouse.state import SourceConfig, StateStore
 from cio_warehouse.state.source_settings import SourceSettings
 from cio_warehouse.state.store import SyncMark
-from cio_warehouse.sync.rows import never_as_null
-from cio_warehouse.webhooks import event_rows
+from cio_warehouse.sync import message_rows
 
 # Rows per load: enough that a load's fixed cost (~0.5 s) is small beside its 100 requests at
 # 10 rps, few enough that a killed sync redoes little.
@@ -67,17 +64,6 @@ def first_window_start(mark: SyncMark, settings: SourceSettings, now: int) -> in
     return int(min(mark.synced_until, now)) - settings.lookback_window_days * DAY
 
 
-def message_row(row: dict[str, Any]) -> dict[str, Any]:
-    """The row with each known metric's first time as its own `<metric>_at` (unix seconds)."""
-    metrics = row.get("metrics")
-    if isinstance(metrics, dict):
-        for metric in catalog.MESSAGE_METRICS:
-            value = metrics.get(metric)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                row[f"{metric}_at"] = value
-    return row
-
-
 def sync_history(
     store: StateStore,
     source: SourceConfig,
@@ -107,7 +93,7 @@ def _pages(
     stats: RequestStats,
     pending: deque[Window],
     reached: list[int],
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[pyarrow.Table]:
     """Pages of the pending windows until a load's worth; each finished window's end in
     `reached`. (The table exists before: sync/source_tables.py.)"""
     rows = 0
@@ -117,28 +103,22 @@ def _pages(
         for page in client.iter_pages(table, stats, params):
             if page:
                 rows += len(page)
-                yield never_as_null([message_row(row) for row in page], table.timestamp_fields)
+                yield message_rows.to_arrow(page, str(table.path))
         reached.append(end)
 
 
 def empty_messages() -> pyarrow.Table:
-    """No rows, every column, and dlt's own two, which the rows' loads (dicts) carry."""
-    schema = event_rows.arrow_schema(catalog.MESSAGE_COLUMNS, catalog.MESSAGES.primary_key)
-    for name in ("_dlt_load_id", "_dlt_id"):
-        schema = schema.append(pyarrow.field(name, pyarrow.string(), nullable=False))
-    return schema.empty_table()
+    return message_rows.SCHEMA.empty_table()
 
 
 def _resource(
     table: Table,
-    pages: Iterator[list[dict[str, Any]]],
+    pages: Iterator[pyarrow.Table],
     table_format: TTableFormat | None,
     merge_strategy: str,
 ) -> DltResource:
-    columns: dict[str, TColumnSchema] = {
-        c.name: {"data_type": cast(TDataType, c.data_type), "nullable": c.name != "id"}
-        for c in catalog.MESSAGE_COLUMNS
-    }
+    # Arrow carries every type but JSON (text there): only those columns need a hint.
+    columns: dict[str, TColumnSchema] = {name: {"data_type": "json"} for name in table.json_fields}
     disposition = cast(
         TWriteDispositionDict, {"disposition": "merge", "strategy": merge_strategy}
     )

@@ -65,7 +65,7 @@ def _trie(columns: Sequence[Column]) -> _Node:
         node = root
         for key in column.path:
             node = node.children.setdefault(key, _Node())
-        node.target = (column.name, column.name + VARIANT_SUFFIX, _CONVERTERS[column.data_type])
+        node.target = (column.name, column.name + VARIANT_SUFFIX, CONVERTERS[column.data_type])
     return root
 
 
@@ -217,7 +217,8 @@ def _json_text(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-_CONVERTERS: dict[str, _Convert] = {
+# Per catalog data type: the value as its Arrow column takes it, or None when it does not fit.
+CONVERTERS: dict[str, _Convert] = {
     "text": _text,
     "json": _json_text,
     "bigint": _bigint,
