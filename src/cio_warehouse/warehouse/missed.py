@@ -24,8 +24,8 @@ class MissedDay:
     def sentence(self) -> str:
         return (
             f"The webhook missed {self.missed} of {self.in_history} deliveries on "
-            f"{self.day.isoformat()}; message history has them, so `deliveries` is complete "
-            "for that day."
+            f"{self.day.isoformat()}; message history has them, so the deliveries view is "
+            "complete for that day."
         )
 
 
