@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from typing import Annotated
 
 import typer
 
 from cio_warehouse.cli.context import cli_context
+from cio_warehouse.log_format import ENV_LOG_FORMAT, LogFormat, setup_logging
 from cio_warehouse.webhooks import receiver_process
 from cio_warehouse.webhooks.inbox import ENV_INBOX, inbox_location
 from cio_warehouse.webhooks.receiver import ReceiverSettings
@@ -24,6 +23,19 @@ InboxOption = Annotated[
         "inbox.db.",
         show_default=False,
         show_envvar=False,
+    ),
+]
+
+
+# `--log-format` of serve and receive.
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        envvar=ENV_LOG_FORMAT,
+        help="text, or json: one object a line (time, level, logger, message, source and table "
+        "where known).",
+        case_sensitive=False,
     ),
 ]
 
@@ -51,6 +63,7 @@ def receive_command(
         float, typer.Option(help="Seconds a request's body may take to arrive after its "
                             "headers; then the connection is closed.")
     ] = ReceiverSettings.body_timeout_seconds,
+    log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Run only a webhook receiver (no service), e.g. one of several behind a load balancer.
 
@@ -58,8 +71,7 @@ def receive_command(
     publishes there, with the service's secret key ($CIO_WAREHOUSE_SECRET_KEY).
     Prints {"url": ...} once it listens. See docs/deployment.md.
     """
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(log_format)
     data_dir = cli_context(ctx).data_dir
     location = inbox_location(data_dir, inbox)
     settings = ReceiverSettings(

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from cio_warehouse.log_format import log_context
 from cio_warehouse.service.priority import lower_current_thread_priority
 from cio_warehouse.state import StateError, StateStore
 from cio_warehouse.sync import TableOutcome, TableProgress
 from cio_warehouse.sync.runner import run_sync, tables_to_sync
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -101,13 +105,21 @@ class SyncJobs:
 
         lower_current_thread_priority()  # a sync yields the CPU to the webhook receiver
         try:
-            job.outcomes = run_sync(self._store, job.source, job.tables, on_start=show)
+            with log_context(source=job.source):
+                job.outcomes = run_sync(self._store, job.source, job.tables, on_start=show)
         except Exception as exc:  # noqa: BLE001  recorded on the job, shown to whoever watches
             job.error = str(exc)
+            log.warning("sync of %s failed: %s", job.source, job.error,
+                        extra={"source": job.source})
         finally:
             job.finished_at = time.time()
             with self._lock:
                 self._running.difference_update((job.source, t) for t in job.tables)
+        # In the service's log too: its operators may watch that rather than the run history.
+        for outcome in job.outcomes or ():
+            if outcome.error is not None:
+                log.warning("sync of %s.%s failed: %s", job.source, outcome.table, outcome.error,
+                            extra={"source": job.source, "table": outcome.table})
 
     def get(self, job_id: int) -> SyncJob | None:
         return self._jobs.get(job_id)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from cio_warehouse.backoff import Backoff
+from cio_warehouse.log_format import LogFormat
 from cio_warehouse.secret import Secret
 from cio_warehouse.service import discovery
 from cio_warehouse.service.discovery import ServiceInfo
@@ -57,6 +58,8 @@ class ServeSettings:
     scheduler: bool = True
     # More Host names the web app answers to (`--allowed-host`; web/hosts.py has the rest).
     allowed_hosts: tuple[str, ...] = ()
+    # How this process and the receiver it starts log (`--log-format`).
+    log_format: LogFormat = LogFormat.TEXT
 
 
 @dataclass(frozen=True)
@@ -71,11 +74,13 @@ class ReceiverSupervisor:
     """Runs the receiver process and starts it again if it dies, until told to stop."""
 
     def __init__(
-        self, data_dir: DataDir, host: str, port: int, inbox: InboxLocation | None = None
+        self, data_dir: DataDir, host: str, port: int, inbox: InboxLocation | None = None,
+        log_format: LogFormat = LogFormat.TEXT,
     ) -> None:
         self._args = [
             sys.executable, "-m", "cio_warehouse.webhooks.receiver_process",
             "--data-dir", str(data_dir.root), "--host", host, "--port", str(port),
+            "--log-format", log_format.value,
         ]
         # The inbox URL goes by the environment, never argv (other users can read argv); the
         # child must use this service's inbox whatever its own environment says.
@@ -177,7 +182,8 @@ class Service:
         self.token = secrets.token_urlsafe(32)  # the CLI's bearer token (service.json)
         self._sock: socket.socket | None = None
         self._receiver = ReceiverSupervisor(
-            data_dir, settings.webhook_host, settings.webhook_port, self.inbox
+            data_dir, settings.webhook_host, settings.webhook_port, self.inbox,
+            settings.log_format,
         )
         self._stop_loader = threading.Event()
         self._loader_thread = threading.Thread(
@@ -220,7 +226,9 @@ class Service:
         app = create_web_app(self)
         admin_token, login_path = login_details(app)
         self._server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+            # log_config=None: uvicorn's lines go through the root logger, in its format.
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                           log_config=None)
         )
         discovery.publish(self.data_dir, ServiceInfo(os.getpid(), api_url, self.token))
         if self.settings.scheduler:

@@ -91,7 +91,8 @@ class Scheduler:
                         log.info("scheduled sync of %s: %s (job %d)", name, ", ".join(due), job.id)
                         started.append(job)
                 except Exception as exc:  # one source's trouble delays no other source
-                    log.warning("cannot schedule %r now (trying again next tick): %s", name, exc)
+                    log.warning("cannot schedule %r now (trying again next tick): %s", name, exc,
+                                extra={"source": name})
         return started
 
     def trigger(self, source: str, tables: Sequence[str] = ()) -> SyncJob:

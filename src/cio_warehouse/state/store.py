@@ -363,6 +363,14 @@ class StateStore:
             ).fetchall()
         return {row[2]: RunRecord(*row) for row in rows}
 
+    def run_counts(self) -> dict[tuple[str, str, str], int]:
+        """Finished runs per (source, table, status) over the whole history (GET /metrics)."""
+        self._close_orphaned_runs()
+        with self._connect(transaction=False) as db:
+            rows = db.execute("SELECT source, table_name, status, count(*) FROM runs"
+                              " WHERE status != 'running' GROUP BY 1, 2, 3").fetchall()
+        return {(source, table, status): n for source, table, status, n in rows}
+
     def last_success(self, source: str, table: str) -> RunRecord | None:
         with self._connect(transaction=False) as db:
             row = db.execute(

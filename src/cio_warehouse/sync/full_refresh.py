@@ -24,6 +24,7 @@ from dlt.extract.resource import DltResource
 from cio_warehouse.catalog import Paging, SyncMethod, Table
 from cio_warehouse.customerio import AppAPIClient, CustomerIOError, RequestStats
 from cio_warehouse.exception_chain import chain, one_line
+from cio_warehouse.log_format import in_log_context
 from cio_warehouse.state import SourceConfig, StateStore
 from cio_warehouse.sync.history import sync_history
 from cio_warehouse.sync.rows import never_as_null
@@ -126,7 +127,9 @@ def sync_tables(
     workers = max(1, min(max_workers, len(tables)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
         futures = [
-            pool.submit(_sync_one, store, source, table, target, client, p)
+            # Each table's log lines (retries, dlt's warnings) name its source and table.
+            pool.submit(in_log_context(_sync_one, source=source.name, table=table.name),
+                        store, source, table, target, client, p)
             for table, p in zip(tables, progress, strict=True)
         ]
         return [f.result() for f in futures]

@@ -35,7 +35,8 @@ def prepare_source_tables(data_dir: DataDir, source: SourceConfig) -> bool:
         ensure_source_tables(data_dir, source)
     except Exception as exc:  # noqa: BLE001  never stops a link or a sync
         log.warning("source %s: could not create its empty tables and the deliveries view yet "
-                    "(%s); the next sync tries again", source.name, one_line(exc))
+                    "(%s); the next sync tries again", source.name, one_line(exc),
+                    extra={"source": source.name})
         return False
     return True
 

@@ -12,8 +12,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
+from cio_warehouse.ops.metrics import metrics_registry
 from cio_warehouse.ops.ports import RunningService
-from cio_warehouse.web import api, login
+from cio_warehouse.web import api, login, metrics
 from cio_warehouse.web.api import errors
 from cio_warehouse.web.auth import Auth, AuthGate, env_admin_token
 from cio_warehouse.web.hosts import AllowedHosts, TrustedHosts
@@ -69,8 +70,10 @@ def create_web_app(service: RunningService) -> FastAPI:
     app.state.auth = auth
     app.state.csrf = signer
     app.state.settings = settings
+    app.state.metrics = metrics_registry(service)
     errors.install(app)
     app.include_router(api.router)
+    app.include_router(metrics.router)
     app.include_router(login.router)
     pages = _pages_router()
     if pages is not None:

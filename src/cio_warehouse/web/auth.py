@@ -34,6 +34,8 @@ LOGIN_ONCE_PREFIX = "/login/once/"
 # Reachable without a login: the login routes, and the static assets the login page needs.
 PUBLIC_PATHS = frozenset({"/login"})
 PUBLIC_PREFIXES = (LOGIN_ONCE_PREFIX, "/static/")
+# For programs, not browsers: without a login they get 401, never a redirect to the login page.
+MACHINE_PREFIXES = ("/api/", "/metrics")
 
 Clock = Callable[[], float]
 
@@ -271,7 +273,8 @@ class AuthGate:
         scope.setdefault("state", {})["principal"] = principal
         if principal is None and not is_public(request.url.path):
             response: Response
-            if "authorization" in request.headers or request.url.path.startswith("/api/"):
+            if "authorization" in request.headers or request.url.path.startswith(
+                    MACHINE_PREFIXES):
                 response = unauthorized()
             else:
                 response = RedirectResponse(login_redirect(request), status_code=303)

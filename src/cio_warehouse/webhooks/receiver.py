@@ -245,7 +245,7 @@ class Receiver:
 
     def _warn(self, source: str, what: str, message: str, *args: object) -> None:
         if self._log_throttle.allow((source, what)):
-            log.warning("source %r: " + message, source, *args)
+            log.warning("source %r: " + message, source, *args, extra={"source": source})
 
 
 def _key_store(data_dir: DataDir, inbox: InboxLocation) -> StateStore:

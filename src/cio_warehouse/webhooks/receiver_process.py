@@ -7,6 +7,7 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import resource
 import signal
 import socket
@@ -17,6 +18,7 @@ from pathlib import Path
 import uvicorn
 
 from cio_warehouse.configure import configure
+from cio_warehouse.log_format import ENV_LOG_FORMAT, LogFormat, setup_logging
 from cio_warehouse.state import DataDir, StateError, resolve_data_dir
 from cio_warehouse.state.datadir import keep_files_private
 from cio_warehouse.webhooks.http_protocol import ReadLimits, receiver_protocol
@@ -116,6 +118,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         f"${ENV_INBOX}, else the data dir's inbox.db); prefer the variable: argv is visible to "
         "other users",
     )
+    parser.add_argument("--log-format", type=LogFormat, choices=list(LogFormat),
+                        default=LogFormat(os.environ.get(ENV_LOG_FORMAT) or LogFormat.TEXT),
+                        help=f"text or json (default: ${ENV_LOG_FORMAT}, else text)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001, help="0 picks a free port")
     parser.add_argument("--max-body-bytes", type=int, default=ReceiverSettings.max_body_bytes)
@@ -138,8 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_files_private()  # the inbox and its journals (serve's child inherits it anyway)
     configure(loading=False)  # it never loads: dlt and pyarrow stay unimported
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_format)
     data_dir = DataDir(Path(resolve_data_dir(args.data_dir)))
     try:
         inbox = inbox_location(data_dir, args.inbox)

@@ -67,6 +67,7 @@ class Health:
     last_rejection: str | None
     consecutive_rejections: int
     backlog: int  # stored but not yet in the warehouse
+    oldest_pending_at: float | None = None  # when the oldest of the backlog was received
 
     @property
     def rejected(self) -> int:

@@ -284,11 +284,13 @@ class PostgresInbox:
             )
             marks = cur.fetchone() or (None, None, None, 0)
             cur.execute(
-                f"SELECT count(*) FROM {SCHEMA}.events WHERE source = %s AND loaded_at IS NULL",
+                f"SELECT count(*), min(received_at) FROM {SCHEMA}.events"
+                " WHERE source = %s AND loaded_at IS NULL",
                 (source,),
             )
-            backlog = int(cur.fetchone()[0])
-        return Health(source, counters, marks[0], marks[1], marks[2], marks[3], backlog)
+            backlog, oldest = cur.fetchone()
+        return Health(source, counters, marks[0], marks[1], marks[2], marks[3], int(backlog),
+                      oldest)
 
 
 class _PostgresClaim:

@@ -324,10 +324,11 @@ class Inbox:
                 " FROM health_marks WHERE source = ?",
                 (source,),
             ).fetchone() or (None, None, None, 0)
-            backlog = db.execute(
-                "SELECT count(*) FROM events WHERE source = ? AND loaded_at IS NULL", (source,)
-            ).fetchone()[0]
-        return Health(source, counters, marks[0], marks[1], marks[2], marks[3], backlog)
+            backlog, oldest = db.execute(
+                "SELECT count(*), min(received_at) FROM events"
+                " WHERE source = ? AND loaded_at IS NULL", (source,)
+            ).fetchone()
+        return Health(source, counters, marks[0], marks[1], marks[2], marks[3], backlog, oldest)
 
 
 @dataclass
