@@ -109,7 +109,7 @@ class DrainLoads:
             return
         reason = f"the warehouse refused this event: {describe(retry)}"
         log.warning("source %r: event %s moved to %s: %s", source, item.key,
-                    DEAD_LETTERS_TABLE, reason)
+                    DEAD_LETTERS_TABLE, reason, extra={"source": source})
         moved = dead_letter_item(
             f"event-{item.key}", item.received_at, reason, item.body, origin="loader",
             event_id=item.key, event_seqs=item.event_seqs,
