@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cio_warehouse.secret import Secret
+from cio_warehouse.state.alert_schema import ALERT_SCHEMA
 from cio_warehouse.state.crypto import open_secret_box
 from cio_warehouse.state.datadir import DataDir
 from cio_warehouse.state.errors import StateError
 from cio_warehouse.state.source_settings import SourceSettings
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
     name TEXT PRIMARY KEY,
@@ -159,12 +160,12 @@ class StateStore:
         if version == SCHEMA_VERSION:
             db.execute("ROLLBACK")
             return
-        for statement in _SCHEMA.split(";"):
+        for statement in (_SCHEMA + ALERT_SCHEMA).split(";"):
             if statement.strip():
                 db.execute(statement)
         if 0 < version < 2:  # v2: a destination per source (NULL: the data dir's DuckDB)
             db.execute("ALTER TABLE sources ADD COLUMN destination BLOB")
-        # v3: sync_marks, created above like any missing table.
+        # v3: sync_marks; v4: the alert tables. Created above like any missing table.
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
 
@@ -307,6 +308,9 @@ class StateStore:
 
     def _open(self, token: bytes | None) -> Secret | None:
         return None if token is None else self._box.decrypt(token)
+
+    # For the alert tables (state/alert_store.py): the same connections and key.
+    connect, seal, unseal = _connect, _seal, _open
 
     # -- runs ----------------------------------------------------------------------------------
 
