@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cio_warehouse.cli import (
+    alert_cmds,
     demo_cmd,
     query_cmd,
     serve_cmd,
@@ -54,6 +55,7 @@ app.add_typer(source_cmds.app, name="source", help="Link, list and remove Custom
 app.add_typer(
     webhook_cmds.app, name="webhook", help="Register the Reporting Webhook and watch deliveries."
 )
+app.add_typer(alert_cmds.app, name="alert", help="Where alerts go: Slack, a webhook, email.")
 sync_cmds.register(app)
 query_cmd.register(app)
 serve_cmd.register(app)
