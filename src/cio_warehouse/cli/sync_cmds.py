@@ -13,6 +13,7 @@ from cio_warehouse import catalog
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console, rich_table, seconds, when
 from cio_warehouse.cli.webhook_cmds import print_delivery_health, print_loader_state, print_missed
+from cio_warehouse.ops.alerts import failing_channels
 from cio_warehouse.ops.tables import table_runs
 from cio_warehouse.service.discovery import find_running
 from cio_warehouse.service.remote import RemoteService
@@ -162,6 +163,8 @@ def status(
         console.print(f"[red]{run.table}:[/] {run.error}", highlight=False)
     if not last:
         console.print(f"Never synced: run `cio-warehouse sync {name}`.")
+    for channel in failing_channels(store):
+        console.print(f"[red]{channel.sentence()}[/]", highlight=False)
 
 
 def _status(run: RunRecord | None) -> str:

@@ -25,6 +25,7 @@ from cio_warehouse.backoff import Backoff
 from cio_warehouse.log_format import LogFormat
 from cio_warehouse.secret import Secret
 from cio_warehouse.service import discovery
+from cio_warehouse.service.alerts.monitor import AlertMonitor
 from cio_warehouse.service.discovery import ServiceInfo
 from cio_warehouse.service.jobs import SyncJobs
 from cio_warehouse.service.priority import LowPriorityWarehouse
@@ -178,6 +179,8 @@ class Service:
         # machines share (docs/deployment.md); the loader drains it, the API reads its health.
         self.inbox = inbox_location(data_dir, settings.inbox)
         self.loader = EventLoader(data_dir, inbox=self.inbox)
+        # Incidents per source, one message when each starts and one when it resolves.
+        self.alerts = AlertMonitor(self.store, self.inbox, self.warehouse)
         self._key_publisher: KeyPublisher | None = None
         self.token = secrets.token_urlsafe(32)  # the CLI's bearer token (service.json)
         self._sock: socket.socket | None = None
@@ -223,6 +226,7 @@ class Service:
                 ) from None
         receiver_url = self._receiver.start()
         self._loader_thread.start()
+        self.alerts.start()
         app = create_web_app(self)
         admin_token, login_path = login_details(app)
         self._server = uvicorn.Server(
@@ -252,6 +256,7 @@ class Service:
 
     def close(self) -> None:
         # Order matters: no new syncs, no new acks, then everything acked reaches the warehouse.
+        self.alerts.stop()
         self.scheduler.stop()
         self._receiver.stop()
         if self._key_publisher is not None:
