@@ -31,6 +31,8 @@ T = TypeVar("T")
 
 # A context variable, not a thread-local: it follows asyncio tasks as well as threads (a new
 # thread starts empty: in_log_context() carries the fields into a pool's worker).
+_active = [LogFormat.TEXT]  # what setup_logging() chose for this process
+
 _context: ContextVar[Mapping[str, str]] = ContextVar(
     "cio_warehouse_log_context", default=MappingProxyType({}))
 
@@ -91,6 +93,15 @@ def json_line(message: str, *, level: int = logging.INFO, logger: str = "cio_war
     return JsonFormatter().format(record)
 
 
+def print_json_error(message: str, *, logger: str = "cio_warehouse") -> bool:
+    """In a process that logs JSON: `message` as an ERROR object on stderr, and True; else
+    nothing, and False (the caller prints its own line)."""
+    if _active[0] is not LogFormat.JSON:
+        return False
+    print(json_line(message, level=logging.ERROR, logger=logger), file=sys.stderr, flush=True)
+    return True
+
+
 class _ToRoot(logging.Handler):
     """dlt gives its logger a handler of its own and stops propagation; this handler, which dlt
     then reuses as its first, hands its records to the root's handlers, so they come out in the
@@ -107,6 +118,7 @@ def setup_logging(log_format: LogFormat, *, level: int = logging.WARNING,
     and dlt's log lines go through it too, so that every line of stderr is one object."""
     handler = logging.StreamHandler(stream or sys.stderr)
     json_lines = log_format is LogFormat.JSON
+    _active[0] = log_format
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(text_line))
     logging.basicConfig(level=level, handlers=[handler])
     if json_lines:

@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from cio_warehouse.log_format import print_json_error
 from cio_warehouse.warehouse.values import to_json_value
 
 console = Console()
@@ -19,7 +20,10 @@ err_console = Console(stderr=True)
 
 
 def fail(message: str) -> None:
-    """One clear sentence on stderr; the caller exits non-zero."""
+    """One clear sentence on stderr (an object, when `serve` or `receive` log JSON); the caller
+    exits non-zero."""
+    if print_json_error(message, logger="cio_warehouse.cli"):
+        return
     err_console.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import uvicorn
 
 from cio_warehouse.configure import configure
-from cio_warehouse.log_format import ENV_LOG_FORMAT, LogFormat, setup_logging
+from cio_warehouse.log_format import ENV_LOG_FORMAT, LogFormat, print_json_error, setup_logging
 from cio_warehouse.state import DataDir, StateError, resolve_data_dir
 from cio_warehouse.state.datadir import keep_files_private
 from cio_warehouse.webhooks.http_protocol import ReadLimits, receiver_protocol
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         inbox = inbox_location(data_dir, args.inbox)
     except StateError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 1
     return run(data_dir, args.host, args.port, inbox, settings_from_args(args))
 
@@ -166,9 +166,14 @@ def run(
             data_dir.create()  # refuses a data dir it may not make private
         server = build_server(data_dir, host, port, settings, inbox)
     except (StateError, InboxUnavailable) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 1
     return serve(server)
+
+
+def _error(message: str) -> None:
+    if not print_json_error(message, logger=__name__):
+        print(f"error: {message}", file=sys.stderr)
 
 
 def serve(server: uvicorn.Server) -> int:
