@@ -4,9 +4,12 @@ exactly one resolved message; no secret in any of them."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from cio_warehouse.ops import alerts
 from cio_warehouse.sandbox import SandboxServer
@@ -34,8 +37,10 @@ def test_a_revoked_key_fires_once_and_a_good_sync_resolves_once(
 
     service = Service(store.data_dir, ServeSettings(port=free_port(), webhook_port=free_port()))
     service.alerts.tick_seconds = 0.2  # as in serve (15 s), only sooner
+    web = threading.Thread(target=service.run, name="web-app", daemon=True)
     try:
-        service.start()
+        endpoints = service.start()
+        web.start()
         wait_until(lambda: len(endpoint.received) == 2 and smtp.messages,
                    "the firing messages", 60, detail=lambda: (endpoint.received,
                                                               store.runs("acme")))
@@ -48,7 +53,12 @@ def test_a_revoked_key_fires_once_and_a_good_sync_resolves_once(
                    "the resolved message", 60, detail=lambda: endpoint.received)
         wait_until(lambda: len(smtp.messages) == 2, "the resolved mail", 30)
         service.alerts.tick()  # one more look: nothing new to say
+        scraped = httpx.get(f"{endpoints.api_url}/metrics", timeout=30,
+                            headers={"Authorization": f"Bearer {service.token}"})
     finally:
+        service.request_stop()
+        if web.is_alive():
+            web.join(timeout=60)
         service.close()
 
     hook = endpoint.bodies("/hook/tok5e3c7e7t0k3n")
@@ -57,6 +67,14 @@ def test_a_revoked_key_fires_once_and_a_good_sync_resolves_once(
         ("acme", "segments", "sync_failed", "resolved"),
     ]
     assert "acme.segments" in hook[0]["message"] and "App API key" in hook[0]["message"]
+    assert scraped.status_code == 200
+    sent = {
+        (sample.labels["channel"], sample.labels["outcome"]): sample.value
+        for family in text_string_to_metric_families(scraped.text)
+        for sample in family.samples if sample.name == "cio_warehouse_alert_deliveries_total"
+    }
+    assert sent == {(c, o): 2 if o == "delivered" else 0
+                    for c in ("hook", "mail", "slack") for o in ("delivered", "failed")}
     slack = [b["text"] for b in endpoint.bodies("/slack/tok5e3c7e7t0k3n")]
     assert len(slack) == 2
     assert slack[0].startswith(":red_circle: *[FIRING] acme.segments: sync failed*\n")

@@ -7,10 +7,14 @@ import logging
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
 from cio_warehouse.backoff import Backoff
+from cio_warehouse.ops.metrics import register_collector, unregister_collector
 from cio_warehouse.service.alerts import checks
 from cio_warehouse.service.alerts.channels import secrets_of
 from cio_warehouse.service.alerts.notice import FIRING, RESOLVED, Notice, scrubbed
@@ -56,16 +60,20 @@ class AlertMonitor:
         self._backlogs: dict[str, deque[tuple[float, int]]] = defaultdict(deque)
         self._missed_at: dict[str, float] = {}
         self._missed: dict[str, checks.Finding] = {}
-        self.deliveries: Counter[tuple[str, str]] = Counter()  # (channel, ok|failed)
+        # Since this start, (channel, delivered|failed): /metrics' alert deliveries.
+        self.deliveries: Counter[tuple[str, str]] = Counter()
+        self._metrics = _DeliveryMetrics(self.deliveries)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> AlertMonitor:
+        register_collector(self._metrics)
         self._thread = threading.Thread(target=self._loop, name="alerts", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        unregister_collector(self._metrics)
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=60)
@@ -192,6 +200,23 @@ class AlertMonitor:
                 if channel.failures:
                     self.alerts.channel_succeeded(channel.name)
                     channel = self.alerts.channel(channel.name)
+
+
+class _DeliveryMetrics(Collector):
+    """cio_warehouse_alert_deliveries_total{channel, outcome} on the service's /metrics."""
+
+    def __init__(self, counts: Counter[tuple[str, str]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "cio_warehouse_alert_deliveries", "Alert messages sent since the service started, "
+            "by channel and outcome (failed: retried with backoff).", labels=["channel", "outcome"])
+        counts = dict(self._counts)  # a copy: the alert thread adds to it meanwhile
+        for channel in sorted({c for c, _ in counts}):
+            for outcome in ("delivered", "failed"):
+                family.add_metric([channel, outcome], counts.get((channel, outcome), 0))
+        yield family
 
 
 def _unchecked(name: str, findings: list[checks.Finding],
