@@ -59,14 +59,15 @@ def add_channel(
         )
     given = [k for k, v in (("slack", slack), ("webhook", webhook), ("email", email)) if v]
     if len(given) != 1:
-        raise OpsError("Give exactly one of --slack URL, --webhook URL or --email ADDRESS.",
-                       "kind")
+        raise OpsError("Give exactly one of a Slack URL (--slack), a webhook URL (--webhook) "
+                       "or an email address (--email).", "kind")
     kind = given[0]
     if kind == "email":
         assert email is not None
         if not smtp_url:
-            raise OpsError("An email channel needs the SMTP server: --smtp-url "
-                           "smtp://user@host:587 (or $CIO_WAREHOUSE_SMTP_URL).", "smtp_url")
+            raise OpsError("An email channel needs its SMTP server, as a URL like "
+                           "smtp://user@host:587 (--smtp-url or $CIO_WAREHOUSE_SMTP_URL).",
+                           "smtp_url")
         target = channels.email_target(email, smtp_url, smtp_password)
         secret, shown = target.to_secret(), channels.shown_email(target)
     else:

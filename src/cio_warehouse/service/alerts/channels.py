@@ -53,13 +53,13 @@ def webhook_url(url: str, *, slack: bool) -> str:
     """A channel's URL, checked: http(s) with a host; Slack's only over https (but to this
     machine, e.g. a local relay)."""
     parts = urlsplit(url.strip())
-    field = "slack" if slack else "webhook"
     local = parts.hostname in ("127.0.0.1", "localhost", "::1")
     schemes = ("https",) if slack and not local else ("http", "https")
     if parts.scheme not in schemes or not parts.hostname:
         want = "an https:// URL (Slack's incoming webhook URL)" if slack else \
             "an http:// or https:// URL"
-        raise OpsError(f"The {field} URL must be {want}; got {shown_url(url)!r}.", field)
+        raise OpsError(f"The {'Slack' if slack else 'webhook'} URL must be {want}; got "
+                       f"{shown_url(url)!r}.", "url")
     return url.strip()
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from cio_warehouse.web.api import account, data, sources
+from cio_warehouse.web.api import account, alerts, data, sources
 from cio_warehouse.web.api.models import ErrorBody
 from cio_warehouse.web.auth import api_user
 
@@ -25,3 +25,4 @@ router = APIRouter(prefix=PREFIX, dependencies=[Depends(api_user)], responses=_E
 router.include_router(account.router)
 router.include_router(sources.router)
 router.include_router(data.router)
+router.include_router(alerts.router)
