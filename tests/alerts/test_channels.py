@@ -123,3 +123,15 @@ def test_alert_test_says_why_a_message_did_not_arrive(
     assert failed.code == 1
     assert "refused the login (535" in failed.stderr and "user and password" in failed.stderr
     assert "not-the-password" not in failed.output
+
+
+def test_starttls_is_the_default_and_its_absence_is_said(store: StateStore,
+                                                         smtp: SmtpServer) -> None:
+    # smtp:// without ?starttls=false asks for STARTTLS, which this local server does not offer.
+    url = smtp.url().replace("?starttls=false&", "?")
+    remember(smtp.recorder.password)
+    alerts.add_channel(store, "mail", email="a@example.com", smtp_url=url)
+    outcome = alerts.send_test(store, "mail")
+    assert not outcome.ok
+    assert "does not offer STARTTLS" in outcome.answer and "smtps://" in outcome.answer
+    assert smtp.messages == []

@@ -182,3 +182,53 @@ def test_an_incident_of_a_deselected_table_resolves(store: StateStore,
                                                                "resolved")
     assert "no longer checked" in resolved.message
     assert monitor.tick() == []
+
+
+def _event(n: int) -> Submission:
+    return Submission("acme", Kind.EVENT, time.time(), b'{"event_id": "e%d"}' % n, f"e{n}")
+
+
+def test_rejections_in_a_row_and_silence_fire_and_resolve(
+    store: StateStore, inbox: Inbox, endpoint: HttpEndpoint
+) -> None:
+    add_source(store, tables=("email_events",), signing_key="whsec-key-1", webhook_id=1)
+    alerts.add_channel(store, "hook", webhook=f"{endpoint.url}/h")
+    clock = Clock()
+    monitor = _monitor(store, clock)
+    inbox.write([_event(1)])
+    assert monitor.tick() == []
+    inbox.write([Submission("acme", Kind.REJECTED, time.time(), reason="bad signature")] * 2)
+    assert monitor.tick() == []  # two: a stray probe, perhaps
+    inbox.write([Submission("acme", Kind.REJECTED, time.time(), reason="bad signature")])
+    [rejected] = monitor.tick()
+    assert (rejected.kind, rejected.state) == ("rejected", "firing")
+    assert "The last 3 webhook deliveries for acme were rejected" in rejected.message
+    inbox.write([_event(2)])
+    assert [(n.kind, n.state) for n in monitor.tick()] == [("rejected", "resolved")]
+
+    clock.offset = 25 * 3600  # no delivery for a day while the webhook is enabled
+    [silent] = monitor.tick()
+    assert (silent.kind, silent.state) == ("silent", "firing") and "25 hours" in silent.message
+    clock.offset = 0
+    assert [(n.kind, n.state) for n in monitor.tick()] == [("silent", "resolved")]
+
+
+def test_a_backlog_that_grows_for_its_window_fires(store: StateStore, inbox: Inbox,
+                                                   endpoint: HttpEndpoint) -> None:
+    add_source(store, tables=("email_events",), signing_key="whsec-key-1", webhook_id=1)
+    alerts.add_channel(store, "hook", webhook=f"{endpoint.url}/h")
+    clock = Clock()
+    monitor = AlertMonitor(store, inbox_location(store.data_dir), clock=clock,
+                           backlog_window=600.0)
+    for n, offset in enumerate((0, 300)):
+        clock.offset = offset
+        inbox.write([_event(n)])
+        assert monitor.tick() == []  # not watched for a whole window yet
+    clock.offset = 601
+    inbox.write([_event(2)])
+    [backlog] = monitor.tick()
+    assert (backlog.kind, backlog.state) == ("backlog", "firing")
+    assert "grew from 1 to 3 events in 10 minutes" in backlog.message
+    inbox.mark_loaded([e.seq for e in inbox.pending_events(10)])
+    clock.offset = 615
+    assert [(n.kind, n.state) for n in monitor.tick()] == [("backlog", "resolved")]

@@ -120,13 +120,13 @@ def delivery_findings(
 
 def backlog_finding(source: str, samples: Sequence[tuple[float, int]], window: float,
                     now: float) -> Finding:
-    """Growing: over the last `window` seconds of samples (time, backlog), never below where
-    it started and higher at the end. Unknown until the samples span the window."""
-    recent = [(t, n) for t, n in samples if now - t <= window]
-    if not recent or not samples or now - samples[0][0] < window:
+    """Growing: over samples (time, backlog) that start at least `window` seconds ago (the
+    caller drops older ones), never below where they started and higher at the end. Unknown
+    until the samples span the window."""
+    if not samples or now - samples[0][0] < window:
         return Finding(source, "", "backlog", None)
-    first, latest = recent[0][1], recent[-1][1]
-    growing = latest > first and min(n for _, n in recent) >= first
+    first, latest = samples[0][1], samples[-1][1]
+    growing = latest > first and min(n for _, n in samples) >= first
     return Finding(
         source, "", "backlog", growing,
         f"The webhook inbox backlog of {source} grew from {first} to {latest} events in "
