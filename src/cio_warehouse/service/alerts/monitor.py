@@ -46,6 +46,7 @@ class AlertMonitor:
         tick_seconds: float = TICK_SECONDS, clock: Callable[[], float] = time.time,
         retry: Backoff | None = None, backlog_window: float = BACKLOG_WINDOW_SECONDS,
         silence_seconds: float = checks.SILENCE_SECONDS,
+        missed_every: float = MISSED_EVERY_SECONDS,
     ) -> None:
         self.store = store
         self.alerts = AlertStore(store)
@@ -57,6 +58,7 @@ class AlertMonitor:
         self._retry = retry or Backoff(30.0, 3600.0)
         self._backlog_window = backlog_window
         self._silence = silence_seconds
+        self.missed_every = missed_every
         self._backlogs: dict[str, deque[tuple[float, int]]] = defaultdict(deque)
         self._missed_at: dict[str, float] = {}
         self._missed: dict[str, checks.Finding] = {}
@@ -150,7 +152,7 @@ class AlertMonitor:
     def _missed_finding(self, name: str, now: float) -> checks.Finding:
         if self._warehouse is None:
             return checks.Finding(name, "", "missed", None)
-        if now - self._missed_at.get(name, float("-inf")) >= MISSED_EVERY_SECONDS:
+        if now - self._missed_at.get(name, float("-inf")) >= self.missed_every:
             self._missed_at[name] = now
             self._missed[name] = _missed(self._warehouse, name)
         return self._missed[name]
