@@ -280,3 +280,17 @@ def test_a_deliveries_view_of_another_shape_is_replaced(
     finally:
         warehouse.close()
     assert tuple(c for (c,) in columns) == deliveries.COLUMNS
+
+
+def test_a_refused_read_fails_the_table_with_customerios_reason(
+    api_key: str, store: StateStore
+) -> None:
+    """The pages are fetched in a thread ahead of the loads: its failure is the table's."""
+    workspace = Workspace.preset("small", seed=23)
+    with SandboxServer(workspace, api_key=api_key, rate_limit_rps=None, history_days=1,
+                       forbidden_paths=["/v1/messages"]) as sandbox:
+        add_source(store, sandbox, api_key, tables=("messages",), max_rps=0)
+        [outcome] = run_sync(store, "acme", ["messages"])
+    assert outcome.status == "failed" and outcome.error is not None
+    assert "/v1/messages" in outcome.error and "previous rows were kept" in outcome.error
+    assert store.sync_mark("acme", "messages").synced_until is None

@@ -8,7 +8,8 @@ What it guarantees:
 - The first sync reaches `history_days` back; each later one starts `lookback_days` before the
   mark, because opens, clicks and conversions reach a delivery days after it was sent; one after
   a sync that stopped early starts at the mark itself.
-- Memory stays flat: pages stream into dlt's files, and a load closes after about LOAD_ROWS rows.
+- Memory stays flat: pages stream into dlt's files, and a load closes after about LOAD_ROWS rows;
+  the next pages are fetched while a load commits (sync/prefetch.py), a bounded number ahead.
 - Every documented column exists from the first load, even one that only ever holds NULL (the
   catalog types them), so `deliveries` and queries can name them.
 """
@@ -16,7 +17,6 @@ What it guarantees:
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -32,6 +32,7 @@ from cio_warehouse.state import SourceConfig, StateStore
 from cio_warehouse.state.source_settings import SourceSettings
 from cio_warehouse.state.store import SyncMark
 from cio_warehouse.sync import message_rows
+from cio_warehouse.sync.prefetch import Prefetch, WindowEnd
 
 # Rows per load: enough that a load's fixed cost (~0.5 s) is small beside its 100 requests at
 # 10 rps, few enough that a killed sync redoes little.
@@ -77,34 +78,37 @@ def sync_history(
     """Read every window from the mark (or history_days back) to now, a load at a time."""
     now = int(time.time())
     mark = store.sync_mark(source.name, table.name)
-    pending = deque(day_windows(first_window_start(mark, source.settings, now), now))
+    windows = day_windows(first_window_start(mark, source.settings, now), now)
     store.set_sync_mark(source.name, table.name, "target_until", now)
-    while pending:
-        reached: list[int] = []
-        pages = _pages(client, table, stats, pending, reached)
-        load(_resource(table, pages, table_format, merge_strategy))
-        if reached:
-            store.set_sync_mark(source.name, table.name, "synced_until", reached[-1])
+    feed = Prefetch(client, table, stats, windows)
+    try:
+        items = feed.items()
+        more = [True]
+        while more[0]:
+            reached: list[int] = []
+            load(_resource(table, _load_worth(items, reached, more), table_format,
+                           merge_strategy))
+            if reached:
+                store.set_sync_mark(source.name, table.name, "synced_until", reached[-1])
+    finally:
+        feed.close()
 
 
-def _pages(
-    client: AppAPIClient,
-    table: Table,
-    stats: RequestStats,
-    pending: deque[Window],
-    reached: list[int],
+def _load_worth(
+    items: Iterator[pyarrow.Table | WindowEnd], reached: list[int], more: list[bool]
 ) -> Iterator[pyarrow.Table]:
-    """Pages of the pending windows until a load's worth; each finished window's end in
-    `reached`. (The table exists before: sync/source_tables.py.)"""
+    """Pages until a load's worth ends with a window; each finished window's end in `reached`;
+    `more[0]` turns False after the last. (The table exists before: sync/source_tables.py.)"""
     rows = 0
-    while pending and rows < LOAD_ROWS:
-        start, end = pending.popleft()
-        params = {"start_ts": str(start), "end_ts": str(end)}
-        for page in client.iter_pages(table, stats, params):
-            if page:
-                rows += len(page)
-                yield message_rows.to_arrow(page, str(table.path))
-        reached.append(end)
+    for item in items:
+        if isinstance(item, WindowEnd):
+            reached.append(item.end)
+            if rows >= LOAD_ROWS:
+                return
+        else:
+            rows += item.num_rows
+            yield item
+    more[0] = False
 
 
 def empty_messages() -> pyarrow.Table:
