@@ -14,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from cio_warehouse.backoff import Backoff
+from cio_warehouse.log_throttle import LogThrottle
 from cio_warehouse.ops.metrics import register_collector, unregister_collector
 from cio_warehouse.service.alerts import checks
 from cio_warehouse.service.alerts.channels import secrets_of
@@ -24,7 +25,7 @@ from cio_warehouse.state.alert_store import AlertStore, Incident
 from cio_warehouse.warehouse import deliveries
 from cio_warehouse.warehouse.missed import missed_by_webhook
 from cio_warehouse.warehouse.readers import SqlCursor
-from cio_warehouse.webhooks.inbox import Health, InboxLocation
+from cio_warehouse.webhooks.inbox import Health, InboxBackend, InboxLocation
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class AlertMonitor:
         # Since this start, (channel, delivered|failed): /metrics' alert deliveries.
         self.deliveries: Counter[tuple[str, str]] = Counter()
         self._metrics = _DeliveryMetrics(self.deliveries)
+        self._quiet = LogThrottle(60.0)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -104,18 +106,20 @@ class AlertMonitor:
             self.alerts.forget_source(set(names))  # removed sources: nothing more to say
         secrets = [s for c in self.alerts.channels() for s in secrets_of(c.kind, c.target)]
         notices: list[Notice] = []
-        inbox = None
+        inbox: InboxBackend | None = None
         try:
             for name in names:
                 try:
                     source = self.store.get_source(name)
-                    if inbox is None and checks.uses_webhook(source):
-                        inbox = self._inbox.open(timeout=10.0)
-                    findings = self._findings(source, inbox.health(name) if inbox and
-                                              checks.uses_webhook(source) else None,
-                                              incidents, now)
+                    health = None
+                    if checks.uses_webhook(source):
+                        inbox = inbox or self._inbox.open(timeout=10.0)
+                        health = inbox.health(name)
+                    findings = self._findings(source, health, incidents, now)
                 except Exception as exc:  # one source's trouble hides no other source's
-                    log.warning("cannot check %r for alerts now: %s", name, exc)
+                    if self._quiet.allow(name):  # a database that is down: once a minute
+                        log.warning("cannot check %r for alerts now: %s", name, exc,
+                                    extra={"source": name})
                     continue
                 hidden = [*secrets, *_source_secrets(source)]
                 for finding in [*findings, *_unchecked(name, findings, incidents)]:
@@ -176,7 +180,8 @@ class AlertMonitor:
         self.alerts.record(incident, None if notice is None else notice.to_json())
         incidents[key] = incident
         if notice is not None:
-            log.info("alert %s: %s", state, notice.subject)
+            log.info("alert %s: %s", state, notice.subject,
+                     extra={"source": notice.source, "table": notice.table})
         return notice
 
     # -- sending ---------------------------------------------------------------------------
