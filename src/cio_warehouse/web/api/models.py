@@ -141,6 +141,11 @@ class SourcePatch(Body):
     lookback_days: int | None = Field(None, description="0 to 180; null: the default (7).")
 
 
+class Assessment(BaseModel):
+    level: Literal["ok", "warning", "error"]
+    message: str
+
+
 class Source(BaseModel):
     name: str
     region: str
@@ -158,6 +163,9 @@ class Source(BaseModel):
     destination_caveat: str = Field(description="What that warehouse cannot do, if anything.")
     history_days: int = Field(description="How far back the first sync of `messages` reaches.")
     lookback_days: int = Field(description="Days of `messages` each later sync reads again.")
+    webhook_assessment: Assessment = Field(
+        description="The webhook's delivery health from our side, as its webhook status has it."
+    )
 
 
 class RemovalWarning(BaseModel):
@@ -208,11 +216,6 @@ class DeliveryHealth(BaseModel):
     deliveries_last_hour: int | None = Field(
         description="None while the warehouse cannot be read."
     )
-
-
-class Assessment(BaseModel):
-    level: Literal["ok", "warning", "error"]
-    message: str
 
 
 class LoaderState(BaseModel):

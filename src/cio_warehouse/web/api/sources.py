@@ -45,6 +45,7 @@ def _source(service: RunningService, settings: WebSettings, name: str) -> models
     """A source as the browser may see it: which secrets are set, never their values."""
     source = service.store.get_source(name)
     target = destination.of_source(source.destination)
+    verdict = webhooks.delivery(service.inbox, source).assessment
     return models.Source(
         name=source.name,
         region=source.region,
@@ -64,6 +65,7 @@ def _source(service: RunningService, settings: WebSettings, name: str) -> models
         destination_caveat=target.engine.caveat,
         history_days=source.settings.history_window_days,
         lookback_days=source.settings.lookback_window_days,
+        webhook_assessment=models.Assessment(level=verdict.level.value, message=verdict.message),
     )
 
 

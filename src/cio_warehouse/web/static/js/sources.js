@@ -36,13 +36,18 @@ async function load() {
       : 0;
     const failed = tables ? tables.filter((t) => t.selected && t.last_run?.status === "failed").length : 0;
     const running = tables ? tables.some((t) => t.running) : false;
+    // The same verdict the source's page shows: rejected or dropped deliveries are its worst state.
+    const verdict = source.webhook_assessment;
+    const failing = verdict.level === "error";
     let webhook;
-    if (source.webhook_id === null || source.webhook_id === undefined) webhook = h("span", { class: "badge badge-warn" }, "not registered");
+    if (failing) webhook = h("span", { class: "badge badge-err", title: verdict.message }, "deliveries failing");
+    else if (source.webhook_id === null || source.webhook_id === undefined) webhook = h("span", { class: "badge badge-warn" }, "not registered");
     else if (!source.signing_key_set) webhook = h("span", { class: "badge badge-warn" }, "no signing key");
     else webhook = h("span", { class: "badge badge-ok" }, "enabled");
+    const problems = [failed ? `${failed} failed` : null, failing ? "webhook failing" : null].filter(Boolean);
     let status;
-    if (running) status = h("span", { class: "badge badge-run" }, "syncing");
-    else if (failed) status = h("span", { class: "badge badge-err" }, `${failed} failed`);
+    if (problems.length) status = h("span", { class: "badge badge-err", title: failing ? verdict.message : null }, problems.join(", "));
+    else if (running) status = h("span", { class: "badge badge-run" }, "syncing");
     else if (lastEnded) status = h("span", { class: "badge badge-ok" }, "ok");
     else status = h("span", { class: "badge" }, "not synced yet");
     return h("tr", { dataset: { source: source.name } },
