@@ -17,6 +17,7 @@ from cio_warehouse.cli import (
     sync_cmds,
     webhook_cmds,
 )
+from cio_warehouse.cli.command_tree import build
 from cio_warehouse.cli.context import CliContext
 from cio_warehouse.cli.output import fail
 from cio_warehouse.configure import configure
@@ -42,8 +43,8 @@ def _root(
         typer.Option(
             "--data-dir",
             envvar=ENV_DATA_DIR,
-            help="Where sources, run history, secrets and the warehouse live "
-            "[default: ./cio-warehouse-data].",
+            help="Where sources, run history, secrets and the warehouse live (default: "
+            "./cio-warehouse-data); before or after the command.",
             show_default=False,
         ),
     ] = None,
@@ -70,7 +71,7 @@ def main() -> None:
     configure()
     try:
         # Outside standalone mode click returns a typer.Exit's code instead of exiting.
-        code = app(standalone_mode=False)
+        code = build(app).main(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except _USER_ERRORS as exc:
         fail(str(exc))

@@ -1,0 +1,60 @@
+"""The command tree the CLI runs: Typer's, with the global options accepted after any command
+too."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperGroup, TyperOption
+from typer.main import get_command
+
+from cio_warehouse.cli.context import CliContext
+from cio_warehouse.state import DataDir, resolve_data_dir
+
+
+def build(app: typer.Typer) -> Any:
+    """The click command of `app`, finished (see the module docstring)."""
+    root = get_command(app)
+    assert isinstance(root, TyperGroup)
+    global_options = [p for p in root.params if isinstance(p, TyperOption) and p.name != "help"]
+    _finish(root, global_options, root)
+    return root
+
+
+def _finish(command: Any, global_options: list[TyperOption], root: Any) -> None:
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            _finish(sub, global_options, root)
+    elif command is not root:
+        command.params.extend(_repeat(option) for option in global_options)
+
+
+def _repeat(option: TyperOption) -> TyperOption:
+    """The root's `option`, also accepted after the subcommand: `status acme --data-dir X` is
+    `--data-dir X status acme`. Given in both places with different values: a usage error."""
+    repeated = copy.copy(option)
+    repeated.envvar = None  # the root reads the environment; here only an explicit value counts
+    repeated.default = None
+    repeated.expose_value = False
+    repeated.callback = _data_dir_after_command
+    return repeated
+
+
+def _data_dir_after_command(ctx: Any, param: Any, value: Path | None) -> None:
+    if value is None:
+        return
+    root = ctx.find_root()
+    before = root.params.get(param.name)
+    source = root.get_parameter_source(param.name)
+    if before is not None and source is not None and source.name == "COMMANDLINE" \
+            and resolve_data_dir(before) != resolve_data_dir(value):
+        raise typer.BadParameter(
+            f"given twice with different values ({before} before the command, {value} after it)",
+            ctx=ctx, param=param,
+        )
+    # The root callback has run (click invokes a group before it parses its subcommand's
+    # arguments) and nothing has opened the store yet.
+    root.obj = CliContext(DataDir(resolve_data_dir(value)))
