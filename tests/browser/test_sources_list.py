@@ -1,4 +1,5 @@
-"""The Sources list: each source's worst state, the same verdict its own page shows."""
+"""The Sources list and the source page: each source's worst state (the same verdict in both), and
+fix instructions that name the source as code."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from playwright.sync_api import Page, expect
 
 from cio_warehouse.sandbox import SandboxServer
 from tests.browser.conftest import Served, shot
-from tests.browser.linking import WEBHOOK_TABLES, link
+from tests.browser.linking import WEBHOOK_TABLES, api, link
 
 
 def test_rejected_deliveries_show_in_the_list_as_on_the_page(
@@ -36,3 +37,20 @@ def test_rejected_deliveries_show_in_the_list_as_on_the_page(
         "title", re.compile(r"The last 4 deliveries were rejected")
     )
     shot(page, "24-sources-list-webhook-failing")
+
+
+def test_fix_instructions_name_the_source_as_code(
+    sandbox: SandboxServer, page: Page, served: Served, api_key: str
+) -> None:
+    with api(served) as client:
+        client.post("/sources", json={
+            "name": "acme", "region": "us", "app_api_key": api_key, "api_base_url": sandbox.url,
+            "tables": WEBHOOK_TABLES,
+        }).raise_for_status()
+        client.post("/sources/acme/webhook/register", json={}).raise_for_status()
+    page.goto("/sources/acme")
+    assessment = page.locator("#webhook-assessment")
+    expect(assessment).to_contain_text("no signing key is stored")
+    expect(assessment.locator("code")).to_have_text("cio-warehouse webhook signing-key acme")
+    expect(assessment).not_to_contain_text("`")
+    expect(assessment).not_to_contain_text("SOURCE")

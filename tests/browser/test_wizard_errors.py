@@ -80,6 +80,11 @@ def test_registration_failure_shows_why_and_the_manual_steps(
         )
         expect(manual.locator("li").nth(1)).to_contain_text(url)
         expect(manual.locator("li").nth(2)).to_contain_text("email_opened")
+        # The command names this source and reads as code, not as markdown backticks.
+        expect(manual.locator("li").nth(4).locator("code")).to_have_text(
+            "cio-warehouse webhook signing-key acme"
+        )
+        expect(manual.locator("li").nth(4)).not_to_contain_text("`")
         expect(page.locator("#webhook-url")).to_have_value(url)
         shot(page, "12-step2-manual-steps")
         assert sandbox.webhooks() == []

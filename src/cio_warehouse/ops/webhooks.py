@@ -51,7 +51,7 @@ def delivery(inbox: InboxLocation, source: SourceConfig) -> Delivery:
         health = opened.health(source.name)
     finally:
         opened.close()
-    verdict = assess(health, has_signing_key=source.signing_key is not None,
+    verdict = assess(health, source=source.name, has_signing_key=source.signing_key is not None,
                      registered=source.settings.webhook_registered)
     return Delivery(DeliveryCounters.of(health.counters), health.last_delivery_at,
                     health.backlog, verdict)

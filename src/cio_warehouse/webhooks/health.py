@@ -55,14 +55,17 @@ class Assessment:
     message: str
 
 
-def assess(health: Health, *, has_signing_key: bool, registered: bool) -> Assessment:
+def assess(
+    health: Health, *, source: str, has_signing_key: bool, registered: bool
+) -> Assessment:
+    """The verdict; its commands name `source`, so that they run as shown."""
     if health.consecutive_rejections >= REJECTION_STREAK:
         return Assessment(
             Level.ERROR,
             f"The last {health.consecutive_rejections} deliveries were rejected "
             f"({health.last_rejection}); Customer.io holds every later event back until one is "
             "accepted. Most likely the signing key is wrong: copy it again from Customer.io and "
-            "store it with `cio-warehouse webhook signing-key SOURCE`.",
+            f"store it with `cio-warehouse webhook signing-key {source}`.",
         )
     if not has_signing_key:
         dropped = DeliveryCounters.of(health.counters).dropped
@@ -71,12 +74,12 @@ def assess(health: Health, *, has_signing_key: bool, registered: bool) -> Assess
             (f"{dropped} deliveries were dropped because " if dropped else "Deliveries will be "
              "dropped because " if registered else "No webhook yet, and ")
             + "no signing key is stored: copy it from Customer.io and run "
-            "`cio-warehouse webhook signing-key SOURCE`.",
+            f"`cio-warehouse webhook signing-key {source}`.",
         )
     if not registered:
         return Assessment(
             Level.WARNING,
-            "No reporting webhook is registered: run `cio-warehouse webhook register SOURCE "
+            f"No reporting webhook is registered: run `cio-warehouse webhook register {source} "
             "--url PUBLIC_URL` or follow the manual steps it prints.",
         )
     if health.last_delivery_at is None:

@@ -87,7 +87,7 @@ def check_public_url(url: str) -> str | None:
     return None
 
 
-def manual_steps(url: str, events: Sequence[str]) -> list[str]:
+def manual_steps(url: str, events: Sequence[str], source: str) -> list[str]:
     """What to click in Customer.io when the API cannot register the webhook for us."""
     return [
         f"In Customer.io, go to {UI_PATH} and click Add Reporting Webhook.",
@@ -95,7 +95,7 @@ def manual_steps(url: str, events: Sequence[str]) -> list[str]:
         "Events: " + (", ".join(events) if events else "the message events you want to keep"),
         "Send Frequency and Body Content: as you need them (both optional).",
         "Save the webhook, then copy its signing key from the webhook's page and store it with "
-        "`cio-warehouse webhook signing-key SOURCE` (or the web app's Signing key field).",
+        f"`cio-warehouse webhook signing-key {source}` (or the web app's Signing key field).",
     ]
 
 
@@ -134,7 +134,7 @@ def register(
     events = subscribed_events(tables)
 
     def failed(reason: str) -> Registration:
-        return Registration(url, events, failure=reason, steps=manual_steps(url, events))
+        return Registration(url, events, failure=reason, steps=manual_steps(url, events, source))
 
     if not events:
         return failed("no webhook table is selected, so there is nothing to subscribe to")

@@ -47,9 +47,15 @@ export function s(tag, attrs = {}, ...children) {
   return el;
 }
 
+// Server sentences mark commands and names in backticks (the CLI prints them so): as code here.
+export function prose(text) {
+  if (typeof text !== "string") return text;
+  return text.split(/`([^`\n]+)`/).map((part, i) => (i % 2 ? h("code", {}, part) : part)).filter((part) => part !== "");
+}
+
 export function banner(level, title, ...body) {
   return h("div", { class: `banner banner-${level}`, role: level === "error" ? "alert" : "status" },
-    title ? h("strong", {}, title) : null, ...body);
+    title ? h("strong", {}, title) : null, ...body.map(prose));
 }
 
 export function empty(title, text, action = null) {

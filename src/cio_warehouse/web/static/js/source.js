@@ -2,7 +2,7 @@
 // panel with a loud banner when deliveries fail, and the run history.
 
 import { get, post } from "./api.js";
-import { banner, empty, h, replace } from "./dom.js";
+import { banner, empty, h, prose, replace } from "./dom.js";
 import { ago, duration, frequencyLabel, METHOD_LABEL, num, until, when } from "./format.js";
 
 const source = document.getElementById("main").dataset.source;
@@ -181,7 +181,7 @@ async function loadWebhook() {
   const fact = (label, value, id, small = false) => h("div", {}, h("dt", {}, label), h("dd", { id, class: small ? "small" : null }, value));
   const level = hook.assessment?.level ?? "ok";
   replace(container,
-    banner(level === "ok" ? "ok" : level, null, h("span", { id: "webhook-assessment" }, hook.assessment?.message ?? "")),
+    banner(level === "ok" ? "ok" : level, null, h("span", { id: "webhook-assessment" }, prose(hook.assessment?.message ?? ""))),
     h("dl", { class: "facts" },
       fact("Registered", hook.registered ? `yes${remote?.id ? ` (id ${remote.id})` : ""}` : "no", "wh-registered"),
       fact("Enabled", enabled, "wh-enabled"),
@@ -200,7 +200,7 @@ async function loadWebhook() {
     hook.missing_notice ? banner("warning", "Not subscribed to every event", h("span", { id: "wh-missing" }, hook.missing_notice)) : null,
     hook.missed?.length
       ? h("div", { id: "wh-missed" }, hook.missed.map((day) => banner("warning", "Missed deliveries",
-        h("span", { class: "missed-day", dataset: { day: day.day } }, day.message))))
+        h("span", { class: "missed-day", dataset: { day: day.day } }, prose(day.message)))))
       : null,
     hook.loader?.last_error
       ? banner("error", "Events are not reaching the warehouse",
@@ -211,7 +211,7 @@ async function loadWebhook() {
   const loud = document.getElementById("webhook-alarm");
   if (level === "error") {
     const alarm = showAlert("error", "Webhook deliveries are failing", h("span", {},
-      hook.assessment.message, " ", h("a", { href: `${base}/settings#webhook` }, "Fix it in the webhook settings.")), "webhook-alarm");
+      prose(hook.assessment.message), " ", h("a", { href: `${base}/settings#webhook` }, "Fix it in the webhook settings.")), "webhook-alarm");
     alarm.classList.add("banner-loud");
   } else if (loud) {
     loud.remove();

@@ -1,7 +1,7 @@
 // Register the Reporting Webhook and save its signing key: shared by the wizard and the source page.
 
 import { get, post, put } from "./api.js";
-import { banner, h, replace } from "./dom.js";
+import { banner, h, prose, replace } from "./dom.js";
 import { num } from "./format.js";
 
 const enc = encodeURIComponent;
@@ -18,13 +18,13 @@ export function registrationOutcome(outcome) {
     // Customer.io refused some event names (registered without them), or they are missing now.
     const notice = outcome.notice ?? outcome.missing_notice;
     return banner(notice ? "warning" : "ok", `${verb} reporting webhook ${hook.id} in Customer.io`,
-      notice ? [summary, " ", h("span", { id: "register-notice" }, notice)] : summary);
+      notice ? [summary, " ", h("span", { id: "register-notice" }, prose(notice))] : summary);
   }
   return h("div", { class: "banner banner-warning", role: "alert", id: "manual-steps" },
     h("strong", {}, "The webhook could not be registered automatically."),
-    h("p", { id: "register-failure" }, `Why: ${outcome.failure}.`),
+    h("p", { id: "register-failure" }, prose(`Why: ${outcome.failure}.`)),
     h("p", {}, "Set it up by hand in Customer.io, then paste its signing key below:"),
-    h("ol", {}, outcome.steps.map((step) => h("li", {}, step))),
+    h("ol", {}, outcome.steps.map((step) => h("li", {}, prose(step)))),
   );
 }
 
