@@ -52,7 +52,8 @@ class Drain:
     rows: int
     distinct: int
     rss_start: int  # bytes, when the drain started
-    rss_peak: int  # bytes, the most sampled during it
+    rss_first_half: int  # bytes, the most sampled in the first half of the drain
+    rss_second_half: int  # ... and in the second: flat memory keeps them alike
 
     @property
     def rate(self) -> float:
@@ -88,40 +89,46 @@ def _data_dir(root: Path, inbox: Path, destination: str | None) -> DataDir:
     return data_dir
 
 
-class _PeakRss:
+class _Rss:
     """The process's resident memory, sampled every 0.2 s in a thread while it runs."""
 
     def __init__(self) -> None:
         self._process = psutil.Process()
-        self.start = self.peak = self._process.memory_info().rss
+        self.start = self._process.memory_info().rss
+        self.samples: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while not self._stop.wait(0.2):
-            self.peak = max(self.peak, self._process.memory_info().rss)
+            self.samples.append(self._process.memory_info().rss)
 
-    def __enter__(self) -> _PeakRss:
+    def __enter__(self) -> _Rss:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss)
+        self.samples.append(self._process.memory_info().rss)
+
+    def halves(self) -> tuple[int, int]:
+        """The most sampled in the first half of the run, and in the second."""
+        middle = len(self.samples) // 2
+        return max(self.samples[:middle] or [self.start]), max(self.samples[middle:])
 
 
 def drain(data_dir: DataDir, name: str, count_rows,  # type: ignore[no-untyped-def]
           path: str = PATHS[0][0], appends: bool = True) -> Drain:
     loader = EventLoader(data_dir, appends=appends)
-    with _PeakRss() as rss:
+    with _Rss() as rss:
         started = time.monotonic()
         stats = loader.drain()
         seconds = time.monotonic() - started
     loader.close()
     rows, distinct = count_rows()
     return Drain(name, path, stats.events, seconds, stats.loads, rows, distinct, rss.start,
-                 rss.peak)
+                 *rss.halves())
 
 
 def _union(column: str) -> str:
@@ -209,7 +216,7 @@ def report(count: int, fill_seconds: float, results: Sequence[Drain]) -> str:
         "load per batch (delete-insert on event_id), the path of the other engines.",
         "",
         "| destination | path | events loaded | time | events/s | vs dlt merge | goal | loads "
-        "| rows (distinct) | RSS start -> peak |",
+        "| rows (distinct) | RSS: start, peak in 1st half, in 2nd half |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -220,7 +227,8 @@ def report(count: int, fill_seconds: float, results: Sequence[Drain]) -> str:
             f"| {r.destination} | {r.path} | {r.events:,} | {r.seconds:.1f} s | "
             f"**{r.rate:,.0f}** | {r.rate / merged[r.destination]:.2f}x | {verdict} | "
             f"{r.loads} | {r.rows:,} ({r.distinct:,}) | "
-            f"{r.rss_start / 2**20:,.0f} -> {r.rss_peak / 2**20:,.0f} MiB |")
+            f"{r.rss_start / 2**20:,.0f}, {r.rss_first_half / 2**20:,.0f}, "
+            f"{r.rss_second_half / 2**20:,.0f} MiB |")
     lines.append("")
     return "\n".join(lines)
 
