@@ -15,6 +15,7 @@ import pytest
 from cio_warehouse.sandbox import SandboxServer, Workspace
 from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.sync.runner import run_sync
+from cio_warehouse.warehouse import deliveries
 from cio_warehouse.warehouse.delta_reader import open_delta
 from cio_warehouse.warehouse.query import run_query
 from cio_warehouse.warehouse.readers import SqlCursor
@@ -94,8 +95,10 @@ def test_every_delta_table_is_a_view_and_dlts_own_are_not(
     con: duckdb.DuckDBPyConnection, lake: Lake
 ) -> None:
     assert (lake.path / SOURCE / "_dlt_loads").exists()  # there, and left out
-    # Every event table is selected: those without events yet exist too, empty.
-    assert _tables(con, SOURCE) == {t: "VIEW" for t in [*SYNCED, *EVENT_TABLES]}
+    # Every event table is selected: those without events yet exist too, empty, with the others
+    # `deliveries` reads (messages, whatsapp and unrouted events), and `deliveries` itself.
+    assert _tables(con, SOURCE) == {
+        t: "VIEW" for t in [*SYNCED, *EVENT_TABLES, *deliveries.BASE_TABLES, deliveries.VIEW]}
 
 
 @pytest.mark.parametrize("table", [*SYNCED, "email_events", "sms_events"])
@@ -177,7 +180,7 @@ def test_the_table_browser_lists_delta_tables(con: duckdb.DuckDBPyConnection) ->
     """The browser lists views too (DuckDB's registered Arrow datasets sit in temp.main: not
     listed)."""
     listed = {t.table for t in browse.tables(SqlCursor(con, "duckdb"), [SOURCE])}
-    assert listed == {*SYNCED, *EVENT_TABLES}
+    assert listed == {*SYNCED, *EVENT_TABLES, *deliveries.BASE_TABLES, deliveries.VIEW}
 
 
 def test_a_table_merged_into_filters_on_text(lake: Lake) -> None:

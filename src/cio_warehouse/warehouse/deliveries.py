@@ -25,6 +25,12 @@ COLUMNS: tuple[str, ...] = (
     "delivery_id", "channel", *_IDS, "recipient", "customer_id", "created_at",
     *(f"{metric}_at" for metric in METRICS), "from_history", "from_webhook",
 )
+# The SQL types of COLUMNS that are not timestamps.
+_TYPES = {
+    "delivery_id": "VARCHAR", "channel": "VARCHAR", "recipient": "VARCHAR",
+    "customer_id": "VARCHAR", "from_history": "BOOLEAN", "from_webhook": "BOOLEAN",
+    **{column: "BIGINT" for column in _IDS},
+}
 # /v1/messages names SMS by its provider.
 _HISTORY_CHANNEL = "CASE type WHEN 'twilio' THEN 'sms' ELSE type END"
 
@@ -68,8 +74,9 @@ def select_sql(schema: str, present: Collection[str] = BASE_TABLES) -> str:
         parts.append(_history_part(schema))
     parts += [_events_part(schema, t) for t in catalog.EVENT_TABLES if t.name in present]
     if not parts:  # no table yet: the right columns, no rows
-        parts.append(_history_part(schema).split(" FROM ")[0].replace(
-            "id AS delivery_id", "CAST(NULL AS VARCHAR) AS delivery_id") + " WHERE 1 = 0")
+        return "SELECT " + ", ".join(
+            f"CAST(NULL AS {_TYPES.get(c, 'TIMESTAMP WITH TIME ZONE')}) AS {_ident(c)}"
+            for c in COLUMNS) + " WHERE 1 = 0"
     firsts = ", ".join(f"MIN({_ident(f'{m}_at')}) AS {_ident(f'{m}_at')}" for m in METRICS)
     ids = ", ".join(f"MAX({column}) AS {column}" for column in _IDS)
     return (

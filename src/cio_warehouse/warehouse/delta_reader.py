@@ -64,7 +64,8 @@ def open_delta(location: str, datasets: Sequence[str]) -> duckdb.DuckDBPyConnect
             for table in tables:
                 _add_view(con, store, dataset, table, _join(root, table),
                           json_columns.get(table, set()))
-            con.execute(deliveries.create_view_sql(dataset, tables))
+            if tables:
+                con.execute(deliveries.create_view_sql(dataset, tables))
         # deltalake and pyarrow read the tables, not DuckDB: it needs no file access at all (and
         # gets the product's memory cap, CIO_WAREHOUSE_DUCKDB_MEMORY_LIMIT).
         lock_down(con)
