@@ -67,11 +67,23 @@ function summarize() {
     (config.destination_caveat ? ` (${config.destination_caveat})` : "");
   // Every table but the webhook's is read from the App API by a sync.
   const apiTables = config.tables.filter((t) => (catalog.tables.find((c) => c.name === t)?.sync_method ?? "webhook") !== "webhook");
-  syncAll.disabled = apiTables.length === 0;
-  syncAll.title = apiTables.length ? "" : "No App API table is selected: webhook tables fill in realtime.";
+  state.apiTables = apiTables;
+  updateSyncAll();
   if (runsFilter.options.length === 1) {
     for (const name of apiTables) runsFilter.append(h("option", { value: name }, name));
   }
+}
+
+// Sync all now waits while any sync of this source runs (this page's, the scheduler's, another
+// tab's); once none runs, a "did not start" banner from that time is old news.
+function updateSyncAll() {
+  const busy = state.jobs.size > 0 || state.tables.some((t) => t.running);
+  const none = !state.apiTables?.length;
+  syncAll.disabled = none || busy;
+  syncAll.title = none ? "No App API table is selected: webhook tables fill in realtime."
+    : busy ? "A sync of this source is running: wait for it to finish." : "";
+  if (state.busy && !busy) document.getElementById("sync-error")?.remove();
+  state.busy = busy;
 }
 
 async function loadTables() {
@@ -84,6 +96,7 @@ async function loadTables() {
     state.tables = tables;
     state.counts = new Map(counts.map((c) => [c.table, c.rows]));
     state.lastEvents = last;
+    updateSyncAll();
   } catch (error) {
     if (ticket === tickets.tables) replace(container, h("div", { class: "panel-body" }, banner("error", null, error.message)));
     return;
@@ -261,6 +274,7 @@ async function startSync(tables) {
     await loadTables();
   } catch (error) {
     showAlert("error", "The sync did not start", error.message, "sync-error");
+    await loadTables(); // it may have refused because another sync runs: show that one
   }
 }
 
@@ -312,6 +326,7 @@ function finished(job) {
 function renderJobs() {
   const panel = document.getElementById("job-panel");
   const jobs = [...state.jobs.values()];
+  updateSyncAll();
   panel.hidden = jobs.length === 0;
   if (!jobs.length) return;
   const progress = jobs.flatMap((job) => (job.progress?.length ? job.progress : job.tables.map((table) => ({ table, phase: "queued", rows: 0, pages: 0, retries: 0 }))));
