@@ -63,9 +63,13 @@ def test_settings_page_checks_the_public_base_url(page: Page, served: Served) ->
 
 
 def test_an_unknown_source_says_what_to_do(page: Page) -> None:
-    page.goto("/sources/nope")
-    expect(page.locator("#tables")).to_contain_text("No source named 'nope'")
-    expect(page.locator("#sync-all")).to_be_disabled()
+    for path in ("/sources/nope", "/sources/nope/settings", "/sources/nope/setup/tables"):
+        response = page.goto(path)
+        assert response is not None and response.status == 404, path
+        expect(page.locator("#no-source")).to_contain_text("No source named 'nope'")
+    page.click("#back-to-sources")
+    page.wait_for_url(re.compile(r"/sources$"))
+    expect(page.get_by_role("heading", name="No sources yet")).to_be_visible()
 
 
 def test_an_empty_warehouse_says_what_to_do(page: Page) -> None:

@@ -47,6 +47,20 @@ def _source_name(name: str) -> str:
         raise HTTPException(status_code=404, detail="No such source.") from None
 
 
+def _no_source(request: Request, name: str) -> HTMLResponse | None:
+    """A source's pages for a source that is not there (removed, or a typo in the URL): a 404
+    with the way back, not a page whose half-loaded form fails field by field."""
+    store = request.app.state.service.store
+    if name in store.source_names():
+        return None
+    return templates.TemplateResponse(
+        request, "no_source.html",
+        {"csrf_token": csrf_token(request), "nav": "sources", "title": "No such source",
+         "source": name},
+        status_code=404,
+    )
+
+
 @router.get("/login")
 def login_page(request: Request, next: str | None = None, error: str | None = None) -> Response:
     """The admin token form (web.login handles the POST, the one-time links and logout)."""
@@ -107,29 +121,39 @@ def _default_destination() -> str:
 
 @pages.get("/sources/{name}/setup/webhook")
 def wizard_webhook(request: Request, name: str) -> HTMLResponse:
+    name = _source_name(name)
+    if (missing := _no_source(request, name)) is not None:
+        return missing
     return _render(
         request, "wizard_webhook.html", title="Webhook", nav="sources",
-        steps=WIZARD_STEPS, step=2, source=_source_name(name), auto_register=True,
+        steps=WIZARD_STEPS, step=2, source=name, auto_register=True,
     )
 
 
 @pages.get("/sources/{name}/setup/tables")
 def wizard_tables(request: Request, name: str) -> HTMLResponse:
+    name = _source_name(name)
+    if (missing := _no_source(request, name)) is not None:
+        return missing
     return _render(
         request, "wizard_tables.html", title="Tables", nav="sources",
-        steps=WIZARD_STEPS, step=3, source=_source_name(name),
+        steps=WIZARD_STEPS, step=3, source=name,
     )
 
 
 @pages.get("/sources/{name}")
 def source(request: Request, name: str) -> HTMLResponse:
     name = _source_name(name)
+    if (missing := _no_source(request, name)) is not None:
+        return missing
     return _render(request, "source.html", title=name, nav="sources", source=name)
 
 
 @pages.get("/sources/{name}/settings")
 def source_settings(request: Request, name: str) -> HTMLResponse:
     name = _source_name(name)
+    if (missing := _no_source(request, name)) is not None:
+        return missing
     return _render(
         request, "source_settings.html", title=f"{name} settings", nav="sources", source=name,
         regions=REGION_CHOICES,

@@ -7,7 +7,8 @@ export const num = (n) => (n === null || n === undefined ? "–" : NUMBER.format
 export function when(seconds) {
   if (seconds === null || seconds === undefined) return "–";
   const date = new Date(seconds * 1000);
-  return date.toLocaleString("en-GB", { year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  // The browser's zone, named: a time without one is ambiguous beside the API's UTC days.
+  return date.toLocaleString("en-GB", { year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" });
 }
 
 export function ago(seconds) {
