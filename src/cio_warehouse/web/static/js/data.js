@@ -233,9 +233,11 @@ async function loadFunnels() {
     return;
   }
   if (ticket !== tickets.funnels) return;
-  if (!rows.length) {
-    replace(container, empty(`No ${state.kind} deliveries yet`,
-      `Funnels count the deliveries in the event tables that carry a ${state.kind}_id; sync the ${state.kind}s table to see names.`));
+  // Every delivery is sent first, so no sends means no deliveries: rows of zeros say nothing.
+  if (!rows.some((row) => row.sent)) {
+    const known = rows.length ? `${num(rows.length)} ${state.kind}s are known, none with a delivery yet. ` : "";
+    replace(container, h("div", { id: "funnels-empty" }, empty(`No ${state.kind} deliveries yet`,
+      `${known}Funnels count the deliveries that carry a ${state.kind}_id, from the reporting webhook and from message history (the messages table); sync the ${state.kind}s table to see names.`)));
     return;
   }
   rows.sort((a, b) => (b.sent ?? 0) - (a.sent ?? 0));
