@@ -98,6 +98,22 @@ def run_cli(
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_cli_in(cwd: Path, *args: str, env: dict[str, str] | None = None,
+               stdin: str | None = None) -> CliResult:
+    """The console script with exactly `args` (run_cli puts --data-dir first), run in `cwd`
+    with no $CIO_WAREHOUSE_DATA_DIR: the data dir is the default one unless `args` name one."""
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("CIO_APP_API_KEY", "CIO_WAREHOUSE_DATA_DIR")}
+    full_env.update({"COLUMNS": "200", **(env or {})})
+    proc = subprocess.run(
+        [str(CLI), *args], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=120,
+        **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}),
+    )
+    record_output(f"cli {args[:1]} stdout", proc.stdout)  # for the secrets scan
+    record_output(f"cli {args[:1]} stderr", proc.stderr)
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
 def wait_until(
     predicate: Callable[[], T], what: str, timeout: float = 30.0, interval: float = 0.05,
     detail: Callable[[], object] | None = None,

@@ -229,7 +229,9 @@ def test_starting_over_as_the_errors_say_keeps_the_warehouse(data_dir: DataDir) 
 
 def test_a_new_data_dir_still_starts_by_itself(tmp_path: Path) -> None:
     data_dir = DataDir(tmp_path / "new")
-    result = run_cli(data_dir, "source", "list")
-    assert result.code == 0 and "No sources yet" in result.stdout, result.output
+    # A command that only reads makes no data dir (tests/e2e/test_cli_no_data_dir.py); one that
+    # writes does.
+    result = run_cli(data_dir, "sync", "acme")
+    assert result.code == 1 and "acme" in result.stderr, result.output
     assert data_dir.secret_key_file.exists() and data_dir.state_db.exists()
     assert os.stat(data_dir.secret_key_file).st_mode & 0o077 == 0

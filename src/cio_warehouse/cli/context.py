@@ -18,6 +18,12 @@ class CliContext:
     def store(self) -> StateStore:
         return StateStore(self.data_dir)
 
+    @cached_property
+    def existing_store(self) -> StateStore:
+        """The store for a command that only reads: refused, creating nothing, where there is no
+        data dir."""
+        return StateStore(self.data_dir.existing())
+
 
 def cli_context(ctx: typer.Context) -> CliContext:
     obj = ctx.find_root().obj

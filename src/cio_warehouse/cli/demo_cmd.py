@@ -4,8 +4,10 @@ register the reporting webhook, store its signing key, stream events, query."""
 from __future__ import annotations
 
 import secrets
+import shlex
 import threading
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,6 +22,7 @@ from cio_warehouse.secret import Secret
 from cio_warehouse.service.runtime import Endpoints, ServeSettings, Service
 from cio_warehouse.sources import link_source
 from cio_warehouse.state import DataDir, StateError
+from cio_warehouse.state.datadir import DEFAULT_DATA_DIR
 from cio_warehouse.warehouse.query import execute
 
 DEMO_SOURCE = "demo"
@@ -162,10 +165,16 @@ def _steps(
         print_rows(result.columns, result.rows, "table")
     finally:
         cursor.close()
+    # The commands as they are to be typed: with this data dir when it is not the default one.
+    here = service.data_dir.root
+    cli = "cio-warehouse" + (
+        "" if here == Path(DEFAULT_DATA_DIR).resolve() else f" --data-dir {shlex.quote(str(here))}"
+    )
     console.print(
         f"\nService on {endpoints.api_url}. Query while it runs, from another terminal:\n"
-        f'  cio-warehouse query "select * from {DEMO_SOURCE}.email_events limit 10"\n'
-        f"  cio-warehouse status {DEMO_SOURCE}"
+        f"  {cli} query {shlex.quote(f'select * from {DEMO_SOURCE}.email_events limit 10')}\n"
+        f"  {cli} status {DEMO_SOURCE}",
+        markup=False, highlight=False, soft_wrap=True,
     )
     if endpoints.login_url is not None:
         console.print(f"Web app: log in once with {endpoints.login_url}", highlight=False,

@@ -41,7 +41,7 @@ def query(
 
     The SQL is that of the source's warehouse: DuckDB's (also for Delta Lake) or PostgreSQL's.
     """
-    data_dir = cli_context(ctx).data_dir
+    data_dir = cli_context(ctx).data_dir.existing()  # a read: never makes a data dir
     service = find_running(data_dir)
     if service is None:
         result = run_query(data_dir, sql, source=source)

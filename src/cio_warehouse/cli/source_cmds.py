@@ -147,7 +147,7 @@ def add(
 @app.command("list")
 def list_sources(ctx: typer.Context) -> None:
     """List the linked sources."""
-    store = cli_context(ctx).store
+    store = cli_context(ctx).existing_store
     rows = []
     for name in store.source_names():
         source = store.get_source(name)

@@ -92,7 +92,7 @@ def tables(
 ) -> None:
     """The catalog's tables for a source: selected?, sync method, last sync, rows, status."""
     rows = []
-    for table in table_runs(cli_context(ctx).store, name):
+    for table in table_runs(cli_context(ctx).existing_store, name):
         good = table.last_success
         rows.append(
             (
@@ -118,7 +118,7 @@ def status(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="The source.")]
 ) -> None:
     """A source's health: per-table last run, duration and errors with what to do."""
-    store = cli_context(ctx).store
+    store = cli_context(ctx).existing_store
     source = store.get_source(name)
     last = store.last_runs(name)
     console.print(

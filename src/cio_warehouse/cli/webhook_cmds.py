@@ -103,8 +103,8 @@ def signing_key(
 def status(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The source.")]) -> None:
     """Both sides: the webhook as Customer.io has it, and our delivery health."""
     context = cli_context(ctx)
-    source = context.store.get_source(name)
-    found = remote_webhook(context.store, name)
+    source = context.existing_store.get_source(name)
+    found = remote_webhook(context.existing_store, name)
     webhook = found.webhook
     remote = (
         f"unknown ({found.error})" if found.error is not None

@@ -52,6 +52,16 @@ class DataDir:
         self._make_private()
         return self
 
+    def existing(self) -> DataDir:
+        """This data dir, if it exists: for commands that only read, which must not make a new
+        one (with a new secret.key) where a user mistyped the path."""
+        if not self.root.is_dir():
+            raise StateError(
+                f"There is no cio-warehouse data dir at {self.root}: pass --data-dir (or set "
+                f"${ENV_DATA_DIR}) to use yours, or link a source with `cio-warehouse source add`."
+            )
+        return self
+
     def _make_private(self) -> None:
         _tighten(self.root, 0o700)
         for name, sidecars in _SIDECARS.items():
