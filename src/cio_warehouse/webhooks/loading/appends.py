@@ -52,9 +52,10 @@ class Appends(Protocol):
 
 class DuckDBAppends:
     """Appends on a connection to the data dir's warehouse (the locked-down instance the caller
-    holds open: duckdb_file.py). No index on the key: DuckDB's anti-join hashes the batch's keys
-    and probes them with one scan of the key column, and an ART index would make dlt's own
-    delete-insert (a key deleted and inserted in one transaction) fail on a duplicate key."""
+    holds open: duckdb_file.py). No index on the key: the anti-join hashes the batch's keys and
+    probes them with one scan of the key column, and nothing can add a key in between (one
+    process writes the file, its appends under the write lock); an ART index would be one more
+    structure to hold in memory and update at every insert."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
