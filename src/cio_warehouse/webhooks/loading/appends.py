@@ -2,8 +2,8 @@
 
 Why not a dlt load per batch on these two: dlt writes the batch to a file, normalizes it into a
 load package, stages it in `<dataset>_staging` and merges it (delete-insert): ~0.25 s a load
-plus ~26 us an event on this project's 2-core benchmark machine, three times the rest of a
-drain. Here a batch is one transaction from the Arrow table it already is: DuckDB reads the
+plus ~26 us an event on this project's 2-core benchmark machine, more than half of a drain's
+time. Here a batch is one transaction from the Arrow table it already is: DuckDB reads the
 Arrow table in place; PostgreSQL takes it by COPY. A key already in the table is skipped rather
 than replaced, which gives the same rows: the inbox stores each event_id once, so a row loaded
 twice (after a crash between the warehouse commit and the inbox mark) is the same row.
