@@ -13,7 +13,10 @@ from cio_warehouse.state import DataDir, StateStore
 from cio_warehouse.warehouse import destination
 from cio_warehouse.warehouse.readers import Dialect, QueryError, SqlCursor, first_line, open_cursor
 
-__all__ = ["QueryError", "QueryResult", "check_read_only", "execute", "run_query", "target_for"]
+__all__ = [
+    "READ_ONLY_STATEMENTS", "READ_ONLY_SUMMARY", "QueryError", "QueryResult", "check_read_only",
+    "execute", "run_query", "target_for",
+]
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,11 @@ class QueryResult:
 # SELECT covers WITH, FROM-first queries, VALUES, DESCRIBE, SHOW and SUMMARIZE in DuckDB's parser.
 # EXPLAIN [ANALYZE] runs only of a statement that passes the same check.
 _EXPLAIN_OPTIONS = {"ANALYZE", "ANALYSE", "VERBOSE"}
+# What runs, as the user writes it: one list for the refusal below and the hints that say what may
+# be typed (the web app's SQL box), so that they cannot disagree.
+READ_ONLY_STATEMENTS = ("SELECT", "WITH", "FROM", "VALUES", "DESCRIBE", "SHOW", "SUMMARIZE",
+                        "EXPLAIN")
+READ_ONLY_SUMMARY = ", ".join(READ_ONLY_STATEMENTS[:-1]) + " and EXPLAIN of one of them"
 # The nodes of a SELECT's tree that read nothing but what its table references and functions
 # name (json_serialize_sql's "type" of nodes without a "class"). Anything else, a DELETE inside a
 # WITH for one (DuckDB runs it), is refused.
@@ -78,8 +86,7 @@ def check_read_only(sql: str, dialect: Dialect = "duckdb") -> duckdb.Statement:
             raise QueryError(f"EXPLAIN runs here only of a SELECT, not of {checked.type.name}.")
     if checked.type is not duckdb.StatementType.SELECT:
         raise QueryError(
-            "Only read-only queries run here (SELECT, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN of a "
-            f"SELECT), not {checked.type.name}."
+            f"Only read-only queries run here ({READ_ONLY_SUMMARY}), not {checked.type.name}."
         )
     _check_tree(checked.query, dialect)
     return statement

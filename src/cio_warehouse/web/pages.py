@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from cio_warehouse.ops.sources import catalog_view
 from cio_warehouse.sources import check_name_format
 from cio_warehouse.state import StateError
-from cio_warehouse.warehouse import destination
+from cio_warehouse.warehouse import destination, query
 from cio_warehouse.web.auth import page_user, principal_of
 from cio_warehouse.web.login import LOGIN_ERRORS, safe_next
 from cio_warehouse.web.security import csrf_token
@@ -83,7 +83,6 @@ def home() -> RedirectResponse:
 _PLAIN_PAGES = (
     ("/sources", "sources.html", "Sources", "sources"),
     ("/sources/new", "new_source.html", "New source", "sources"),
-    ("/data", "data.html", "Data", "data"),
     ("/settings", "settings.html", "Settings", "settings"),
 )
 
@@ -100,6 +99,12 @@ for _path, _template, _title, _nav in _PLAIN_PAGES:
         _path, _plain_page(_template, _title, _nav), methods=["GET"],
         response_class=HTMLResponse, name=_template.removesuffix(".html"),
     )
+
+
+@pages.get("/data")
+def data(request: Request) -> HTMLResponse:
+    return _render(request, "data.html", title="Data", nav="data",
+                   read_only_statements=query.READ_ONLY_STATEMENTS)
 
 
 @pages.get("/sources/new/customerio")

@@ -125,7 +125,11 @@ async function runQuery() {
     status.textContent = "";
     replace(result,
       h("div", { class: "panel-foot", id: "sql-summary" }, h("span", { class: "caption" },
-        `${num(data.rows.length)} row${data.rows.length === 1 ? "" : "s"}${data.truncated ? ` (only the first ${num(MAX_ROWS)} are shown: add a limit or an aggregate)` : ""} · ${ms} ms`)),
+        `${num(data.rows.length)} row${data.rows.length === 1 ? "" : "s"}${data.truncated ? ` (only the first ${num(MAX_ROWS)} are shown: add a limit or an aggregate)` : ""} · ${ms} ms`),
+        data.columns.length
+          ? h("button", { type: "button", class: "btn btn-small", id: "sql-csv", onclick: () => downloadCsv(data) },
+            data.truncated ? `Download CSV (first ${num(MAX_ROWS)} rows)` : "Download CSV")
+          : null),
       data.columns.length ? resultsTable(data.columns, data.rows, "sql-rows") : null);
   } catch (error) {
     status.textContent = "";
@@ -135,6 +139,27 @@ async function runQuery() {
   } finally {
     button.disabled = false;
   }
+}
+
+// The CSV is made here from the result on screen: what is downloaded is what was shown, and the
+// query does not run a second time. RFC 4180: a field with a comma, quote or line break is quoted,
+// its quotes doubled; null is an empty field; lists and objects are their JSON.
+function csvField(value) {
+  if (value === null || value === undefined) return "";
+  const text = typeof value === "object" ? JSON.stringify(value) : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+function downloadCsv(data) {
+  const lines = [data.columns, ...data.rows].map((row) => row.map(csvField).join(","));
+  const blob = new Blob([lines.join("\r\n") + "\r\n"], { type: "text/csv;charset=utf-8" });
+  const url = URL.createObjectURL(blob);
+  const stamp = new Date().toISOString().slice(0, 19).replaceAll(":", "").replace("T", "-");
+  const link = h("a", { href: url, download: `query-${stamp}.csv`, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000); // after the download has read it
 }
 
 sqlForm.addEventListener("submit", (event) => {
