@@ -204,7 +204,7 @@ def test_typed_columns_for_every_metric(
 
 
 def test_a_killed_sync_keeps_its_committed_windows_and_the_next_resumes_there(
-    api_key: str, store: StateStore
+    api_key: str, store: StateStore, engine_url: str | None
 ) -> None:
     """kill -9 during the second load: the table holds exactly the first load's windows, and the
     next sync starts at their end (no lookback before it), then matches Customer.io."""
@@ -213,7 +213,7 @@ def test_a_killed_sync_keeps_its_committed_windows_and_the_next_resumes_there(
     # (a load closes after the window that takes it past history.LOAD_ROWS, 100,000 rows).
     with SandboxServer(workspace, api_key=api_key, rate_limit_rps=None, history_days=2.5,
                        delivery_gap_ms=1_000) as sandbox:
-        add_source(store, sandbox, api_key, tables=("messages",), max_rps=0, history_days=30)
+        linked(store, sandbox, api_key, engine_url)
         sync_process = subprocess.Popen(
             [str(CLI), "--data-dir", str(store.data_dir.root), "sync", "acme",
              "--table", "messages"],
@@ -230,24 +230,25 @@ def test_a_killed_sync_keeps_its_committed_windows_and_the_next_resumes_there(
         mark = store.sync_mark("acme", "messages")
         assert mark.synced_until == committed and mark.stopped_early
 
-        con = duckdb.connect(str(store.data_dir.warehouse), read_only=True)
-        try:
-            kept = {row[0] for row in con.execute("select id from acme.messages").fetchall()}
-        finally:
-            con.close()
         start = int(mark.target_until or 0) - 30 * DAY
-        assert kept == set(sandbox.history_ids(start, int(committed))) and kept
+        assert ids_of(store, engine_url) == set(sandbox.history_ids(start, int(committed)))
 
         sandbox.clear_requests()
         sync(store)
         assert windows(sandbox)[0][0] == int(committed)
-        con = duckdb.connect(str(store.data_dir.warehouse), read_only=True)
-        try:
-            ids = [row[0] for row in con.execute("select id from acme.messages").fetchall()]
-        finally:
-            con.close()
         end = int(store.sync_mark("acme", "messages").synced_until or 0)
-        assert len(ids) == len(set(ids)) and set(ids) == set(sandbox.history_ids(start, end))
+        assert ids_of(store, engine_url) == set(sandbox.history_ids(start, end))
+
+
+def ids_of(store: StateStore, url: str | None) -> set[str]:
+    """The ids in acme.messages, each there once."""
+    warehouse = Warehouse(store, url)
+    try:
+        ids = [row[0] for row in warehouse.all("select id from acme.messages")]
+    finally:
+        warehouse.close()
+    assert ids and len(ids) == len(set(ids))
+    return set(ids)
 
 
 def test_a_deliveries_view_of_another_shape_is_replaced(
