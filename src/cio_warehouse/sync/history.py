@@ -10,8 +10,8 @@ What it guarantees:
   a sync that stopped early starts at the mark itself.
 - Memory stays flat: pages stream into dlt's files, and a load closes after about LOAD_ROWS rows;
   the next pages are fetched while a load commits (sync/prefetch.py), a bounded number ahead.
-- Every documented column exists from the first load, even one that only ever holds NULL (the
-  catalog types them), so `deliveries` and queries can name them.
+- Every documented column exists from the first load, even one that only ever holds NULL: every
+  page is an Arrow table of the catalog's columns (sync/message_rows.py).
 """
 
 from __future__ import annotations
@@ -81,34 +81,32 @@ def sync_history(
     windows = day_windows(first_window_start(mark, source.settings, now), now)
     store.set_sync_mark(source.name, table.name, "target_until", now)
     feed = Prefetch(client, table, stats, windows)
+    items = feed.items()
+    finished = False
+
+    def load_worth(reached: list[int]) -> Iterator[pyarrow.Table]:
+        """Pages until a load's worth ends with a window, each finished window's end in
+        `reached`. (The table exists before: sync/source_tables.py.)"""
+        nonlocal finished
+        rows = 0
+        for item in items:
+            if isinstance(item, WindowEnd):
+                reached.append(item.end)
+                if rows >= LOAD_ROWS:
+                    return
+            else:
+                rows += item.num_rows
+                yield item
+        finished = True
+
     try:
-        items = feed.items()
-        more = [True]
-        while more[0]:
+        while not finished:
             reached: list[int] = []
-            load(_resource(table, _load_worth(items, reached, more), table_format,
-                           merge_strategy))
+            load(_resource(table, load_worth(reached), table_format, merge_strategy))
             if reached:
                 store.set_sync_mark(source.name, table.name, "synced_until", reached[-1])
     finally:
         feed.close()
-
-
-def _load_worth(
-    items: Iterator[pyarrow.Table | WindowEnd], reached: list[int], more: list[bool]
-) -> Iterator[pyarrow.Table]:
-    """Pages until a load's worth ends with a window; each finished window's end in `reached`;
-    `more[0]` turns False after the last. (The table exists before: sync/source_tables.py.)"""
-    rows = 0
-    for item in items:
-        if isinstance(item, WindowEnd):
-            reached.append(item.end)
-            if rows >= LOAD_ROWS:
-                return
-        else:
-            rows += item.num_rows
-            yield item
-    more[0] = False
 
 
 def empty_messages() -> pyarrow.Table:
