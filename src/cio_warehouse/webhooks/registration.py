@@ -7,6 +7,7 @@ matched by its exact endpoint URL, so registering twice creates nothing new.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -87,6 +88,28 @@ def check_public_url(url: str) -> str | None:
     return None
 
 
+def unreachable_reason(url: str) -> str | None:
+    """Why Customer.io, on the internet, cannot deliver to `url`, as far as its host shows it
+    (a loopback, private or link-local address, localhost, a name without a domain); None when
+    it may be reachable. Names are not resolved: Customer.io resolves them, not this host."""
+    host = urlsplit(url).hostname
+    if not host:
+        return None
+    if host == "localhost" or host.endswith(".localhost"):
+        return f"{host} is this machine (a loopback name)"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None if "." in host else f"{host} is a name without a domain"
+    if address.is_loopback:
+        return f"{host} is this machine (a loopback address)"
+    if address.is_private:
+        return f"{host} is a private network address"
+    if not address.is_global:
+        return f"{host} is not a public internet address"
+    return None
+
+
 def manual_steps(url: str, events: Sequence[str], source: str) -> list[str]:
     """What to click in Customer.io when the API cannot register the webhook for us."""
     return [
@@ -117,6 +140,18 @@ class Registration:
     def notice(self) -> str | None:
         """What the user should know about a registration that worked, e.g. refused events."""
         return refused_notice(self.refused)
+
+    @property
+    def unreachable(self) -> str | None:
+        """A sentence when Customer.io cannot reach the URL (it registers all the same)."""
+        reason = unreachable_reason(self.url)
+        if reason is None:
+            return None
+        return (
+            f"Customer.io cannot reach {self.url}: {reason}. Deliveries will not arrive until the "
+            "public base URL is an address the internet reaches (this host's public name, a "
+            "reverse proxy or a tunnel)."
+        )
 
 
 def register(

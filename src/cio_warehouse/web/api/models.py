@@ -166,6 +166,9 @@ class Source(BaseModel):
     webhook_assessment: Assessment = Field(
         description="The webhook's delivery health from our side, as its webhook status has it."
     )
+    webhook_stored: int = Field(
+        description="Webhook events verified with the signing key and stored, all time."
+    )
 
 
 class RemovalWarning(BaseModel):
@@ -191,6 +194,10 @@ class Registration(BaseModel):
         description="Event names Customer.io refused (400): registered without them."
     )
     notice: str | None = Field(description="A sentence on the refused events, if any.")
+    unreachable: str | None = Field(
+        None, description="A sentence when Customer.io cannot reach the URL (a loopback, private "
+        "or link-local address, localhost, a name without a domain)."
+    )
 
 
 class SigningKeyIn(Body):

@@ -45,7 +45,8 @@ def _source(service: RunningService, settings: WebSettings, name: str) -> models
     """A source as the browser may see it: which secrets are set, never their values."""
     source = service.store.get_source(name)
     target = destination.of_source(source.destination)
-    verdict = webhooks.delivery(service.inbox, source).assessment
+    delivered = webhooks.delivery(service.inbox, source)
+    verdict = delivered.assessment
     return models.Source(
         name=source.name,
         region=source.region,
@@ -66,6 +67,7 @@ def _source(service: RunningService, settings: WebSettings, name: str) -> models
         history_days=source.settings.history_window_days,
         lookback_days=source.settings.lookback_window_days,
         webhook_assessment=models.Assessment(level=verdict.level.value, message=verdict.message),
+        webhook_stored=delivered.counters.stored,
     )
 
 
@@ -128,7 +130,8 @@ def post_register(name: SourceName, service: ServiceDep, settings: SettingsDep,
         raise ApiError(400, str(exc), "public_base_url") from None
     outcome = webhook_links.register(service.store, name, base or settings.public_base_url())
     return models.Registration.model_validate(
-        {**asdict(outcome), "ok": outcome.ok, "notice": outcome.notice}
+        {**asdict(outcome), "ok": outcome.ok, "notice": outcome.notice,
+         "unreachable": outcome.unreachable}
     )
 
 

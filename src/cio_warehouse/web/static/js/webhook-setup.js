@@ -17,8 +17,13 @@ export function registrationOutcome(outcome) {
     const summary = h("span", { id: "register-summary" }, `It is ${state}, and subscribed to ${num(outcome.events.length)} events of the selected tables.`);
     // Customer.io refused some event names (registered without them), or they are missing now.
     const notice = outcome.notice ?? outcome.missing_notice;
-    return banner(notice ? "warning" : "ok", `${verb} reporting webhook ${hook.id} in Customer.io`,
-      notice ? [summary, " ", h("span", { id: "register-notice" }, prose(notice))] : summary);
+    // Registered all the same: Customer.io accepts any URL, it just never delivers to this one.
+    const unreachable = outcome.unreachable
+      ? [" ", h("span", { id: "register-unreachable" }, prose(outcome.unreachable)), " ",
+        h("button", { type: "button", class: "btn-link", dataset: { action: "change-base" } }, "Change the public base URL")]
+      : [];
+    return banner(notice || outcome.unreachable ? "warning" : "ok", `${verb} reporting webhook ${hook.id} in Customer.io`,
+      summary, notice ? [" ", h("span", { id: "register-notice" }, prose(notice))] : null, unreachable);
   }
   return h("div", { class: "banner banner-warning", role: "alert", id: "manual-steps" },
     h("strong", {}, "The webhook could not be registered automatically."),
@@ -62,9 +67,13 @@ export function setupWebhook(source, { onRegistered = () => {} } = {}) {
       event.target.textContent = "Press Ctrl+C";
     }
   });
-  document.getElementById("change-base").addEventListener("click", () => {
+  const changeBase = () => {
     baseForm.hidden = false;
     baseForm.elements.public_base_url.focus();
+  };
+  document.getElementById("change-base").addEventListener("click", changeBase);
+  outcomeSlot.addEventListener("click", (event) => {
+    if (event.target.closest("[data-action=change-base]")) changeBase();
   });
   baseForm.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -99,13 +108,16 @@ export function setupWebhook(source, { onRegistered = () => {} } = {}) {
     button.disabled = true;
     replace(keyOutcome, h("span", { class: "spinner" }), " Saving the key and enabling the webhook…");
     try {
+      // Events verified and stored before the key: the first signed delivery is the count rising.
+      const before = (await get(`/sources/${enc(source)}`)).webhook_stored;
       const saved = await put(`/sources/${enc(source)}/webhook/signing-key`, { signing_key: key });
       input.value = "";
       const rotation = saved.rotated ? " The previous key stays valid during the rotation." : "";
       const text = saved.enabled && saved.webhook
-        ? `Signing key saved and webhook ${saved.webhook.id} enabled: events now flow into the ${source}.*_events tables.${rotation}`
+        ? `Signing key saved and webhook ${saved.webhook.id} enabled.${rotation}`
         : `Signing key saved. No webhook is registered yet: create it by hand as shown above and enable it; deliveries signed with this key are then accepted.${rotation}`;
-      replace(keyOutcome, banner("ok", null, h("span", { id: "key-saved" }, text)));
+      replace(keyOutcome, banner("ok", null, h("span", { id: "key-saved" }, text), " ", firstDelivery));
+      watchFirstDelivery(before);
       document.getElementById("key-stored").hidden = false;
       if (saved.webhook) {
         const base = lastOutcome ?? { ok: true, created: false, events: saved.webhook.events ?? [] };
@@ -120,6 +132,39 @@ export function setupWebhook(source, { onRegistered = () => {} } = {}) {
       button.disabled = false;
     }
   });
+
+  // Saved is not flowing: say so only once a delivery signed with the key was stored.
+  const firstDelivery = h("span", { id: "first-delivery" });
+  let watching = null;
+
+  function watchFirstDelivery(before) {
+    clearTimeout(watching);
+    replace(firstDelivery, h("span", { class: "spinner" }), " Waiting for the first signed delivery: send a message in Customer.io, or wait for the next one.");
+    firstDelivery.dataset.state = "waiting";
+    const poll = async () => {
+      let current;
+      try {
+        current = await get(`/sources/${enc(source)}`);
+      } catch {
+        watching = setTimeout(poll, 5000);
+        return;
+      }
+      if (current.webhook_stored > before) {
+        replace(firstDelivery, `First signed delivery received: events flow into the ${source}.*_events tables.`);
+        firstDelivery.dataset.state = "received";
+        firstDelivery.closest(".banner")?.classList.replace("banner-warning", "banner-ok");
+        return;
+      }
+      // Rejections (a wrong key) say what is wrong while the wait goes on.
+      if (current.webhook_assessment.level === "error") {
+        firstDelivery.dataset.state = "failing";
+        replace(firstDelivery, prose(current.webhook_assessment.message));
+        firstDelivery.closest(".banner")?.classList.replace("banner-ok", "banner-warning");
+      }
+      watching = setTimeout(poll, 2000);
+    };
+    watching = setTimeout(poll, 1000);
+  }
 
   return { register };
 }
