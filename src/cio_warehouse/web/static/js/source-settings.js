@@ -3,7 +3,7 @@
 
 import { del, get, patch } from "./api.js";
 import { banner, clearFieldErrors, h, replace, showFieldError } from "./dom.js";
-import { days, fillFrequencies, isChecked, renderTablePicker, selectedTables } from "./tables-picker.js";
+import { days, fillFrequencies, isChecked, renderTablePicker, selectedTables, tableFrequencies } from "./tables-picker.js";
 import { registrationOutcome, setupWebhook } from "./webhook-setup.js";
 
 const source = document.getElementById("main").dataset.source;
@@ -54,7 +54,7 @@ async function start() {
   const history = document.getElementById("history-options").content.cloneNode(true).firstElementChild;
   history.querySelector("[name=history_days]").value = config.history_days;
   history.querySelector("[name=lookback_days]").value = config.lookback_days;
-  renderTablePicker(picker, catalog, config.tables, { messages: history });
+  renderTablePicker(picker, catalog, config.tables, { messages: history }, config.table_frequencies);
   fillFrequencies(tablesForm.elements.frequency_seconds, catalog, config.frequency_seconds);
   document.getElementById("key-stored").hidden = !config.signing_key_set;
   document.getElementById("public-base").textContent = settings.public_base_url ?? "";
@@ -117,7 +117,7 @@ tablesForm.addEventListener("submit", async (event) => {
   }
   formStatus(tablesForm, "Saving…");
   clearFieldErrors(tablesForm);
-  const body = { tables, frequency_seconds: Number(tablesForm.elements.frequency_seconds.value) };
+  const body = { tables, frequency_seconds: Number(tablesForm.elements.frequency_seconds.value), table_frequencies: tableFrequencies(picker) };
   if (isChecked(picker, "messages")) {
     body.history_days = days(tablesForm.elements.history_days);
     body.lookback_days = days(tablesForm.elements.lookback_days);

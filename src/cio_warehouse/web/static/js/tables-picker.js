@@ -11,15 +11,22 @@ const GROUPS = [
 ];
 
 // `options`: {table name: element} shown in a row under that table, enabled while it is checked.
-export function renderTablePicker(container, catalog, selected, options = {}) {
+// `overrides`: {table name: seconds}, the tables' own frequencies (the API's table_frequencies):
+// each scheduled table gets a select, "" following the source's frequency.
+export function renderTablePicker(container, catalog, selected, options = {}, overrides = {}) {
   const chosen = new Set(selected);
+  const frequency = (table) => (table.sync_method === "webhook"
+    ? h("span", { class: "muted" }, "realtime")
+    : h("select", { class: "table-frequency", name: "table_frequency", "aria-label": `${table.name} sync frequency`, dataset: { table: table.name } },
+      h("option", { value: "" }, "Source's frequency"),
+      catalog.frequencies.map((f) => h("option", { value: f.seconds, selected: overrides[table.name] === f.seconds }, f.label))));
   const body = [];
   for (const [method, title, caption] of GROUPS) {
     const tables = catalog.tables.filter((t) => t.sync_method === method);
     const all = h("input", { type: "checkbox", "aria-label": `Select all ${title.toLowerCase()}`, dataset: { group: method } });
     body.push(h("tr", { class: "group-row" },
       h("th", { class: "checkbox-cell" }, all),
-      h("th", { colspan: 3 }, `${title} · `, h("span", { class: "muted" }, caption))));
+      h("th", { colspan: 4 }, `${title} · `, h("span", { class: "muted" }, caption))));
     for (const table of tables) {
       body.push(h("tr", { dataset: { table: table.name } },
         h("td", { class: "checkbox-cell" }, h("input", {
@@ -29,15 +36,16 @@ export function renderTablePicker(container, catalog, selected, options = {}) {
         h("td", { class: "nowrap" }, h("label", { for: `t-${table.name}`, class: "mono cell-title" }, table.name)),
         h("td", {}, table.description),
         h("td", {}, h("span", { class: "badge badge-method" }, METHOD_LABEL[table.sync_method] ?? table.sync_method)),
+        h("td", {}, frequency(table)),
       ));
       if (options[table.name]) {
         body.push(h("tr", { class: "options-row", dataset: { optionsFor: table.name } },
-          h("td", { class: "checkbox-cell" }, ""), h("td", { colspan: 3 }, options[table.name])));
+          h("td", { class: "checkbox-cell" }, ""), h("td", { colspan: 4 }, options[table.name])));
       }
     }
   }
   replace(container, h("div", { class: "table-wrap" }, h("table", { class: "data", id: "tables-table" },
-    h("thead", {}, h("tr", {}, h("th", { class: "checkbox-cell" }, ""), h("th", {}, "Table"), h("th", {}, "Description"), h("th", {}, "Sync method"))),
+    h("thead", {}, h("tr", {}, h("th", { class: "checkbox-cell" }, ""), h("th", {}, "Table"), h("th", {}, "Description"), h("th", {}, "Sync method"), h("th", {}, "Frequency"))),
     h("tbody", {}, body))));
   const sync = () => {
     for (const all of container.querySelectorAll("input[data-group]")) {
@@ -45,6 +53,9 @@ export function renderTablePicker(container, catalog, selected, options = {}) {
       const on = boxes.filter((b) => b.checked).length;
       all.checked = on === boxes.length;
       all.indeterminate = on > 0 && on < boxes.length;
+    }
+    for (const select of container.querySelectorAll("select.table-frequency")) {
+      select.disabled = !container.querySelector(`input[name=tables][value="${CSS.escape(select.dataset.table)}"]`)?.checked;
     }
     for (const [name, element] of Object.entries(options)) {
       const on = container.querySelector(`input[name=tables][value="${CSS.escape(name)}"]`)?.checked ?? false;
@@ -59,6 +70,12 @@ export function renderTablePicker(container, catalog, selected, options = {}) {
     sync();
   });
   sync();
+}
+
+// Every scheduled table's own frequency for the API: seconds, or null to follow the source's.
+export function tableFrequencies(container) {
+  return Object.fromEntries([...container.querySelectorAll("select.table-frequency")].map((select) =>
+    [select.dataset.table, select.value === "" ? null : Number(select.value)]));
 }
 
 export function selectedTables(container) {

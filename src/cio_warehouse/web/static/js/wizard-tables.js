@@ -2,7 +2,7 @@
 
 import { get, patch, post } from "./api.js";
 import { banner, clearFieldErrors, replace, showFieldError } from "./dom.js";
-import { days, fillFrequencies, isChecked, renderTablePicker, selectedApiTables, selectedTables } from "./tables-picker.js";
+import { days, fillFrequencies, isChecked, renderTablePicker, selectedApiTables, selectedTables, tableFrequencies } from "./tables-picker.js";
 
 const source = document.getElementById("main").dataset.source;
 const path = `/sources/${encodeURIComponent(source)}`;
@@ -21,7 +21,7 @@ async function start() {
     const selected = imported ? config.tables : catalog.tables.filter((t) => t.default_selected).map((t) => t.name);
     const history = document.getElementById("history-options").content.cloneNode(true).firstElementChild;
     history.querySelector("[name=history_days]").value = config.history_days;
-    renderTablePicker(picker, catalog, selected, { messages: history });
+    renderTablePicker(picker, catalog, selected, { messages: history }, config.table_frequencies);
     fillFrequencies(form.elements.frequency_seconds, catalog, config.frequency_seconds);
     button.disabled = false;
   } catch (error) {
@@ -42,7 +42,7 @@ form.addEventListener("submit", async (event) => {
   button.disabled = true;
   status.textContent = "Saving…";
   try {
-    const body = { tables, frequency_seconds: Number(form.elements.frequency_seconds.value) };
+    const body = { tables, frequency_seconds: Number(form.elements.frequency_seconds.value), table_frequencies: tableFrequencies(picker) };
     // Sent as typed: the API says what is wrong with it, beside the field.
     if (isChecked(picker, "messages")) body.history_days = days(form.elements.history_days);
     await patch(path, body);
