@@ -367,3 +367,20 @@ def test_a_run_still_running_outside_the_scheduler_is_never_doubled(
     store.finish_run(run_id, status="succeeded", rows=0, pages=0, retries=0)
     _finish(scheduler.tick()[0])
     assert _statuses(store, "segments") == ["succeeded", "succeeded"]
+
+
+def test_a_paused_source_is_not_scheduled_until_resumed(
+    store: StateStore, sandbox: SandboxServer, api_key: str, make_scheduler: MakeScheduler,
+) -> None:
+    _link(store, sandbox, api_key, ("segments",))
+    source = store.get_source("acme")
+    store.update_source(replace(source, settings=replace(source.settings, paused_at=time.time())))
+    scheduler = make_scheduler()
+    assert scheduler.tick() == []  # never synced, so due: but paused
+    assert scheduler.next_runs("acme") == {}
+    assert _requests(sandbox, "/v1/segments") == 0
+
+    store.update_source(source)  # resumed
+    resumed = scheduler.tick()
+    assert [job.tables for job in resumed] == [["segments"]]
+    assert _finish(resumed[0]).error is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Final
@@ -154,6 +155,7 @@ class SourceChanges:
     # Message history: None goes back to the default (30 and 7 days).
     history_days: int | None | Keep = KEEP
     lookback_days: int | None | Keep = KEEP
+    paused: bool | None = None  # None: as it is
 
 
 def _same_url(stored: str | None, new: str | None) -> bool:
@@ -228,6 +230,9 @@ def update_source(store: StateStore, name: str, changes: SourceChanges) -> Sourc
     except StateError as exc:
         raise OpsError(str(exc), "table_frequencies") from None
     updated = _with_history(updated, changes)
+    if changes.paused is not None and changes.paused != updated.settings.paused:
+        paused_at = time.time() if changes.paused else None
+        updated = replace(updated, settings=replace(updated.settings, paused_at=paused_at))
     if updated != source:
         store.update_source(updated)
     if tables is not None and tables != source.tables:

@@ -92,6 +92,9 @@ def sync_now(store: StateStore, schedule: Schedule, name: str, tables: list[str]
              ) -> Job:
     """Start a sync of the requested (else selected) API tables now, beside the schedule."""
     source = known_source(store, name)
+    if source.settings.paused:
+        raise OpsError(f"Source {name!r} is paused: resume it first, then sync.", "tables",
+                       Refusal.CONFLICT)
     try:
         wanted = tables_to_sync(source.tables, tables or ())
     except StateError as exc:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 _INTS = ("max_rps", "max_attempts", "page_limit", "webhook_id", "history_days", "lookback_days")
-_FLOATS = ("max_retry_seconds", "connect_timeout", "read_timeout")
+_FLOATS = ("max_retry_seconds", "connect_timeout", "read_timeout", "paused_at")
 _TEXTS = ("webhook_url", "public_base_url")
 # Message history: how far back its first sync reaches, and how much of what was read each later
 # sync reads again (opens, clicks and conversions arrive days after the send).
@@ -36,6 +36,9 @@ class SourceSettings:
     lookback_days: int | None = None
     # {table: seconds}: tables that sync at their own frequency rather than their source's.
     table_frequencies: Mapping[str, int] = field(default_factory=dict)
+    # When the source was paused (unix seconds); None: running. Paused, nothing syncs or loads,
+    # while its webhook deliveries are still acknowledged and kept in the inbox.
+    paused_at: float | None = None
     # What this version does not know, or cannot use, kept as stored so that a save loses nothing.
     extra: Mapping[str, object] = field(default_factory=dict)
 
@@ -67,6 +70,10 @@ class SourceSettings:
             if f.name != "extra" and value is not None and value != {}:
                 stored[f.name] = dict(value) if isinstance(value, Mapping) else value
         return stored
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
 
     @property
     def history_window_days(self) -> int:

@@ -172,7 +172,7 @@ class EventLoader:
     # -- one drain -----------------------------------------------------------------------------
 
     def _drain(self, inbox: InboxBackend) -> LoadStats:
-        sources = self._known_sources() if self.inbox.shared else None
+        sources = self._loadable_sources()
         with self._drain_lock, inbox.claim(self.batch_size, sources) as claim:
             loads = DrainLoads(self._pipelines, claim)
             if time.monotonic() >= self._next_tables_check:
@@ -222,8 +222,16 @@ class EventLoader:
         except Exception as exc:  # noqa: BLE001  retried at the next check
             log.debug("could not create the selected event tables yet: %s", exc)
 
-    def _known_sources(self) -> list[str]:
-        return self._state().source_names()
+    def _loadable_sources(self) -> list[str] | None:
+        """The sources whose events load now: the known ones but the paused, whose events wait
+        in the inbox until resumed. None (every row, a removed source's included) for this data
+        dir's own inbox while none is paused."""
+        store = self._state()
+        names = store.source_names()
+        active = [name for name in names if not store.get_source(name).settings.paused]
+        if not self.inbox.shared and len(active) == len(names):
+            return None
+        return active
 
     def _state(self) -> StateStore:
         if self._store is None:

@@ -139,6 +139,10 @@ class SourcePatch(Body):
     )
     history_days: int | None = Field(None, description="1 to 3650; null: the default (30).")
     lookback_days: int | None = Field(None, description="0 to 180; null: the default (7).")
+    paused: bool | None = Field(
+        None, description="true: no sync runs and webhook events wait in the inbox (deliveries "
+        "are still acknowledged and kept); false: resume, loading what waited."
+    )
 
 
 class Assessment(BaseModel):
@@ -166,6 +170,7 @@ class Source(BaseModel):
     webhook_assessment: Assessment = Field(
         description="The webhook's delivery health from our side, as its webhook status has it."
     )
+    paused_at: float | None = Field(description="When the source was paused; null: running.")
     webhook_stored: int = Field(
         description="Webhook events verified with the signing key and stored, all time."
     )

@@ -67,6 +67,7 @@ def _source(service: RunningService, settings: WebSettings, name: str) -> models
         history_days=source.settings.history_window_days,
         lookback_days=source.settings.lookback_window_days,
         webhook_assessment=models.Assessment(level=verdict.level.value, message=verdict.message),
+        paused_at=source.settings.paused_at,
         webhook_stored=delivered.counters.stored,
     )
 

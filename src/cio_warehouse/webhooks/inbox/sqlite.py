@@ -249,25 +249,33 @@ class Inbox:
 
     @contextmanager
     def claim(self, limit: int, sources: Sequence[str] | None = None) -> Iterator[Claim]:
-        """The pending rows, marked as they load. One loader per data dir drains this inbox
-        (the service's), so a claim locks nothing, and every source's rows are its."""
-        yield _SqliteClaim(self, self.pending_events(limit), self.pending_dead_letters(limit))
+        """The pending rows (of `sources` only, when named: a paused source's wait), marked as
+        they load. One loader per data dir drains this inbox (the service's), so a claim locks
+        nothing."""
+        yield _SqliteClaim(self, self.pending_events(limit, sources),
+                           self.pending_dead_letters(limit, sources))
 
-    def pending_events(self, limit: int) -> list[PendingEvent]:
+    def pending_events(
+        self, limit: int, sources: Sequence[str] | None = None
+    ) -> list[PendingEvent]:
+        only, names = _only(sources)
         with self._waiting() as db:
             rows = db.execute(
                 "SELECT seq, source, event_id, received_at, body FROM events"
-                " WHERE loaded_at IS NULL ORDER BY seq LIMIT ?",
-                (limit,),
+                f" WHERE loaded_at IS NULL{only} ORDER BY seq LIMIT ?",
+                (*names, limit),
             ).fetchall()
         return [PendingEvent(*row) for row in rows]
 
-    def pending_dead_letters(self, limit: int) -> list[PendingDeadLetter]:
+    def pending_dead_letters(
+        self, limit: int, sources: Sequence[str] | None = None
+    ) -> list[PendingDeadLetter]:
+        only, names = _only(sources)
         with self._waiting() as db:
             rows = db.execute(
                 "SELECT seq, source, received_at, reason, body FROM dead_letters"
-                " WHERE loaded_at IS NULL ORDER BY seq LIMIT ?",
-                (limit,),
+                f" WHERE loaded_at IS NULL{only} ORDER BY seq LIMIT ?",
+                (*names, limit),
             ).fetchall()
         return [PendingDeadLetter(*row) for row in rows]
 
@@ -394,3 +402,11 @@ def _marks_upsert(n: int) -> str:
         " THEN consecutive_rejections + excluded.consecutive_rejections"
         " ELSE excluded.consecutive_rejections END"
     )
+
+
+def _only(sources: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+    """The SQL condition (and its parameters) for rows of `sources` only; None: every source."""
+    if sources is None:
+        return "", ()
+    names = tuple(sources)
+    return f" AND source IN ({', '.join('?' * len(names))})" if names else " AND false", names

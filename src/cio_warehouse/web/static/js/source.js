@@ -1,7 +1,7 @@
 // /sources/{name}: per-table status, Sync now (per table and all) with live progress, the webhook
 // panel with a loud banner when deliveries fail, and the run history.
 
-import { get, post } from "./api.js";
+import { get, patch, post } from "./api.js";
 import { banner, empty, h, prose, replace } from "./dom.js";
 import { ago, duration, frequencyLabel, METHOD_LABEL, num, until, when } from "./format.js";
 
@@ -10,6 +10,7 @@ const base = `/sources/${encodeURIComponent(source)}`;
 const alerts = document.getElementById("alerts");
 const syncAll = document.getElementById("sync-all");
 const runsFilter = document.getElementById("runs-table");
+const pauseToggle = document.getElementById("pause-toggle");
 
 const state = { catalog: null, config: null, tables: [], webhook: null, counts: new Map(), lastEvents: new Map(), jobs: new Map() };
 let refreshTimer = null;
@@ -69,6 +70,7 @@ function summarize() {
   const apiTables = config.tables.filter((t) => (catalog.tables.find((c) => c.name === t)?.sync_method ?? "webhook") !== "webhook");
   state.apiTables = apiTables;
   updateSyncAll();
+  showPaused();
   if (runsFilter.options.length === 1) {
     for (const name of apiTables) runsFilter.append(h("option", { value: name }, name));
   }
@@ -79,12 +81,42 @@ function summarize() {
 function updateSyncAll() {
   const busy = state.jobs.size > 0 || state.tables.some((t) => t.running);
   const none = !state.apiTables?.length;
-  syncAll.disabled = none || busy;
+  const paused = Boolean(state.config?.paused_at);
+  syncAll.disabled = none || busy || paused;
   syncAll.title = none ? "No App API table is selected: webhook tables fill in realtime."
+    : paused ? "The source is paused: resume it to sync."
     : busy ? "A sync of this source is running: wait for it to finish." : "";
   if (state.busy && !busy) document.getElementById("sync-error")?.remove();
   state.busy = busy;
 }
+
+// Paused: nothing syncs or loads; Customer.io's deliveries are still acknowledged and wait in the
+// inbox (the webhook's backlog), to load on resume.
+function showPaused() {
+  const paused = state.config.paused_at;
+  pauseToggle.disabled = false;
+  pauseToggle.textContent = paused ? "Resume" : "Pause";
+  pauseToggle.title = paused ? "Sync on the schedule again and load the events that waited."
+    : "Stop syncs and event loading; deliveries are still accepted and kept.";
+  if (paused) {
+    showAlert("warning", "Paused", h("span", {},
+      `Since ${when(paused)}: no sync runs and webhook events are not loaded. Customer.io's deliveries are still acknowledged and kept in the inbox (the backlog below); Resume loads them.`), "paused-banner");
+  } else {
+    document.getElementById("paused-banner")?.remove();
+  }
+}
+
+pauseToggle.addEventListener("click", async () => {
+  pauseToggle.disabled = true;
+  try {
+    state.config = await patch(base, { paused: !state.config.paused_at });
+    summarize();
+    await Promise.all([loadTables(), loadWebhook()]);
+  } catch (error) {
+    showAlert("error", "The source's state did not change", error.message, "pause-error");
+    pauseToggle.disabled = false;
+  }
+});
 
 async function loadTables() {
   const container = document.getElementById("tables");
@@ -129,6 +161,7 @@ function renderTables() {
   }
   const level = state.webhook?.assessment?.level;
   const webhookLive = state.config.signing_key_set && state.webhook?.registered;
+  const paused = Boolean(state.config.paused_at);
   const rows = [];
   for (const table of selected) {
     const isApi = table.sync_method !== "webhook";
@@ -137,6 +170,7 @@ function renderTables() {
     let status;
     if (table.running) status = h("span", { class: "badge badge-run" }, h("span", { class: "spinner" }), " syncing");
     else if (!isApi && level === "error") status = statusBadge("deliveries failing", "badge badge-err");
+    else if (paused) status = statusBadge("paused", "badge badge-warn");
     else if (!isApi) status = webhookLive ? statusBadge("realtime", "badge badge-ok") : statusBadge("waiting for webhook", "badge badge-warn");
     else if (!last) status = statusBadge("not synced yet", "badge");
     else status = statusBadge(last.status);
@@ -152,9 +186,9 @@ function renderTables() {
         isApi ? (success ? ago(success.ended_at) : "never") : (lastEvent ? `event ${ago(lastEvent)}` : "no events yet")),
       h("td", { class: "num rows-cell" }, num(rowsCount ?? null)),
       h("td", { class: "num nowrap" }, isApi ? duration(last?.duration ?? null) : "–"),
-      h("td", { class: "nowrap", title: when(table.next_run_at) }, isApi ? (table.running ? "running now" : until(table.next_run_at)) : "realtime"),
+      h("td", { class: "nowrap", title: when(table.next_run_at) }, paused ? "paused" : isApi ? (table.running ? "running now" : until(table.next_run_at)) : "realtime"),
       h("td", { class: "num" }, isApi
-        ? h("button", { type: "button", class: "btn btn-small sync-one", dataset: { table: table.name }, disabled: table.running }, "Sync now")
+        ? h("button", { type: "button", class: "btn btn-small sync-one", dataset: { table: table.name }, disabled: table.running || paused }, "Sync now")
         : ""),
     ));
     if (failed) {

@@ -48,6 +48,7 @@ async function load() {
     let status;
     if (problems.length) status = h("span", { class: "badge badge-err", title: failing ? verdict.message : null }, problems.join(", "));
     else if (running) status = h("span", { class: "badge badge-run" }, "syncing");
+    else if (source.paused_at) status = h("span", { class: "badge badge-warn" }, "paused");
     else if (lastEnded) status = h("span", { class: "badge badge-ok" }, "ok");
     else status = h("span", { class: "badge" }, "not synced yet");
     return h("tr", { dataset: { source: source.name } },
