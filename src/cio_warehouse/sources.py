@@ -106,7 +106,9 @@ def validate_history(
             )
 
 
-# A person waits for these calls (a key check, a status page): seconds of retries, not minutes.
+# A person waits for these calls, from the CLI or the web app alike (a key check, the webhook's
+# state, registering, enabling or deleting it): seconds of retries, not minutes. Syncs keep
+# ClientSettings' budget: a run in the background rides out an outage of minutes.
 INTERACTIVE_SETTINGS: dict[str, Any] = {
     "max_attempts": 2,
     "max_retry_seconds": 5.0,
@@ -169,7 +171,7 @@ def link_source(
     if name in store.source_names():
         # Same message as add_source, but before a request is spent on the key check.
         store.add_source(source)
-    with client_for(source) as client:
+    with client_for(source, interactive=True) as client:
         workspaces = client.check_key()
     check_destination(target)
     store.add_source(source)

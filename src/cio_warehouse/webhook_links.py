@@ -26,7 +26,7 @@ def register(
 ) -> Registration:
     """Register (or find) the webhook and remember its id and URL on the source."""
     source = store.get_source(name)
-    with client_for(source) as client:
+    with client_for(source, interactive=True) as client:
         outcome = registration.register(
             client,
             name,
@@ -75,7 +75,7 @@ def save_signing_key(
     webhook_id = source.settings.webhook_id
     if webhook_id is None:
         return KeySaved(None, rotated)
-    with client_for(source) as client:
+    with client_for(source, interactive=True) as client:
         return KeySaved(registration.set_enabled(client, webhook_id, True), rotated)
 
 
@@ -99,7 +99,7 @@ def update_tables(store: StateStore, name: str, tables: tuple[str, ...]) -> None
     store.update_source(source)
     webhook_id = source.settings.webhook_id
     if webhook_id is not None:
-        with client_for(source) as client:
+        with client_for(source, interactive=True) as client:
             registration.update_events(
                 client, webhook_id, tables, enabled=source.signing_key is not None
             )
@@ -112,7 +112,7 @@ def remove_source(store: StateStore, name: str) -> str | None:
     warning = None
     if webhook_id is not None:
         try:
-            with client_for(source) as client:
+            with client_for(source, interactive=True) as client:
                 registration.unregister(client, webhook_id)
         except CustomerIOError as exc:
             warning = (

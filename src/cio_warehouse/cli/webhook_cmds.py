@@ -104,7 +104,7 @@ def status(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The sou
     """Both sides: the webhook as Customer.io has it, and our delivery health."""
     context = cli_context(ctx)
     source = context.existing_store.get_source(name)
-    found = remote_webhook(context.existing_store, name)
+    found = remote_webhook(context.existing_store, name, interactive=True)
     webhook = found.webhook
     remote = (
         f"unknown ({found.error})" if found.error is not None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from types import TracebackType
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -37,6 +38,7 @@ from cio_warehouse.customerio.retries import (
     is_retryable_exception,
     is_retryable_status,
     parse_retry_after,
+    unreachable,
 )
 from cio_warehouse.customerio.webhooks import ReportingWebhooksMixin
 from cio_warehouse.secret import Secret
@@ -136,6 +138,8 @@ class AppAPIClient(ReportingWebhooksMixin):
             raise TypeError("api_key must be a Secret, so that it never shows in logs or errors")
         self.region = regions.check_region(region)
         self.base_url = regions.base_url(self.region, api_base_url)
+        url = httpx.URL(self.base_url)
+        self.host, self.port = url.host, url.port or (443 if url.scheme == "https" else 80)
         self.settings = settings or ClientSettings()
         self.limiter = limiter or RateLimiter(self.settings.max_rps, 1.0)
         self.policy = self.settings.retry_policy()
@@ -280,7 +284,9 @@ class AppAPIClient(ReportingWebhooksMixin):
         except httpx.RequestError as exc:
             description = self._scrub(describe_exception(exc))
             if is_retryable_exception(exc, method):
-                raise RetryableFailure(description, status=None) from exc
+                raise RetryableFailure(
+                    description, status=None, unreachable=unreachable(exc, self.host, self.port)
+                ) from exc
             if method not in IDEMPOTENT_METHODS and is_retryable_exception(exc, "GET"):
                 raise TransientError(
                     f"{method} {path} failed ({description}) after the request may have reached "
@@ -322,7 +328,8 @@ class AppAPIClient(ReportingWebhooksMixin):
     def _raise_for_status(self, method: str, path: str, response: httpx.Response) -> NoReturn:
         status = response.status_code
         if status == 401:
-            raise KeyRejectedError(path=path, region=self.region, method=method)
+            raise KeyRejectedError(path=path, region=self.region, method=method,
+                                   host=urlsplit(self.base_url).netloc)
         if status == 403:
             raise ScopeMissingError(path=path, method=method)
         if status == 404:
@@ -369,6 +376,8 @@ class AppAPIClient(ReportingWebhooksMixin):
             elapsed=elapsed,
             last=failure.description,
             status=failure.status,
+            host=urlsplit(self.base_url).netloc,
+            unreachable=failure.unreachable,
         )
 
     def _scrub(self, text: str) -> str:

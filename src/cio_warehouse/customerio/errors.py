@@ -48,19 +48,30 @@ class CustomerIOError(Exception):
 class KeyRejectedError(CustomerIOError):
     """HTTP 401: the key is wrong, revoked, a Track API key, or from the other region."""
 
-    def __init__(self, *, path: str, region: str, method: str = "GET") -> None:
+    def __init__(
+        self, *, path: str, region: str, method: str = "GET", host: str | None = None
+    ) -> None:
         # customerio-api.md: "A key used against the other region's host gets 401; nothing tells
         # the region" and "Track API keys do not work here (401)": name all three causes.
-        used = regions.host(region)
+        used = host or regions.host(region)
         other = regions.other_region(region)
+        if used == regions.host(region):
+            where = (
+                f"that it belongs to this region, because US keys work only on api.customer.io "
+                f"and EU keys only on api-eu.customer.io, so if the workspace lives in the "
+                f"{other.upper()} region, use region {other!r}"
+            )
+        else:  # an API base URL replaces the region's host (a sandbox, a proxy)
+            where = (
+                f"that {used}, the source's API base URL, is the App API this key belongs to "
+                f"(or forwards to {regions.host(region)})"
+            )
         message = (
             f"Customer.io rejected the App API key (HTTP 401 on {method} {path}, region "
             f"{region}, {used}): check that the key is right and not revoked, that it is an App "
             f"API key and not a Track API key (App API keys are under {_API_KEYS_PAGE}), and "
-            f"that it belongs to this region, because US keys work only on api.customer.io and "
-            f"EU keys only on api-eu.customer.io, so if the workspace lives in the "
-            f"{other.upper()} region, use region {other!r}. If the workspace limits App API "
-            f"access to an IP allowlist, also check that this machine's public address is on it."
+            f"{where}. If the workspace limits App API access to an IP allowlist, also check "
+            f"that this machine's public address is on it."
         )
         super().__init__(message, status=401, path=path)
         self.region = region
@@ -121,9 +132,17 @@ class RetriesExhaustedError(TransientError):
         elapsed: float,
         last: str,
         status: int | None,
+        host: str = "Customer.io",
+        unreachable: str | None = None,
     ) -> None:
         tries = f"{attempts} attempt{'' if attempts == 1 else 's'} over {elapsed:.1f} s"
-        if status == 429:
+        if unreachable is not None:
+            # Nothing answered at all: a mistyped or unreachable host, not a busy Customer.io.
+            message = (
+                f"{method} {path} failed: {unreachable} ({tries}): check the API base URL (or "
+                f"the region), and this machine's network, DNS, proxy and firewall."
+            )
+        elif status == 429:
             # customerio-api.md: the 10 rps are per workspace, shared with every other caller.
             message = (
                 f"{method} {path} was still rate limited (HTTP 429) after {tries} (last: "
@@ -132,7 +151,7 @@ class RetriesExhaustedError(TransientError):
             )
         else:
             message = (
-                f"{method} {path} still failed after {tries} (last: {last}): Customer.io is "
+                f"{method} {path} still failed after {tries} (last: {last}): {host} is "
                 f"unavailable or rate limiting this workspace; try again later, or lower the "
                 f"request rate if other tools share the 10 requests/second limit."
             )

@@ -9,6 +9,7 @@ minute or more (docs/customerio-behaviour.md).
 from __future__ import annotations
 
 import random
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -165,12 +166,14 @@ class RetryableFailure(Exception):
         status: int | None,
         retry_after: float | None = None,
         not_json: str | None = None,
+        unreachable: str | None = None,
     ) -> None:
         super().__init__(description)
         self.description = description
         self.status = status
         self.retry_after = retry_after
         self.not_json = not_json  # the body excerpt when a 2xx body was not JSON
+        self.unreachable = unreachable  # what failed, when no connection could be made at all
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -219,3 +222,21 @@ def describe_exception(exc: BaseException) -> str:
     detail = str(exc).strip()
     name = type(exc).__name__
     return f"{name}: {detail[:160]}" if detail else name
+
+
+def unreachable(exc: BaseException, host: str, port: int) -> str | None:
+    """What failed, when no connection to `host`:`port` could be made (the name does not resolve,
+    nothing listens, no answer to connect): a host that is down or mistyped, not a busy
+    Customer.io. None for any other failure."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"no answer from {host}:{port} to connect"
+    if not isinstance(exc, httpx.ConnectError):
+        return None
+    cause: BaseException | None = exc
+    while cause is not None:  # httpx -> httpcore -> the socket's own error
+        if isinstance(cause, socket.gaierror):
+            return f"could not resolve host {host}"
+        if isinstance(cause, ConnectionRefusedError):
+            return f"connection refused by {host}:{port}"
+        cause = cause.__cause__ or cause.__context__
+    return None
