@@ -21,6 +21,7 @@ from cio_warehouse.state import RunRecord
 from cio_warehouse.sync import TableOutcome, TableProgress
 from cio_warehouse.sync.runner import run_sync
 from cio_warehouse.warehouse import destination
+from cio_warehouse.webhooks.health import Level
 
 
 class ProgressView:
@@ -154,8 +155,10 @@ def status(
         )
     columns = ["table", "status", "started (UTC)", "took", "rows", "retries"]
     console.print(rich_table(None, columns, rows))
+    webhook_failing = False
     if any(catalog.get(t).sync_method is catalog.SyncMethod.WEBHOOK for t in source.tables):
-        print_delivery_health(cli_context(ctx).data_dir, source)
+        level = print_delivery_health(cli_context(ctx).data_dir, source)
+        webhook_failing = level is Level.ERROR
         print_loader_state(cli_context(ctx).data_dir, name)
         print_missed(cli_context(ctx).data_dir, name)
     failures = [r for r in last.values() if r.error]
@@ -165,6 +168,21 @@ def status(
         console.print(f"Never synced: run `cio-warehouse sync {name}`.")
     for channel in failing_channels(store):
         console.print(f"[red]{channel.sentence()}[/]", highlight=False)
+    # For cron and monitors: a selected table whose last sync did not succeed, or a failing
+    # webhook, is exit 3 (1 is a command that could not run, 2 a usage error).
+    failed = [t for t in source.tables if (run := last.get(t)) and run.status in UNHEALTHY_RUNS]
+    problems = ([f"{len(failed)} of the selected tables failed their last sync "
+                 f"({', '.join(failed)})"] if failed else []) \
+        + (["the webhook is failing"] if webhook_failing else [])
+    if problems:
+        console.print(f"[bold red]Unhealthy:[/] {'; '.join(problems)} (exit {EXIT_UNHEALTHY}).",
+                      highlight=False)
+        raise typer.Exit(EXIT_UNHEALTHY)
+
+
+EXIT_UNHEALTHY = 3
+# Last runs that leave a table's rows older than asked for.
+UNHEALTHY_RUNS = ("failed", "interrupted")
 
 
 def _status(run: RunRecord | None) -> str:

@@ -172,7 +172,8 @@ def print_loader_state(data_dir: DataDir, name: str) -> None:
                       highlight=False)
 
 
-def print_delivery_health(data_dir: DataDir, source: SourceConfig) -> None:
+def print_delivery_health(data_dir: DataDir, source: SourceConfig) -> Level:
+    """Print the delivery counters and the verdict; return the verdict's level."""
     # The data dir's inbox, or the shared one of $CIO_WAREHOUSE_INBOX.
     found = delivery(inbox_location(data_dir), source)
     c, verdict = found.counters, found.assessment
@@ -190,3 +191,4 @@ def print_delivery_health(data_dir: DataDir, source: SourceConfig) -> None:
     ]
     console.print(rich_table("Delivery health", ["", "value"], rows))
     console.print(f"[{style}]{verdict.level.upper()}:[/] {verdict.message}", highlight=False)
+    return verdict.level
