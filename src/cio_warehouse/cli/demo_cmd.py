@@ -132,9 +132,10 @@ def _steps(
         while not job.done:
             view.progress = job.progress
             time.sleep(0.2)
+        elapsed = view.finish()
     if job.error or job.outcomes is None:
         raise StateError(f"the first sync failed: {job.error}")
-    print_outcomes(job.outcomes)
+    print_outcomes(job.outcomes, elapsed)
 
     registered = webhook_links.register(store, DEMO_SOURCE, endpoints.receiver_url)
     if not registered.ok or registered.webhook is None:

@@ -19,7 +19,7 @@ from cio_warehouse.service.discovery import find_running
 from cio_warehouse.service.remote import RemoteService
 from cio_warehouse.state import RunRecord
 from cio_warehouse.sync import TableOutcome, TableProgress
-from cio_warehouse.sync.runner import run_sync
+from cio_warehouse.sync.runner import planned_tables, run_sync
 from cio_warehouse.warehouse import destination
 from cio_warehouse.webhooks.health import Level
 
@@ -30,13 +30,19 @@ class ProgressView:
     def __init__(self) -> None:
         self.progress: list[TableProgress] = []
         self.started = time.monotonic()
+        self.elapsed: float | None = None  # set when done: the summary line says it, once
+
+    def finish(self) -> float:
+        self.elapsed = time.monotonic() - self.started
+        return self.elapsed
 
     def __rich__(self) -> RenderableType:
         rows = [
             (p.table, p.phase, p.stats.rows, p.stats.pages, p.stats.retries) for p in self.progress
         ]
         table = rich_table(None, ["table", "phase", "rows", "pages", "retries"], rows)
-        table.caption = f"elapsed {time.monotonic() - self.started:.1f}s"
+        if self.elapsed is None:
+            table.caption = f"elapsed {time.monotonic() - self.started:.1f}s"
         return table
 
 
@@ -56,6 +62,7 @@ def sync(
 ) -> None:
     """Full refresh of the source's App API tables; each is replaced whole or left as it was."""
     context = cli_context(ctx)
+    planned_tables(context.store, name, table or ())  # refused before any progress is drawn
     view = ProgressView()
 
     def show(progress: list[TableProgress]) -> None:
@@ -72,17 +79,19 @@ def sync(
                 outcomes = remote.sync(name, table or [], on_start=show)
             finally:
                 remote.close()
-    print_outcomes(outcomes)
+        elapsed = view.finish()
+    print_outcomes(outcomes, elapsed)
     if any(o.status != "succeeded" for o in outcomes):
         raise typer.Exit(1)
 
 
-def print_outcomes(outcomes: list[TableOutcome]) -> None:
+def print_outcomes(outcomes: list[TableOutcome], elapsed: float) -> None:
+    """The summary under the progress table; `elapsed` is the sync's wall time, the one timing."""
     failed = [o for o in outcomes if o.error]
     ok = len(outcomes) - len(failed)
     console.print(
         f"{ok} of {len(outcomes)} tables synced, {sum(o.rows for o in outcomes if not o.error)} "
-        f"rows in {max((o.seconds for o in outcomes), default=0):.1f}s."
+        f"rows in {elapsed:.1f}s."
     )
     for outcome in failed:
         console.print(f"[red]{outcome.table} failed:[/] {outcome.error}", highlight=False)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from cio_warehouse import catalog
 from cio_warehouse.sources import client_for, validate_tables
-from cio_warehouse.state import StateError, StateStore
+from cio_warehouse.state import SourceConfig, StateError, StateStore
 from cio_warehouse.sync.full_refresh import TableOutcome, TableProgress, sync_tables
 from cio_warehouse.sync.source_tables import prepare_source_tables
 from cio_warehouse.warehouse import destination
@@ -27,13 +27,11 @@ def tables_to_sync(selected: Sequence[str], requested: Sequence[str] = ()) -> li
     return [t for t in tables if t.synced]
 
 
-def run_sync(
-    store: StateStore,
-    source_name: str,
-    requested: Sequence[str] = (),
-    *,
-    on_start: Callable[[list[TableProgress]], None] | None = None,
-) -> list[TableOutcome]:
+def planned_tables(
+    store: StateStore, source_name: str, requested: Sequence[str] = ()
+) -> tuple[SourceConfig, list[catalog.Table]]:
+    """The source and the tables a sync of it would run, or the StateError that refuses it:
+    callers check this before they draw any progress."""
     source = store.get_source(source_name)
     tables = tables_to_sync(source.tables, requested)
     if not tables:
@@ -41,6 +39,17 @@ def run_sync(
             f"Source {source_name!r} has no App API tables selected; pass --table or "
             "select tables for it."
         )
+    return source, tables
+
+
+def run_sync(
+    store: StateStore,
+    source_name: str,
+    requested: Sequence[str] = (),
+    *,
+    on_start: Callable[[list[TableProgress]], None] | None = None,
+) -> list[TableOutcome]:
+    source, tables = planned_tables(store, source_name, requested)
     prepare_source_tables(store.data_dir, source)
     with client_for(source) as client:
         target = destination.of_source(source.destination)
