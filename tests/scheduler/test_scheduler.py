@@ -384,3 +384,19 @@ def test_a_paused_source_is_not_scheduled_until_resumed(
     resumed = scheduler.tick()
     assert [job.tables for job in resumed] == [["segments"]]
     assert _finish(resumed[0]).error is None
+
+
+def test_a_draft_is_not_scheduled_until_imported(
+    store: StateStore, sandbox: SandboxServer, api_key: str, make_scheduler: MakeScheduler,
+) -> None:
+    _link(store, sandbox, api_key, ("segments",))
+    source = store.get_source("acme")
+    store.update_source(replace(source, settings=replace(source.settings, draft=True)))
+    scheduler = make_scheduler()
+    assert scheduler.tick() == []
+    assert _requests(sandbox, "/v1/segments") == 0
+
+    store.update_source(source)  # imported
+    imported = scheduler.tick()
+    assert [job.tables for job in imported] == [["segments"]]
+    assert _finish(imported[0]).error is None

@@ -110,9 +110,10 @@ def create_source(
     store: StateStore, name: str, region: str, app_api_key: str, *,
     api_base_url: str | None = None, tables: list[str] | None = None,
     frequency_seconds: int | None = None, destination_url: str | None = None,
-    history_days: int | None = None, lookback_days: int | None = None,
+    history_days: int | None = None, lookback_days: int | None = None, draft: bool = False,
 ) -> SourceConfig:
     """Check the input, then the key, then link the source (which checks the destination).
+    `draft`: the wizard's, unscheduled until an update clears it (SourceChanges.draft).
     `tables` None: the catalog's default selection; `destination_url` None: the default one;
     `history_days`/`lookback_days` None: the defaults (30, 7)."""
     try:
@@ -141,6 +142,9 @@ def create_source(
         raise OpsError(str(exc), "destination") from None
     if frequency is not None:
         frequencies.set_source_frequency(store, name, frequency)
+    if draft:
+        linked = store.get_source(name)
+        store.update_source(replace(linked, settings=replace(linked.settings, draft=True)))
     return store.get_source(name)
 
 
@@ -156,6 +160,7 @@ class SourceChanges:
     history_days: int | None | Keep = KEEP
     lookback_days: int | None | Keep = KEEP
     paused: bool | None = None  # None: as it is
+    draft: bool | None = None  # False: the wizard's Import, the source is scheduled from now
 
 
 def _same_url(stored: str | None, new: str | None) -> bool:
@@ -233,6 +238,9 @@ def update_source(store: StateStore, name: str, changes: SourceChanges) -> Sourc
     if changes.paused is not None and changes.paused != updated.settings.paused:
         paused_at = time.time() if changes.paused else None
         updated = replace(updated, settings=replace(updated.settings, paused_at=paused_at))
+    if changes.draft is not None:
+        draft = True if changes.draft else None
+        updated = replace(updated, settings=replace(updated.settings, draft=draft))
     if updated != source:
         store.update_source(updated)
     if tables is not None and tables != source.tables:

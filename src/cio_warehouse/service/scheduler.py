@@ -109,7 +109,7 @@ class Scheduler:
     def next_runs(self, source: str) -> dict[str, float]:
         """{table: when it next syncs (unix seconds)} for the source's scheduled tables."""
         config = self._store.get_source(source)
-        if config.settings.paused:
+        if not config.settings.scheduled:
             return {}
         last = self._store.last_runs(source)
         now = self._clock()
@@ -120,7 +120,7 @@ class Scheduler:
 
     def _due(self, name: str, now: float) -> list[str]:
         source = self._store.get_source(name)
-        if source.settings.paused:
+        if not source.settings.scheduled:
             return []
         # One job per source at a time: each job has its own client, and two at once would
         # spend twice the workspace's 10 requests/second. Due tables wait for the next tick.

@@ -39,6 +39,9 @@ class SourceSettings:
     # When the source was paused (unix seconds); None: running. Paused, nothing syncs or loads,
     # while its webhook deliveries are still acknowledged and kept in the inbox.
     paused_at: float | None = None
+    # Created by the web app's wizard and not imported yet: nothing schedules it, and cancelling
+    # the wizard removes it with its webhook. None: a source like any other.
+    draft: bool | None = None
     # What this version does not know, or cannot use, kept as stored so that a save loses nothing.
     extra: Mapping[str, object] = field(default_factory=dict)
 
@@ -76,6 +79,11 @@ class SourceSettings:
         return self.paused_at is not None
 
     @property
+    def scheduled(self) -> bool:
+        """Whether the scheduler syncs the source: not while paused or a draft."""
+        return not (self.paused or self.draft)
+
+    @property
     def history_window_days(self) -> int:
         return self.history_days if self.history_days is not None else DEFAULT_HISTORY_DAYS
 
@@ -103,6 +111,8 @@ def _usable(key: str, value: object) -> object | None:
         return float(value) if number else None  # type: ignore[arg-type]
     if key in _TEXTS:
         return value if isinstance(value, str) else None
+    if key == "draft":
+        return True if value is True else None
     if key == "table_frequencies" and isinstance(value, Mapping):
         # An unusable value means "no override" (it follows the source), as it always has.
         return {

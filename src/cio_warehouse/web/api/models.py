@@ -122,6 +122,10 @@ class SourceIn(Body):
         None, description="Days of `messages` each later sync reads again, for opens, clicks "
         "and conversions that arrive late: 0 to 180 (default 7)."
     )
+    draft: bool = Field(
+        False, description="The web app's wizard: nothing schedules the source until a PATCH "
+        "with draft false (Import); DELETE discards it with its webhook."
+    )
 
 
 class SourcePatch(Body):
@@ -143,6 +147,7 @@ class SourcePatch(Body):
         None, description="true: no sync runs and webhook events wait in the inbox (deliveries "
         "are still acknowledged and kept); false: resume, loading what waited."
     )
+    draft: bool | None = Field(None, description="false: the wizard's Import (see SourceIn).")
 
 
 class Assessment(BaseModel):
@@ -171,6 +176,7 @@ class Source(BaseModel):
         description="The webhook's delivery health from our side, as its webhook status has it."
     )
     paused_at: float | None = Field(description="When the source was paused; null: running.")
+    draft: bool = Field(description="Created by the wizard and not imported yet.")
     webhook_stored: int = Field(
         description="Webhook events verified with the signing key and stored, all time."
     )

@@ -68,6 +68,7 @@ def _source(service: RunningService, settings: WebSettings, name: str) -> models
         lookback_days=source.settings.lookback_window_days,
         webhook_assessment=models.Assessment(level=verdict.level.value, message=verdict.message),
         paused_at=source.settings.paused_at,
+        draft=bool(source.settings.draft),
         webhook_stored=delivered.counters.stored,
     )
 
@@ -84,7 +85,7 @@ def post_source(body: models.SourceIn, service: ServiceDep, settings: SettingsDe
         service.store, body.name, body.region, body.app_api_key, api_base_url=body.api_base_url,
         tables=body.tables, frequency_seconds=body.frequency_seconds,
         destination_url=body.destination, history_days=body.history_days,
-        lookback_days=body.lookback_days,
+        lookback_days=body.lookback_days, draft=body.draft,
     )
     return _source(service, settings, created.name)
 

@@ -49,6 +49,11 @@ async function load() {
     if (problems.length) status = h("span", { class: "badge badge-err", title: failing ? verdict.message : null }, problems.join(", "));
     else if (running) status = h("span", { class: "badge badge-run" }, "syncing");
     else if (source.paused_at) status = h("span", { class: "badge badge-warn" }, "paused");
+    else if (source.draft) {
+      // Left in the wizard: finish it, or discard it with its webhook (the wizard's Cancel).
+      status = h("span", {}, h("span", { class: "badge badge-warn" }, "setup not finished"), " ",
+        h("a", { class: "continue-setup", href: `/sources/${encodeURIComponent(source.name)}/setup/webhook` }, "Continue setup"));
+    }
     else if (lastEnded) status = h("span", { class: "badge badge-ok" }, "ok");
     else status = h("span", { class: "badge" }, "not synced yet");
     return h("tr", { dataset: { source: source.name } },

@@ -44,6 +44,8 @@ form.addEventListener("submit", async (event) => {
     // and the scheduler (which syncs a never-synced API table at once) waits for Import.
     const catalog = await get("/catalog");
     body.tables = catalog.tables.filter((t) => t.sync_method === "webhook").map((t) => t.name);
+    // A draft until Import: Cancel (or Discard in the list) removes it with its webhook.
+    body.draft = true;
     await post("/sources", body);
     window.location.assign(`/sources/${encodeURIComponent(name)}/setup/webhook`);
   } catch (error) {

@@ -42,7 +42,7 @@ form.addEventListener("submit", async (event) => {
   button.disabled = true;
   status.textContent = "Saving…";
   try {
-    const body = { tables, frequency_seconds: Number(form.elements.frequency_seconds.value), table_frequencies: tableFrequencies(picker) };
+    const body = { tables, frequency_seconds: Number(form.elements.frequency_seconds.value), table_frequencies: tableFrequencies(picker), draft: false };
     // Sent as typed: the API says what is wrong with it, beside the field.
     if (isChecked(picker, "messages")) body.history_days = days(form.elements.history_days);
     await patch(path, body);
