@@ -51,7 +51,7 @@ def test_link_sync_query_status(data_dir: DataDir, sandbox: SandboxServer, api_k
 
     tables = run_cli(data_dir, "tables", "acme")
     assert tables.code == 0
-    for name in ("acme.newsletters", "acme.email_events", "full_refresh", "webhook"):
+    for name in ("Tables of acme", "newsletters", "email_events", "full refresh", "webhook"):
         assert name in tables.stdout
 
     status = run_cli(data_dir, "status", "acme")

@@ -11,7 +11,8 @@ from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import print_rows
 from cio_warehouse.service.discovery import find_running
 from cio_warehouse.service.remote import RemoteService
-from cio_warehouse.warehouse.query import run_query
+from cio_warehouse.state import DataDir
+from cio_warehouse.warehouse.query import QueryResult, run_query
 
 
 class Format(StrEnum):
@@ -42,13 +43,17 @@ def query(
     The SQL is that of the source's warehouse: DuckDB's (also for Delta Lake) or PostgreSQL's.
     """
     data_dir = cli_context(ctx).data_dir.existing()  # a read: never makes a data dir
+    result = read(data_dir, sql, source)
+    print_rows(result.columns, result.rows, format.value)
+
+
+def read(data_dir: DataDir, sql: str, source: str | None = None) -> QueryResult:
+    """Read-only SQL through the running service (it owns the warehouse file), else here."""
     service = find_running(data_dir)
     if service is None:
-        result = run_query(data_dir, sql, source=source)
-    else:
-        remote = RemoteService(service)
-        try:
-            result = remote.query(sql, source)
-        finally:
-            remote.close()
-    print_rows(result.columns, result.rows, format.value)
+        return run_query(data_dir, sql, source=source)
+    remote = RemoteService(service)
+    try:
+        return remote.query(sql, source)
+    finally:
+        remote.close()

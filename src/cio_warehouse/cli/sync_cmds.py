@@ -10,11 +10,11 @@ from rich.console import RenderableType
 from rich.live import Live
 
 from cio_warehouse import catalog
+from cio_warehouse.cli import tables_cmd
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console, rich_table, seconds, when
 from cio_warehouse.cli.webhook_cmds import print_delivery_health, print_loader_state, print_missed
 from cio_warehouse.ops.alerts import failing_channels
-from cio_warehouse.ops.tables import table_runs
 from cio_warehouse.service.discovery import find_running
 from cio_warehouse.service.remote import RemoteService
 from cio_warehouse.state import RunRecord
@@ -48,7 +48,7 @@ class ProgressView:
 
 def register(app: typer.Typer) -> None:
     app.command("sync")(sync)
-    app.command("tables")(tables)
+    app.command("tables")(tables_cmd.tables)
     app.command("status")(status)
 
 
@@ -95,33 +95,6 @@ def print_outcomes(outcomes: list[TableOutcome], elapsed: float) -> None:
     )
     for outcome in failed:
         console.print(f"[red]{outcome.table} failed:[/] {outcome.error}", highlight=False)
-
-
-def tables(
-    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The source.")]
-) -> None:
-    """The catalog's tables for a source: selected?, sync method, last sync, rows, status."""
-    rows = []
-    for table in table_runs(cli_context(ctx).existing_store, name):
-        good = table.last_success
-        rows.append(
-            (
-                f"{name}.{table.entry.name}",
-                "yes" if table.selected else "no",
-                table.entry.sync_method.value,
-                when(good.ended_at) if good else "-",
-                good.rows if good else "-",
-                _status(table.last_run),
-                table.entry.description,
-            )
-        )
-    console.print(
-        rich_table(
-            f"Tables of {name}",
-            ["table", "selected", "sync", "last success", "rows", "last run", "description"],
-            rows,
-        )
-    )
 
 
 def status(
