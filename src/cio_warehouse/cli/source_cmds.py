@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated
 
 import typer
@@ -24,15 +25,17 @@ app = typer.Typer(no_args_is_help=True)
 
 
 def read_app_api_key(flag: str | None) -> Secret:
-    """--app-api-key, else $CIO_APP_API_KEY, else a hidden prompt (the key never echoes)."""
+    """--app-api-key, else $CIO_APP_API_KEY, else a hidden prompt (the key never echoes), else,
+    when stdin is not a terminal, its first line (as `webhook signing-key` reads its key)."""
     raw = flag or os.environ.get(ENV_APP_API_KEY)
     if not raw:
-        if not os.isatty(0):
-            raise StateError(
-                f"No App API key given: pass --app-api-key, set ${ENV_APP_API_KEY}, or run in a "
-                "terminal to be prompted."
-            )
-        raw = typer.prompt("App API key", hide_input=True)
+        raw = (typer.prompt("App API key", hide_input=True) if sys.stdin.isatty()
+               else sys.stdin.readline())
+    if not raw.strip():
+        raise StateError(
+            f"No App API key given: pipe it on stdin, set ${ENV_APP_API_KEY}, or run in a "
+            "terminal to be prompted."
+        )
     return Secret(raw)
 
 
@@ -70,8 +73,8 @@ def add(
     app_api_key: Annotated[
         str | None,
         typer.Option(
-            help=f"App API key. Prefer ${ENV_APP_API_KEY} or the prompt: argv is visible to "
-            "other users of the machine.",
+            help=f"App API key. Prefer ${ENV_APP_API_KEY}, a pipe to stdin or the prompt: argv "
+            "is visible to other users of the machine.",
             show_default=False,
         ),
     ] = None,
