@@ -22,9 +22,9 @@ from tests.helpers import CLI, run_cli
         (("nocmd",), "Usage: cio-warehouse [OPTIONS] COMMAND", "Error: No such command 'nocmd'."),
         (("source", "nocmd"), "Usage: cio-warehouse source [OPTIONS] COMMAND",
          "Error: No such command 'nocmd'."),
-        (("query",), "Usage: cio-warehouse query [OPTIONS]", "Error: Missing argument 'sql'."),
+        (("query",), "Usage: cio-warehouse query [OPTIONS]", "Error: Missing argument 'SQL'."),
         (("source", "add"), "Usage: cio-warehouse source add [OPTIONS]",
-         "Error: Missing argument 'name'."),
+         "Error: Missing argument 'NAME'."),
     ],
 )
 def test_usage_error_is_a_usage_message(data_dir: DataDir, args: tuple[str, ...], usage: str,

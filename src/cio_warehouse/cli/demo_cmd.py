@@ -47,7 +47,7 @@ def demo(
     ] = 20.0,
     duration: Annotated[
         float | None,
-        typer.Option(help="Stop after this many seconds [default: run until Ctrl-C]."),
+        typer.Option(help="Stop after this many seconds (default: run until Ctrl-C)."),
     ] = None,
 ) -> None:
     """Run the product end to end against a sandbox Customer.io workspace, until Ctrl-C."""

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cio_warehouse import webhook_links
+from cio_warehouse import catalog, webhook_links
 from cio_warehouse.cli.context import cli_context
 from cio_warehouse.cli.output import console, err_console, rich_table, when
 from cio_warehouse.secret import Secret, mask_url, url_holds_secret
@@ -85,15 +85,16 @@ def add(
     table: Annotated[
         list[str] | None,
         typer.Option(
-            "--table",
-            help="Select a table (repeatable) [default: all but messages, the history].",
+            "--table", metavar="TABLE",
+            help="Select a table (repeatable; default: all but messages, the history): "
+            + ", ".join(catalog.BY_NAME) + ".",
         ),
     ] = None,
     history_days: Annotated[
         int | None,
         typer.Option(
-            help="How far back the first sync of messages reaches, in days [default: "
-            f"{DEFAULT_HISTORY_DAYS}].",
+            help="How far back the first sync of messages reaches, in days (default: "
+            f"{DEFAULT_HISTORY_DAYS}).",
             show_default=False,
         ),
     ] = None,
@@ -101,7 +102,7 @@ def add(
         int | None,
         typer.Option(
             help="Days of messages each later sync reads again, for opens and clicks that "
-            f"arrive late [default: {DEFAULT_LOOKBACK_DAYS}].",
+            f"arrive late (default: {DEFAULT_LOOKBACK_DAYS}).",
             show_default=False,
         ),
     ] = None,

@@ -57,7 +57,11 @@ def sync(
     name: Annotated[str, typer.Argument(help="The source to sync.")],
     table: Annotated[
         list[str] | None,
-        typer.Option("--table", help="Sync only this table (repeatable) [default: selected]."),
+        typer.Option(
+            "--table", metavar="TABLE",
+            help="Sync only this table (repeatable; default: the source's selected tables): "
+            + ", ".join(t.name for t in catalog.SYNCED_TABLES) + ".",
+        ),
     ] = None,
 ) -> None:
     """Full refresh of the source's App API tables; each is replaced whole or left as it was."""
