@@ -20,8 +20,8 @@ class LoadStats:
     events: int = 0  # event rows committed (a replayed event counts, and stays one row)
     dead_letters: int = 0  # rows committed to the dead-letter table, isolated events included
     isolated: int = 0  # events the warehouse refused, moved to the dead letters
-    loads: int = 0  # dlt loads that committed
-    failed_loads: int = 0  # dlt loads that failed (a split batch retries its halves)
+    loads: int = 0  # loads (a transaction each, or a dlt load) that committed
+    failed_loads: int = 0  # loads that failed (a split batch retries its halves)
     by_table: Mapping[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     full: bool = False  # the batch was full: more is probably pending
