@@ -12,7 +12,7 @@ import pytest
 
 from cio_warehouse.backoff import Backoff
 from cio_warehouse.ops import alerts
-from cio_warehouse.service.alerts.monitor import AlertMonitor
+from cio_warehouse.service.alert_monitor import AlertMonitor
 from cio_warehouse.state import StateStore
 from cio_warehouse.webhooks.inbox import Inbox, Kind, Submission, inbox_location
 from tests.alerts.endpoints import HttpEndpoint, SmtpServer

@@ -6,11 +6,11 @@ import re
 import time
 from dataclasses import dataclass
 
+from cio_warehouse.alerts import channels
+from cio_warehouse.alerts.notice import RESOLVED, Notice
+from cio_warehouse.alerts.send import Outcome, send
 from cio_warehouse.ops.errors import OpsError, Refusal
 from cio_warehouse.secret import Secret
-from cio_warehouse.service.alerts import channels
-from cio_warehouse.service.alerts.notice import RESOLVED, Notice
-from cio_warehouse.service.alerts.send import Outcome, send
 from cio_warehouse.state import StateStore
 from cio_warehouse.state.alert_store import AlertStore, StoredChannel
 

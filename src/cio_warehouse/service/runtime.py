@@ -25,7 +25,7 @@ from cio_warehouse.backoff import Backoff
 from cio_warehouse.log_format import LogFormat
 from cio_warehouse.secret import Secret
 from cio_warehouse.service import discovery
-from cio_warehouse.service.alerts.monitor import AlertMonitor
+from cio_warehouse.service.alert_monitor import AlertMonitor
 from cio_warehouse.service.discovery import ServiceInfo
 from cio_warehouse.service.jobs import SyncJobs
 from cio_warehouse.service.priority import LowPriorityWarehouse

@@ -13,13 +13,13 @@ from typing import Protocol
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from cio_warehouse.alerts import checks
+from cio_warehouse.alerts.channels import secrets_of
+from cio_warehouse.alerts.notice import FIRING, RESOLVED, Notice, scrubbed
+from cio_warehouse.alerts.send import send
 from cio_warehouse.backoff import Backoff
 from cio_warehouse.log_throttle import LogThrottle
 from cio_warehouse.ops.metrics import register_collector, unregister_collector
-from cio_warehouse.service.alerts import checks
-from cio_warehouse.service.alerts.channels import secrets_of
-from cio_warehouse.service.alerts.notice import FIRING, RESOLVED, Notice, scrubbed
-from cio_warehouse.service.alerts.send import send
 from cio_warehouse.state import SourceConfig, StateStore
 from cio_warehouse.state.alert_store import AlertStore, Incident
 from cio_warehouse.warehouse import deliveries

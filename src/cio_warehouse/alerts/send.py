@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from cio_warehouse.alerts.channels import EmailTarget, SmtpServer, secrets_of
+from cio_warehouse.alerts.notice import Notice, scrubbed
 from cio_warehouse.secret import Secret
-from cio_warehouse.service.alerts.channels import EmailTarget, SmtpServer, secrets_of
-from cio_warehouse.service.alerts.notice import Notice, scrubbed
 
 TIMEOUT_SECONDS = 10.0
 
