@@ -63,7 +63,8 @@ def test_failed_sync_keeps_the_previous_rows_in_postgres(
 def served(store: StateStore, sandbox: SandboxServer, api_key: str, postgres_url: str
            ) -> Iterator[ServeProcess]:
     _on_postgres(store, sandbox, api_key, postgres_url, tables=("campaigns", *EVENT_TABLES))
-    serve = ServeProcess(store.data_dir).start()
+    # No scheduler: its first sync of campaigns would race the CLI's below ("Already syncing").
+    serve = ServeProcess(store.data_dir, None, None, "--no-scheduler").start()
     yield serve
     serve.stop()
 
