@@ -193,7 +193,7 @@ def test_metrics_and_json_logs_of_a_running_service(
     output = served.serve.stop()
     lines = [json.loads(line) for line in output.splitlines() if line.strip()]
     assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines), output
-    assert lines[-1]["message"] == "Stopped."
+    assert lines[-1]["message"].startswith("Stopped: "), lines[-1]
     failed = [x for x in lines if x["message"].startswith("sync of beta.campaigns failed")]
     assert failed and failed[0]["source"] == "beta" and failed[0]["table"] == "campaigns"
     rejected = [x for x in lines if "rejected (bad_signature)" in x["message"]]

@@ -106,7 +106,7 @@ def test_ctrl_c_loads_every_acknowledged_event(store: StateStore, sandbox: Sandb
         for n in range(300):
             acked += _deliver(client, serve, _event(1000 + n)).status_code == 200
     output = serve.stop()
-    assert "Stopped." in output
+    assert "acknowledged events loaded, none left in the inbox" in output
     assert not store.data_dir.service_file.exists()
     # The service is gone: the CLI opens the warehouse itself now.
     rows = _query_json(store, "select count(distinct event_id) as n from acme.email_events")

@@ -89,14 +89,14 @@ def serve_command(
             say(f"  {name}: {webhook_url(public.public_base_url(), name)}")
         say("Press Ctrl-C to stop; acknowledged events are loaded before exit.")
 
-    serve(
+    closing = serve(
         context.data_dir,
         ServeSettings(host, port, webhook_host, webhook_port,
                       Secret(inbox) if inbox and inbox.strip() else None, scheduler,
                       allowed_hosts=named, log_format=log_format),
         on_ready=ready,
     )
-    say("Stopped.")
+    say(closing.sentence(), highlight=False, soft_wrap=True)
 
 
 def _say_text(message: str, *, highlight: bool | None = None,

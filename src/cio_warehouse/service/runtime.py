@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import duckdb
 import uvicorn
 
 from cio_warehouse.backoff import Backoff
@@ -31,6 +32,7 @@ from cio_warehouse.service.jobs import SyncJobs
 from cio_warehouse.service.priority import LowPriorityWarehouse
 from cio_warehouse.service.scheduler import Scheduler
 from cio_warehouse.state import DataDir, StateError, StateStore
+from cio_warehouse.warehouse.duckdb_file import open_warehouse
 from cio_warehouse.webhooks.inbox import (
     ENV_INBOX,
     InboxLocation,
@@ -90,6 +92,9 @@ class ReceiverSupervisor:
             self._env[ENV_INBOX] = inbox.url.reveal()
         self._proc: subprocess.Popen[str] | None = None
         self._stopping = threading.Event()
+        # A restart and stop() never interleave: a receiver started after stop() looked would
+        # ack deliveries that the service's last drain never sees.
+        self._lock = threading.Lock()
         self._watcher: threading.Thread | None = None
         self.url = ""
 
@@ -125,18 +130,22 @@ class ReceiverSupervisor:
                 log.warning("the webhook receiver exited (%s); restarting it", proc.returncode)
                 _close_pipe(proc)
                 self._stopping.wait(backoff.after(backoff.failures + 1))
-                try:
-                    self._spawn()
-                    backoff.succeeded()
-                except (StateError, OSError, ValueError) as exc:
-                    log.warning("restarting the receiver failed: %s", exc)
-                    backoff.failed()
+                with self._lock:
+                    if self._stopping.is_set():  # e.g. a Ctrl-C to the group stopped both
+                        return
+                    try:
+                        self._spawn()
+                        backoff.succeeded()
+                    except (StateError, OSError, ValueError) as exc:
+                        log.warning("restarting the receiver failed: %s", exc)
+                        backoff.failed()
             self._stopping.wait(0.5)
 
     def stop(self) -> None:
         """SIGTERM: the receiver stops accepting, answers what is in flight, flushes, exits."""
-        self._stopping.set()
-        proc = self._proc
+        with self._lock:
+            self._stopping.set()
+            proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -246,6 +255,11 @@ class Service:
     def run(self) -> None:
         """Serve until Ctrl-C, SIGTERM or request_stop(); the caller then calls close()."""
         assert self._server is not None and self._sock is not None, "start() first"
+        if threading.current_thread() is threading.main_thread():
+            # uvicorn handles SIGINT and SIGTERM while it serves, then raises the signal again
+            # for the handler it found. SIGTERM's default one would end the process before
+            # close() loads what the receiver acknowledged: this one makes it a Ctrl-C.
+            signal.signal(signal.SIGTERM, _interrupt)
         # uvicorn re-raises the Ctrl-C it handled; for us it is the normal way to stop.
         with contextlib.suppress(KeyboardInterrupt):
             self._server.run(sockets=[self._sock])
@@ -254,7 +268,8 @@ class Service:
         if self._server is not None:
             self._server.should_exit = True
 
-    def close(self) -> None:
+    def close(self) -> Closing:
+        """Stop, load every acknowledged event, checkpoint the warehouse; what was done."""
         # Order matters: no new syncs, no new acks, then everything acked reaches the warehouse.
         self.alerts.stop()
         self.scheduler.stop()
@@ -266,9 +281,11 @@ class Service:
             self._loader_thread.join()
         # On a shared inbox other receivers keep acking: this drains what is pending now.
         flushed = EventLoader(self.data_dir, self.loader.destination, inbox=self.inbox)
+        loaded, trouble = 0, None
         try:
-            flushed.drain()
+            loaded = flushed.drain().events
         except Exception as exc:  # noqa: BLE001  the inbox keeps them for the next start
+            trouble = str(exc)
             log.warning("events stay in the inbox for the next start: %s", exc)
         finally:
             flushed.close()
@@ -284,6 +301,58 @@ class Service:
         discovery.withdraw(self.data_dir, os.getpid())
         if self._sock is not None:
             self._sock.close()
+        return Closing(loaded, self._left_in_inbox(), trouble, self._checkpoint())
+
+    def _left_in_inbox(self) -> int | None:
+        """Events acknowledged but not loaded (None: the inbox cannot tell now)."""
+        try:
+            opened = self.inbox.open()
+        except Exception:  # noqa: BLE001  a shared inbox that is down: said as unknown
+            return None
+        try:
+            return sum(opened.health(name).backlog for name in self.store.source_names())
+        finally:
+            opened.close()
+
+    def _checkpoint(self) -> str | None:
+        """CHECKPOINT the data dir's DuckDB file, if there is one, so that its WAL is written
+        into it (DuckDB also does so when the last connection closes; the loader's dlt
+        pipelines may have kept one): None when done or nothing to do, else why not."""
+        if not self.data_dir.warehouse.exists():
+            return None
+        try:
+            with contextlib.closing(open_warehouse(self.data_dir)) as con:
+                con.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            return str(exc).splitlines()[0]
+        return None
+
+
+@dataclass(frozen=True)
+class Closing:
+    """What close() did: events loaded at the stop, how many stay in the inbox (None: unknown),
+    why loading stopped early, and why the warehouse was not checkpointed (None: it was)."""
+
+    loaded: int
+    left: int | None
+    trouble: str | None = None
+    not_checkpointed: str | None = None
+
+    def sentence(self) -> str:
+        """The one closing line of `serve`."""
+        if self.left == 0:
+            inbox = "none left in the inbox"
+        elif self.left is None:
+            inbox = "the inbox could not be read to check that none is left"
+        else:
+            inbox = f"{self.left} stay in the inbox for the next start ({self.trouble})"
+        checkpoint = ("the warehouse is checkpointed" if self.not_checkpointed is None
+                      else f"the warehouse was not checkpointed ({self.not_checkpointed})")
+        return f"Stopped: {self.loaded} acknowledged events loaded, {inbox}; {checkpoint}."
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def serve(
@@ -291,7 +360,7 @@ def serve(
     settings: ServeSettings,
     *,
     on_ready: Callable[[Endpoints], None] | None = None,
-) -> None:
+) -> Closing:
     """Run until SIGINT/SIGTERM, then stop the receiver, flush the loader and exit cleanly."""
     service = Service(data_dir, settings)
     try:
@@ -300,4 +369,5 @@ def serve(
             on_ready(endpoints)
         service.run()
     finally:
-        service.close()
+        closing = service.close()
+    return closing
