@@ -37,7 +37,7 @@ def _backfill(gap_ms: int, paced: bool) -> dict[str, float]:
                 "select pages, retries, rows from runs where status = 'succeeded'").fetchone()
         query = _query_seconds(data_dir) if paced else 0.0
     finally:
-        shutil.rmtree(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
     return {"requests": pages + retries, "rows": rows, "wall": timed.seconds,
             "rss": timed.max_rss_mib, "query": query}
 

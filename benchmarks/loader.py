@@ -186,7 +186,7 @@ def measure(count: int = EVENTS) -> tuple[float, list[Drain]]:
             duck = _data_dir(work / "duckdb", inbox, None)
             results.append(drain(duck, "DuckDB (embedded file)", _duckdb_rows(duck), path,
                                  appends))
-            shutil.rmtree(duck.root)
+            shutil.rmtree(duck.root, ignore_errors=True)
         for path, appends in PATHS:
             server = start_postgres(durable=True)  # a fresh database for each path
             try:
@@ -194,7 +194,7 @@ def measure(count: int = EVENTS) -> tuple[float, list[Drain]]:
                 pg = _data_dir(work / "postgres", inbox, url)
                 results.append(drain(pg, "PostgreSQL 15 (loopback, fsync on)",
                                      _postgres_rows(url), path, appends))
-                shutil.rmtree(pg.root)
+                shutil.rmtree(pg.root, ignore_errors=True)
             finally:
                 remove(server)
         return fill_seconds, results
