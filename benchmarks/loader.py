@@ -26,6 +26,7 @@ import psycopg2
 from tests.services.postgres import remove, start_postgres
 
 from benchmarks.harness import machine
+from benchmarks.stages import Profile, profiled
 from benchmarks.webhooks import Events, event_id
 from cio_warehouse.configure import configure
 from cio_warehouse.secret import Secret
@@ -54,6 +55,7 @@ class Drain:
     rss_start: int  # bytes, when the drain started
     rss_first_half: int  # bytes, the most sampled in the first half of the drain
     rss_second_half: int  # ... and in the second: flat memory keeps them alike
+    profile: Profile
 
     @property
     def rate(self) -> float:
@@ -119,16 +121,17 @@ class _Rss:
 
 
 def drain(data_dir: DataDir, name: str, count_rows,  # type: ignore[no-untyped-def]
-          path: str = PATHS[0][0], appends: bool = True) -> Drain:
+          path: str = PATHS[0][0], appends: bool = True,
+          postgres_root: Path | None = None) -> Drain:
     loader = EventLoader(data_dir, appends=appends)
-    with _Rss() as rss:
+    with _Rss() as rss, profiled(postgres_root) as profile:
         started = time.monotonic()
         stats = loader.drain()
         seconds = time.monotonic() - started
     loader.close()
     rows, distinct = count_rows()
     return Drain(name, path, stats.events, seconds, stats.loads, rows, distinct, rss.start,
-                 *rss.halves())
+                 *rss.halves(), profile)
 
 
 def _union(column: str) -> str:
@@ -193,7 +196,7 @@ def measure(count: int = EVENTS) -> tuple[float, list[Drain]]:
                 url = server.url()
                 pg = _data_dir(work / "postgres", inbox, url)
                 results.append(drain(pg, "PostgreSQL 15 (loopback, fsync on)",
-                                     _postgres_rows(url), path, appends))
+                                     _postgres_rows(url), path, appends, server.root))
                 shutil.rmtree(pg.root, ignore_errors=True)
             finally:
                 remove(server)
@@ -230,7 +233,32 @@ def report(count: int, fill_seconds: float, results: Sequence[Drain]) -> str:
             f"{r.rss_start / 2**20:,.0f}, {r.rss_first_half / 2**20:,.0f}, "
             f"{r.rss_second_half / 2**20:,.0f} MiB |")
     lines.append("")
+    lines += profile_table(results)
     return "\n".join(lines)
+
+
+def profile_table(results: Sequence[Drain]) -> list[str]:
+    """Microseconds per event by stage (benchmarks/stages.py), and CPU per event by side."""
+    columns = [f"{r.destination.split(' ')[0]}, {r.path}" for r in results]
+    per_event = [r.profile.per_event_us(r.events) for r in results]
+    lines = [
+        "Where the time goes, in microseconds per event (each stage timed as it ran, in the "
+        "same drains):",
+        "",
+        "| stage | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for stage in per_event[0]:
+        lines.append(f"| {stage} | " + " | ".join(f"{p[stage]:.1f}" for p in per_event) + " |")
+    lines.append("| **wall time** | " + " | ".join(
+        f"**{r.seconds / r.events * 1e6:.1f}**" for r in results) + " |")
+    lines.append("| CPU, this process | " + " | ".join(
+        f"{r.profile.cpu / r.events * 1e6:.1f}" for r in results) + " |")
+    lines.append("| CPU, PostgreSQL's processes | " + " | ".join(
+        "-" if r.profile.server_cpu is None else f"{r.profile.server_cpu / r.events * 1e6:.1f}"
+        for r in results) + " |")
+    lines.append("")
+    return lines
 
 
 def run(count: int = EVENTS) -> str:
