@@ -1,0 +1,84 @@
+"""A long query never holds a load back: while a query on the service's warehouse is stopped
+mid-run, the loader commits new events into the table it reads, and another cursor sees them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from cio_warehouse.service.api import Warehouse
+from cio_warehouse.state import DataDir
+from cio_warehouse.webhooks.inbox import Inbox
+from cio_warehouse.webhooks.loader import EventLoader
+
+from .conftest import SOURCE, event, store
+
+WAIT_SECONDS = 60  # only a hang waits this long: then the test fails instead of hanging
+_HELD = pa.schema([("n", pa.int64())])
+
+
+def test_a_query_stopped_mid_run_holds_no_load_back(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+) -> None:
+    store(inbox, [event() for _ in range(3)])
+    assert loader.drain().events == 3
+
+    warehouse = Warehouse(data_dir)  # the service's: one instance, its queries and loads share it
+    entered, release = threading.Event(), threading.Event()
+
+    def held_rows() -> Iterator[pa.RecordBatch]:
+        """A relation whose one row arrives when the test lets it: the query that reads it
+        stops mid-run, inside DuckDB, until then."""
+        entered.set()
+        release.wait(WAIT_SECONDS)
+        yield pa.record_batch([pa.array([1])], schema=_HELD)
+
+    long_query = warehouse.cursor()
+    long_query._raw.register("held", pa.RecordBatchReader.from_batches(_HELD, held_rows()))
+    answer: list[Any] = []
+
+    def run_long_query() -> None:
+        with long_query.read_only():  # as the query path runs every statement
+            answer.extend(long_query.execute(
+                f"select count(*) from {SOURCE}.email_events, held").fetchall())
+
+    query_thread = threading.Thread(target=run_long_query, daemon=True)
+    query_thread.start()
+    try:
+        assert entered.wait(WAIT_SECONDS), "the long query never started"
+
+        store(inbox, [event() for _ in range(2)])
+        load: list[int] = []
+
+        def drain() -> None:
+            """A loader of its own: the fixture's inbox connection belongs to this thread."""
+            in_thread = EventLoader(data_dir)
+            try:
+                load.append(in_thread.drain().events)
+            finally:
+                in_thread.close()
+
+        loader_thread = threading.Thread(target=drain, daemon=True)
+        loader_thread.start()
+        loader_thread.join(WAIT_SECONDS)
+        assert not loader_thread.is_alive(), "the load waited for the long query"
+        assert load == [2]
+
+        second = warehouse.cursor()
+        try:
+            with second.read_only():
+                visible = second.execute(f"select count(*) from {SOURCE}.email_events").fetchall()
+        finally:
+            second.close()
+        assert visible == [(5,)]
+        assert query_thread.is_alive() and not answer, "the long query ended before the load"
+    finally:
+        release.set()
+        query_thread.join(WAIT_SECONDS)
+        long_query.close()
+        warehouse.close()
+    # The long query read the table as it was when it began, whatever committed meanwhile.
+    assert answer == [(3,)]
