@@ -9,11 +9,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import full_refresh, history, loader, webhooks  # noqa: E402
+from benchmarks import event_to_queryable, full_refresh, history, loader, webhooks  # noqa: E402
 from benchmarks.harness import machine, settle  # noqa: E402
 from cio_warehouse.configure import configure  # noqa: E402
 
-BENCHMARKS = [full_refresh, history, webhooks, loader]
+BENCHMARKS = [full_refresh, history, webhooks, event_to_queryable, loader]
 
 
 def main() -> None:

@@ -70,13 +70,9 @@ WRK_CONNECTIONS = 32
 FIXED_RATE = 2000  # events/s offered, open loop
 FIXED_SECONDS = 10
 FIXED_CONNECTIONS = 64  # far more than 2,000/s x a few ms needs: a slow ack never blocks the next
-E2Q_RATE = 200
-E2Q_SECONDS = 20
-POLL_SECONDS = 0.1
 # The goals of the issue.
 GOAL_RATIO = 0.60
 GOAL_P99_MS = 25.0
-GOAL_E2Q_P95_S = 2.0
 API_TABLES = [t.name for t in catalog.API_TABLES]
 # Heavy on purpose: a join of every event row with a generated table, grouped; ~1 s on 2 cores.
 HEAVY_ROWS = 200
@@ -325,10 +321,6 @@ class Condition:
     receiver: Run
     fixed: Run
     fixed_lag_p99_ms: float
-    e2q_p50_s: float
-    e2q_p95_s: float
-    e2q_seen: int
-    e2q_acked: int
 
 
 def _max_rate(server: Server, bodies: Sequence[bytes], key: str, work: Path,
@@ -353,54 +345,6 @@ def _fixed_rate(server: Server, events: Events, key: str, work: Path, rate: floa
     return Run(open_loop_result(raw), cpu_times(server.pid) - before), raw
 
 
-def _event_to_queryable(server: Server, api: Api, events: Events, key: str, work: Path
-                        ) -> tuple[float, float, int, int]:
-    """From each event's ack (the load generator's clock: CLOCK_MONOTONIC, one for every
-    process) to the answer of the first poll of the query API that returned it; so each figure
-    is an upper bound, by at most one poll."""
-    first = events.issued
-    lo, hi = event_id(first), event_id(first + int(E2Q_RATE * E2Q_SECONDS) - 1)
-    sql = f"select event_id from ({api.event_union()}) where event_id between '{lo}' and '{hi}'"
-    raw: dict[str, Any] = {}
-    failure: list[BaseException] = []
-
-    def send() -> None:
-        try:
-            raw.update(_fixed_rate(server, events, key, work, E2Q_RATE, E2Q_SECONDS)[1])
-        except BaseException as exc:  # raised again below, in the benchmark's thread
-            failure.append(exc)
-
-    sender = threading.Thread(target=send)
-    seen: dict[str, float] = {}
-    sender.start()
-    deadline: float | None = None
-    while deadline is None or time.monotonic() < deadline:
-        polled = time.monotonic()
-        for (eid,) in api.query(sql):
-            seen.setdefault(eid, time.monotonic())
-        if deadline is None and not sender.is_alive():
-            deadline = time.monotonic() + 15  # then the stragglers; past this, "not seen"
-        if deadline is not None and len(seen) >= _acked(raw):
-            break
-        time.sleep(max(0.0, POLL_SECONDS - (time.monotonic() - polled)))
-    sender.join()
-    if failure:
-        raise failure[0]
-    delays = sorted(seen[event_id(first + i)] - t for i, t in enumerate(raw["acked_at"])
-                    if not math.isnan(t) and event_id(first + i) in seen)
-    return _pct(delays, 50), _pct(delays, 95), len(delays), _acked(raw)
-
-
-def _acked(raw: dict[str, Any]) -> int:
-    return sum(1 for t in raw.get("acked_at", ()) if not math.isnan(t))
-
-
-def _pct(values: Sequence[float], q: float) -> float:
-    if not values:
-        return math.nan
-    return values[max(1, math.ceil(q / 100 * len(values))) - 1]
-
-
 def _receiver_pid(served: Served) -> int:
     for child in psutil.Process(served.pid).children():
         if "receiver_process" in " ".join(child.cmdline()):
@@ -422,9 +366,7 @@ def _measure(served: Served, bare: Server, data_dir: Path, api: Api, events: Eve
     print(f"  {label}: loader drained the backlog in {waited:.1f} s; "
           f"{FIXED_RATE}/s open loop ...", flush=True)
     fixed, raw = _fixed_rate(receiver, events, key, work, FIXED_RATE, FIXED_SECONDS)
-    print(f"  {label}: event-to-queryable at {E2Q_RATE}/s ...", flush=True)
-    e2q = _event_to_queryable(receiver, api, events, key, work)
-    return Condition(bare_run, receiver_run, fixed, float(raw["lag_p99_ms"]), *e2q)
+    return Condition(bare_run, receiver_run, fixed, float(raw["lag_p99_ms"]))
 
 
 def measure() -> dict[str, Any]:
@@ -656,19 +598,6 @@ def report(m: dict[str, Any]) -> str:
             f"| {name} | {f.ok:,} of {f.ok + f.failed:,} | {_ms(f.p50_ms)} | "
             f"**{_ms(f.p99_ms)}** ({_met(f.p99_ms <= GOAL_P99_MS)}) | {_ms(f.max_ms)} | "
             f"{cond.fixed.starved:.0%} | {_ms(cond.fixed_lag_p99_ms)} |")
-    lines += [
-        "",
-        f"Event to queryable: {E2Q_RATE} events/s for {E2Q_SECONDS} s; the service's query API "
-        f"polled every {POLL_SECONDS * 1000:.0f} ms; from each ack to the answer of the first "
-        "poll that returned the event:",
-        "",
-        f"| condition | seen | p50 | p95 (goal <= {GOAL_E2Q_P95_S:.0f} s) |",
-        "|---|---|---|---|",
-    ]
-    for name, cond in conditions:
-        lines.append(
-            f"| {name} | {cond.e2q_seen:,} of {cond.e2q_acked:,} acked | {cond.e2q_p50_s:.2f} s "
-            f"| **{cond.e2q_p95_s:.2f} s** ({_met(cond.e2q_p95_s <= GOAL_E2Q_P95_S)}) |")
     errors = f"; sync errors: {m['sync_errors'][0]}" if m["sync_errors"] else ""
     query_errors = f", {len(m['query_errors'])} failed" if m["query_errors"] else ""
     lines += [
@@ -702,9 +631,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="only the inboxes side by side (prints; writes nothing)")
     parser.add_argument("--seconds", type=float, default=None,
                         help="with --inboxes: seconds per load run (a short smoke run)")
+    parser.add_argument("--event-to-queryable", action="store_true",
+                        help="only event to queryable (benchmarks/event_to_queryable.py)")
     args = parser.parse_args(argv)
     if args.bare:
         _serve_bare()
+        return
+    if args.event_to_queryable:
+        from benchmarks import event_to_queryable  # it builds on this module
+
+        event_to_queryable.main([])
         return
     if args.inboxes:
         seconds = args.seconds or MAX_RATE_SECONDS

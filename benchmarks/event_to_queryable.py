@@ -1,0 +1,404 @@
+"""Event to queryable: from a webhook delivery's ack to the first answer of the service's query
+API that holds it, idle and while a paced sync loops and the SQL box is in use. Run:
+`python benchmarks/event_to_queryable.py` (or `python benchmarks/webhooks.py
+--event-to-queryable`, or `make bench`)."""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.harness import (
+    BIN,
+    Served,
+    cli,
+    fresh_dir,
+    machine,
+    pressure,
+    run_timed,
+    sandbox_process,
+    serve_process,
+)
+from benchmarks.webhooks import (
+    HEAVY_ROWS,
+    SOURCE,
+    Api,
+    Events,
+    Server,
+    _fixed_rate,
+    _heavy_sql,
+    _inbox,
+    _max_rate,
+    _receiver_pid,
+    _wait_loaded,
+    event_id,
+)
+from cio_warehouse import catalog
+from cio_warehouse.secret import Secret
+from cio_warehouse.state import DataDir, StateStore
+
+RATE = 200  # events/s offered, open loop
+SECONDS = 20
+POLL_SECONDS = 0.1
+GOAL_P95_S = 1.0
+# The events the heavy query joins: about what the receiver's benchmark leaves behind.
+SEED_EVENTS = 250_000
+# The sync: every App API table at small x 80 (~390 requests, as benchmarks/full_refresh.py)
+# and message history over 30 days at one delivery per 2.592 s (~1,000,000 deliveries, ~1,000
+# requests, as benchmarks/history.py), paced at Customer.io's 10 requests a second, against the
+# sandbox with its 10 rps limit on and 50 ms of latency a request.
+SYNC_SCALE = 80
+HISTORY_DAYS = 30
+DELIVERY_GAP_MS = 2_592
+LATENCY_MS = 50
+SYNC_TABLES = [t.name for t in catalog.SYNCED_TABLES]
+
+
+def _link_source(data_dir: Path, url: str, key: str) -> str:
+    """The sandbox as source `bench`, paced as a real workspace is (the default: 10 rps), message
+    history reaching HISTORY_DAYS back; a fresh signing key saved as the CLI would.
+
+    Only the webhook tables are selected: serve's scheduler would otherwise start a sync of its
+    own at once. The loaded phase asks for the synced tables itself, in a loop.
+    """
+    env = {**os.environ, "CIO_APP_API_KEY": key}
+    run_timed(cli(data_dir, "source", "add", SOURCE, "--api-base-url", url,
+                  "--history-days", str(HISTORY_DAYS)), env)
+    store = StateStore(DataDir(data_dir))
+    signing_key = secrets.token_hex(32)
+    store.update_source(replace(
+        store.get_source(SOURCE), signing_key=Secret(signing_key),
+        tables=tuple(t.name for t in catalog.WEBHOOK_TABLES)))
+    return signing_key
+
+
+def _dashboard_sql(api: Api) -> list[str]:
+    """What the data page asks (activity per day, channel and metric; funnels per campaign),
+    and a count of the last minute's events, as SQL-box text over `deliveries`."""
+    union = api.event_union("received_at")
+    reached = " or ".join(f"{m}_at is not null" for m in ("delivered", "opened", "clicked"))
+    return [
+        f"select cast(sent_at as date) as day, channel, count(*) as sent,"
+        f" count(opened_at) as opened, count(clicked_at) as clicked"
+        f" from {SOURCE}.deliveries where sent_at >= now() - interval 30 day"
+        f" group by all order by all",
+        f"select campaign_id, count(*) as sent, count(*) filter (where {reached}) as delivered,"
+        f" count(*) filter (where opened_at is not null or clicked_at is not null) as opened,"
+        f" count(clicked_at) as clicked from {SOURCE}.deliveries"
+        f" where campaign_id is not null group by 1 order by 2 desc limit 50",
+        f"select count(*) from ({union}) where received_at >= now() - interval 1 minute",
+    ]
+
+
+@dataclass
+class QueryLoop:
+    """One SQL-box user: its queries back to back, in turn."""
+
+    sqls: list[str]
+    seconds: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class Background:
+    """The sync of every synced table through the service's API, started again whenever one
+    finishes, and each query loop's SQL through `POST /api/v1/query`, each in a thread here."""
+
+    def __init__(self, served: Served, loops: Sequence[QueryLoop]) -> None:
+        self._served = served
+        self.loops = list(loops)
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._sync_loop, daemon=True)] + [
+            threading.Thread(target=self._query_loop, args=(loop,), daemon=True)
+            for loop in self.loops]
+        self.syncs_finished = 0
+        self.synced_rows = 0
+        self.rows_in_progress = 0
+        self.sync_errors: list[str] = []
+
+    def __enter__(self) -> Background:
+        self._threads[0].start()
+        return self
+
+    def start_queries(self) -> None:
+        for thread in self._threads[1:]:
+            thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=300)
+
+    def _sync_loop(self) -> None:
+        api = Api(self._served)
+        while not self._stop.is_set():
+            response = api.client.post(f"/api/v1/sources/{SOURCE}/sync",
+                                       json={"tables": SYNC_TABLES})
+            if response.status_code != 202:
+                self.sync_errors.append(response.text)
+                self._stop.wait(1.0)
+                continue
+            job = response.json()
+            while not self._stop.wait(0.5):
+                job = api.client.get(f"/api/v1/jobs/{job['id']}").json()
+                self.rows_in_progress = sum(p["rows"] for p in job["progress"])
+                if job["finished_at"] is not None:
+                    self.rows_in_progress = 0
+                    self.syncs_finished += 1
+                    self.synced_rows += sum(o["rows"] or 0 for o in job["outcomes"] or [])
+                    if job["error"]:
+                        self.sync_errors.append(job["error"])
+                    break
+
+    def _query_loop(self, loop: QueryLoop) -> None:
+        api = Api(self._served)
+        n = 0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                api.query(loop.sqls[n % len(loop.sqls)])
+            except httpx.HTTPError as exc:  # counted, and the load goes on
+                detail = getattr(getattr(exc, "response", None), "text", "")
+                loop.errors.append(f"{exc} {detail}"[:300])
+                self._stop.wait(1.0)
+                continue
+            finally:
+                n += 1
+            loop.seconds.append(time.monotonic() - started)
+
+    def syncing(self) -> bool:
+        """True once the first sync has fetched rows (past its start-up)."""
+        return self.syncs_finished > 0 or self.rows_in_progress > 0
+
+    @property
+    def synced(self) -> int:
+        return self.synced_rows + self.rows_in_progress
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Event to queryable in one condition, and the polls that measured it."""
+
+    p50_s: float
+    p95_s: float
+    max_s: float
+    seen: int
+    acked: int
+    polls: list[float]  # each poll's round trip through the query API, seconds
+
+
+def measure_latency(server: Server, api: Api, events: Events, key: str, work: Path,
+                    rate: float = RATE, seconds: float = SECONDS) -> Latency:
+    """From each event's ack (the load generator's clock: CLOCK_MONOTONIC, one for every
+    process) to the answer of the first poll of the query API that returned it; so each figure
+    is an upper bound, by at most one poll."""
+    first = events.issued
+    lo, hi = event_id(first), event_id(first + int(rate * seconds) - 1)
+    sql = f"select event_id from ({api.event_union()}) where event_id between '{lo}' and '{hi}'"
+    raw: dict[str, Any] = {}
+    failure: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            raw.update(_fixed_rate(server, events, key, work, rate, seconds)[1])
+        except BaseException as exc:  # raised again below, in the benchmark's thread
+            failure.append(exc)
+
+    sender = threading.Thread(target=send)
+    seen: dict[str, float] = {}
+    polls: list[float] = []
+    sender.start()
+    deadline: float | None = None
+    while deadline is None or time.monotonic() < deadline:
+        polled = time.monotonic()
+        for (eid,) in api.query(sql):
+            seen.setdefault(eid, time.monotonic())
+        polls.append(time.monotonic() - polled)
+        if deadline is None and not sender.is_alive():
+            deadline = time.monotonic() + 15  # then the stragglers; past this, "not seen"
+        if deadline is not None and len(seen) >= _acked(raw):
+            break
+        time.sleep(max(0.0, POLL_SECONDS - (time.monotonic() - polled)))
+    sender.join()
+    if failure:
+        raise failure[0]
+    delays = sorted(seen[event_id(first + i)] - t for i, t in enumerate(raw["acked_at"])
+                    if not math.isnan(t) and event_id(first + i) in seen)
+    return Latency(_pct(delays, 50), _pct(delays, 95), delays[-1] if delays else math.nan,
+                   len(delays), _acked(raw), sorted(polls))
+
+
+def _acked(raw: dict[str, Any]) -> int:
+    return sum(1 for t in raw.get("acked_at", ()) if not math.isnan(t))
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    if not values:
+        return math.nan
+    return values[max(1, math.ceil(q / 100 * len(values))) - 1]
+
+
+def measure(rate: float = RATE, seconds: float = SECONDS, seed: int = SEED_EVENTS,
+            on_loaded: Callable[[Served], None] | None = None) -> dict[str, Any]:
+    """Idle, then during the sync loop and the queries. `on_loaded` runs in the loaded phase,
+    beside the measurement (a profiler, for one)."""
+    data_dir = fresh_dir()
+    work = Path(tempfile.mkdtemp(prefix="cio-bench-e2q-"))
+    started = time.monotonic()
+    stalls = {r: pressure(r) for r in ("cpu", "io")}
+    load_before = os.getloadavg()
+    try:
+        events = Events()
+        with sandbox_process("--scale", str(SYNC_SCALE), "--latency-ms", str(LATENCY_MS),
+                             "--history-days", str(HISTORY_DAYS),
+                             "--delivery-gap-ms", str(DELIVERY_GAP_MS)) as sb:
+            key = _link_source(data_dir, sb.url, sb.key)
+            with serve_process(data_dir) as served:
+                api = Api(served)
+                receiver = Server(f"{served.receiver_url}/webhooks/customerio/{SOURCE}",
+                                  _receiver_pid(served))
+                print(f"  event-to-queryable: {seed:,} events to query ...", flush=True)
+                while (left := seed - _inbox(data_dir)[0]) > 0:
+                    # wrk runs for a time: long enough for the events left at a few thousand/s.
+                    _max_rate(receiver, events.take(left)[1], key, work,
+                              seconds=min(10, max(1, left // 5000)))
+                _wait_loaded(data_dir, timeout=300)
+                print(f"  event-to-queryable: idle, {rate:g}/s ...", flush=True)
+                idle = measure_latency(receiver, api, events, key, work, rate, seconds)
+                heavy = QueryLoop([_heavy_sql(api)])
+                dashboards = QueryLoop(_dashboard_sql(api))
+                with Background(served, [heavy, dashboards]) as background:
+                    deadline = time.monotonic() + 60
+                    while not background.syncing() and time.monotonic() < deadline:
+                        time.sleep(0.5)  # into its stride: past start-up, fetching pages
+                    background.start_queries()
+                    time.sleep(2.0)  # the queries under way
+                    rows_before = background.synced
+                    print(f"  event-to-queryable: during sync+query, {rate:g}/s ...",
+                          flush=True)
+                    if on_loaded is not None:
+                        on_loaded(served)
+                    loaded = measure_latency(receiver, api, events, key, work, rate, seconds)
+                    rows_during = background.synced - rows_before
+                _wait_loaded(data_dir)
+                stored, duplicates, _ = _inbox(data_dir)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+    seconds_all = time.monotonic() - started
+    stalled = {}
+    for resource, before in stalls.items():
+        after = pressure(resource)
+        stalled[resource] = None if before is None or after is None else (
+            (after - before) / seconds_all)
+    return {
+        "load_before": load_before, "load_after": os.getloadavg(), "stalled": stalled,
+        "wall": seconds_all,
+        "idle": idle, "loaded": loaded, "rate": rate, "seconds": seconds,
+        "syncs": background.syncs_finished, "synced_rows": background.synced,
+        "rows_during": rows_during, "sync_errors": background.sync_errors,
+        "heavy": heavy, "dashboards": dashboards, "stored": stored, "duplicates": duplicates,
+    }
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _runs(loop: QueryLoop) -> str:
+    mean = sum(loop.seconds) / len(loop.seconds) if loop.seconds else math.nan
+    failed = f", {len(loop.errors)} failed ({loop.errors[0]})" if loop.errors else ""
+    return f"{len(loop.seconds)} runs, {mean:.2f} s each{failed}"
+
+
+def report(m: dict[str, Any]) -> str:
+    lines = [
+        "## Event to queryable (`benchmarks/event_to_queryable.py`)",
+        "",
+        f"`cio-warehouse serve` with a real data dir; {m['rate']:g} signed, unique events/s for "
+        f"{m['seconds']:g} s, open loop, to its receiver; the service's query API "
+        f"(`POST /api/v1/query`) polled every {POLL_SECONDS * 1000:.0f} ms for them; from each "
+        "ack to the answer of the first poll that returned the event (an upper bound, by at "
+        "most one poll). Everything shares the machine's 2 cores, and so did any other work "
+        f"on it: load average {m['load_before'][0]:.1f} before, {m['load_after'][0]:.1f} "
+        f"after; some task waited for a CPU {_share(m['stalled']['cpu'])} and for I/O "
+        f"{_share(m['stalled']['io'])} of the {m['wall']:.0f} s (Linux PSI).",
+        "",
+        f"| condition | seen | p50 | p95 (goal <= {GOAL_P95_S:g} s) | max "
+        "| a poll's round trip, p50 / p95 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, lat in (("idle", m["idle"]), ("during sync+query", m["loaded"])):
+        lines.append(
+            f"| {name} | {lat.seen:,} of {lat.acked:,} acked | {lat.p50_s:.2f} s | "
+            f"**{lat.p95_s:.2f} s** ({_met(lat.p95_s <= GOAL_P95_S)}) | {lat.max_s:.2f} s | "
+            f"{_pct(lat.polls, 50) * 1000:.0f} / {_pct(lat.polls, 95) * 1000:.0f} ms |")
+    errors = f"; sync errors: {m['sync_errors'][0]}" if m["sync_errors"] else ""
+    lines += [
+        "",
+        "During sync+query, all at once: a sync as a real workspace's runs, paced at 10 "
+        "requests/s (Customer.io's limit, the source's default) against the sandbox with its "
+        f"10 rps limit on and {LATENCY_MS} ms latency: every App API table (small x "
+        f"{SYNC_SCALE}) and message history ({HISTORY_DAYS} days, ~1,000,000 deliveries on "
+        f"the first sync, the lookback after), through `POST /api/v1/sources/{SOURCE}/sync`, "
+        f"started again whenever one finished ({m['syncs']} finished, {m['synced_rows']:,} rows "
+        f"fetched, {m['rows_during']:,} of them during the measurement{errors}); and two SQL-box "
+        "users through `POST /api/v1/query`, back to back: a join of every event row "
+        f"({SEED_EVENTS:,} loaded before) with a {HEAVY_ROWS}-row generated table, grouped "
+        f"({_runs(m['heavy'])}), and the data page's questions over `deliveries` (activity per "
+        "day and channel, funnels per campaign) and a count of the last minute's events "
+        f"({_runs(m['dashboards'])}).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run() -> str:
+    return report(measure())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=SECONDS,
+                        help="seconds of events per condition (a short smoke run)")
+    parser.add_argument("--seed", type=int, default=SEED_EVENTS,
+                        help="events loaded before, for the heavy query to join")
+    parser.add_argument("--profile", type=Path, default=None, metavar="FILE",
+                        help="py-spy's samples of serve's threads (waiting too) during "
+                        "sync+query, folded, into FILE")
+    args = parser.parse_args(argv)
+    profile: Callable[[Served], None] | None = None
+    if args.profile is not None:
+        out = args.profile
+
+        def profile(served: Served) -> None:
+            subprocess.Popen(
+                [str(BIN / "py-spy"), "record", "--pid", str(served.pid), "--threads",
+                 "--idle", "--native", "--rate", "50", "--duration", str(int(args.seconds)),
+                 "--format", "raw", "--output", str(out)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    print(f"Machine: {machine()}\n")
+    print(report(measure(seconds=args.seconds, seed=args.seed, on_loaded=profile)))
+
+
+if __name__ == "__main__":
+    main()
