@@ -216,6 +216,24 @@ def test_marks_and_prunes_go_in_short_transactions_that_let_the_receiver_in(
         loader.close()
 
 
+def test_marks_and_prunes_of_scattered_rows_touch_those_rows_only(tmp_path: Path) -> None:
+    # Runs of consecutive rows, one longer than a transaction's share, with gaps between:
+    # each run is settled as a range, which must hold none of the rows left out.
+    inbox = Inbox(tmp_path / "inbox.db")
+    old = time.time() - RETENTION_SECONDS - 60
+    try:
+        inbox.write([ev(f"e{i}", old) for i in range(2000)])
+        seqs = [e.seq for e in inbox.pending_events(5000)]
+        chosen = set(random.Random(7).sample(seqs[:1000], 400)) | set(seqs[1000:1700])
+        inbox.mark_loaded(sorted(chosen, reverse=True))
+        left = {e.seq for e in inbox.pending_events(5000)}
+        assert left == set(seqs) - chosen
+        assert inbox.prune() == len(chosen)
+        assert {e.seq for e in inbox.pending_events(5000)} == left
+    finally:
+        inbox.close()
+
+
 def test_a_writer_waits_for_the_lock_up_to_its_timeout(tmp_path: Path) -> None:
     path = tmp_path / "inbox.db"
     inbox = Inbox(path, timeout=0.3)
