@@ -240,6 +240,35 @@ def test_a_killed_sync_keeps_its_committed_windows_and_the_next_resumes_there(
         assert ids_of(store, engine_url) == set(sandbox.history_ids(start, end))
 
 
+def test_a_raised_history_days_reaches_back_newest_day_first(
+    history: SandboxServer, api_key: str, store: StateStore
+) -> None:
+    add_source(store, history, api_key, tables=("messages",), max_rps=0, history_days=4,
+               lookback_days=1)
+    sync(store)
+    first = store.sync_mark("acme", "messages")
+    assert first.synced_from == int(first.target_until or 0) - 4 * DAY
+    older = set(history.history_ids(0, int(first.synced_from)))
+    assert older, "the sandbox has history older than the 4 days asked for"
+    assert not ids_of(store, None) & older
+
+    source = store.get_source("acme")
+    store.update_source(replace(source, settings=replace(source.settings, history_days=30)))
+    history.clear_requests()
+    sync(store)
+    second = store.sync_mark("acme", "messages")
+    backfill = [w for w in windows(history) if w[0] < int(first.synced_from)]
+    assert backfill[0][1] == first.synced_from  # from where the synced days began...
+    assert [s for s, _, _ in backfill] == sorted((s for s, _, _ in backfill), reverse=True)
+    assert second.synced_from == int(second.target_until or 0) - 30 * DAY  # ...to the new start
+    assert ids_of(store, None) == set(
+        history.history_ids(int(second.synced_from), int(second.synced_until or 0)))
+
+    history.clear_requests()
+    sync(store)  # nothing more to reach back for: the lookback only
+    assert min(s for s, _, _ in windows(history)) == int(second.synced_until or 0) - DAY
+
+
 def ids_of(store: StateStore, url: str | None) -> set[str]:
     """The ids in acme.messages, each there once."""
     warehouse = Warehouse(store, url)

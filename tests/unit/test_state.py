@@ -1,6 +1,7 @@
 """The state store keeps sources and runs, and never keeps a secret in clear text."""
 
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, SourceConfig, StateError, StateStore
+from cio_warehouse.state.sync_marks import SyncMark
 
 KEY = "app-key-" + "c0ffee" * 6
 
@@ -81,3 +83,15 @@ def test_wrong_secret_key_is_a_clear_error(tmp_path: Path) -> None:
     data_dir.secret_key_file.unlink()
     with pytest.raises(StateError, match="cannot be decrypted"):
         StateStore(data_dir).get_source("acme")
+
+
+def test_a_schema_4_state_keeps_its_sync_marks_and_gains_synced_from(tmp_path: Path) -> None:
+    data_dir = DataDir(tmp_path).create()
+    StateStore(data_dir).set_sync_mark("acme", "messages", "synced_until", 100.0)
+    with sqlite3.connect(data_dir.state_db) as db:  # the table as schema 4 had it
+        db.execute("ALTER TABLE sync_marks DROP COLUMN synced_from")
+        db.execute("PRAGMA user_version = 4")
+    store = StateStore(data_dir)
+    assert store.sync_mark("acme", "messages") == SyncMark(100.0, None, None)
+    store.set_sync_mark("acme", "messages", "synced_from", 50.0)
+    assert store.sync_mark("acme", "messages").synced_from == 50.0

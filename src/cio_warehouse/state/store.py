@@ -17,8 +17,9 @@ from cio_warehouse.state.crypto import open_secret_box
 from cio_warehouse.state.datadir import DataDir
 from cio_warehouse.state.errors import StateError
 from cio_warehouse.state.source_settings import SourceSettings
+from cio_warehouse.state.sync_marks import SYNC_MARKS_SCHEMA, SyncMark
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
     name TEXT PRIMARY KEY,
@@ -47,14 +48,6 @@ CREATE TABLE IF NOT EXISTS runs (
     pid INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_by_table ON runs (source, table_name, id);
-CREATE TABLE IF NOT EXISTS sync_marks (
-    source TEXT NOT NULL,
-    table_name TEXT NOT NULL,
-    synced_until REAL,
-    target_until REAL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (source, table_name)
-);
 """
 
 DEFAULT_FREQUENCY_SECONDS = 6 * 3600
@@ -75,20 +68,6 @@ class SourceConfig:
     # Where its tables land, as a destination URL (warehouse.destination); None: the data dir's
     # DuckDB file. A Secret: a URL may hold a password.
     destination: Secret | None = None
-
-
-@dataclass(frozen=True)
-class SyncMark:
-    """An incremental table's progress: where its committed windows end, and where the run that
-    wrote them meant to end (less: that run stopped early)."""
-
-    synced_until: float | None
-    target_until: float | None
-
-    @property
-    def stopped_early(self) -> bool:
-        return (self.synced_until is not None and self.target_until is not None
-                and self.synced_until < self.target_until)
 
 
 @dataclass(frozen=True)
@@ -160,12 +139,14 @@ class StateStore:
         if version == SCHEMA_VERSION:
             db.execute("ROLLBACK")
             return
-        for statement in (_SCHEMA + ALERT_SCHEMA).split(";"):
+        for statement in (_SCHEMA + SYNC_MARKS_SCHEMA + ALERT_SCHEMA).split(";"):
             if statement.strip():
                 db.execute(statement)
         if 0 < version < 2:  # v2: a destination per source (NULL: the data dir's DuckDB)
             db.execute("ALTER TABLE sources ADD COLUMN destination BLOB")
         # v3: sync_marks; v4: the alert tables. Created above like any missing table.
+        if 3 <= version < 5:  # v5: where a history table's synced days begin
+            db.execute("ALTER TABLE sync_marks ADD COLUMN synced_from REAL")
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
 
@@ -390,15 +371,16 @@ class StateStore:
     def sync_mark(self, source: str, table: str) -> SyncMark:
         with self._connect(transaction=False) as db:
             row = db.execute(
-                "SELECT synced_until, target_until FROM sync_marks"
+                "SELECT synced_until, target_until, synced_from FROM sync_marks"
                 " WHERE source = ? AND table_name = ?",
                 (source, table),
             ).fetchone()
-        return SyncMark(None, None) if row is None else SyncMark(*row)
+        return SyncMark(None, None, None) if row is None else SyncMark(*row)
 
     def set_sync_mark(self, source: str, table: str, column: str, value: float) -> None:
-        """Set `synced_until` (after a load committed) or `target_until` (as a run starts)."""
-        if column not in ("synced_until", "target_until"):
+        """Set `synced_until` or `synced_from` (after a load committed), or `target_until` (as
+        a run starts)."""
+        if column not in ("synced_until", "target_until", "synced_from"):
             raise ValueError(f"no sync mark column {column!r}")
         with self._connect() as db:
             db.execute(

@@ -8,6 +8,9 @@ What it guarantees:
 - The first sync reaches `history_days` back; each later one starts `lookback_days` before the
   mark, because opens, clicks and conversions reach a delivery days after it was sent; one after
   a sync that stopped early starts at the mark itself.
+- `history_days` raised later reaches back too: after the forward windows, the days between the
+  new start and where the synced days begin (`synced_from`) are read newest first, and
+  `synced_from` moves back a load at a time, so a killed backfill resumes where it stopped.
 - Memory stays flat: pages stream into dlt's files, and a load closes after about LOAD_ROWS rows;
   the next pages are fetched while a load commits (sync/prefetch.py), a bounded number ahead.
 - Every documented column exists from the first load, even one that only ever holds NULL: every
@@ -16,6 +19,7 @@ What it guarantees:
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,7 +34,7 @@ from cio_warehouse.catalog import Table
 from cio_warehouse.customerio import AppAPIClient, RequestStats
 from cio_warehouse.state import SourceConfig, StateStore
 from cio_warehouse.state.source_settings import SourceSettings
-from cio_warehouse.state.store import SyncMark
+from cio_warehouse.state.sync_marks import SyncMark
 from cio_warehouse.sync import message_rows
 from cio_warehouse.sync.prefetch import Prefetch, WindowEnd
 
@@ -65,6 +69,13 @@ def first_window_start(mark: SyncMark, settings: SourceSettings, now: int) -> in
     return int(min(mark.synced_until, now)) - settings.lookback_window_days * DAY
 
 
+def backfill_windows(mark: SyncMark, settings: SourceSettings, now: int) -> list[Window]:
+    """The days that history_days, raised since the first sync, adds: newest first."""
+    if mark.synced_from is None:
+        return []
+    return day_windows(now - settings.history_window_days * DAY, int(mark.synced_from))[::-1]
+
+
 def sync_history(
     store: StateStore,
     source: SourceConfig,
@@ -75,23 +86,53 @@ def sync_history(
     table_format: TTableFormat | None = None,
     merge_strategy: str = "delete-insert",
 ) -> None:
-    """Read every window from the mark (or history_days back) to now, a load at a time."""
+    """Read every window from the mark (or history_days back) to now, a load at a time; then
+    the older days a raised history_days adds."""
     now = int(time.time())
     mark = store.sync_mark(source.name, table.name)
-    windows = day_windows(first_window_start(mark, source.settings, now), now)
+    forward = day_windows(first_window_start(mark, source.settings, now), now)
     store.set_sync_mark(source.name, table.name, "target_until", now)
+
+    def moved_forward(reached: list[WindowEnd]) -> None:
+        store.set_sync_mark(source.name, table.name, "synced_until", reached[-1].end)
+        # The first sync's start; or a lookback longer than the history reached before it.
+        if mark.synced_from is None or forward[0][0] < mark.synced_from:
+            store.set_sync_mark(source.name, table.name, "synced_from", forward[0][0])
+
+    def moved_back(reached: list[WindowEnd]) -> None:
+        store.set_sync_mark(source.name, table.name, "synced_from", reached[-1].start)
+
+    resource = functools.partial(_resource, table, table_format=table_format,
+                                 merge_strategy=merge_strategy)
+    _read(client, table, stats, forward, load, resource, moved_forward)
+    backfill = backfill_windows(store.sync_mark(source.name, table.name), source.settings, now)
+    _read(client, table, stats, backfill, load, resource, moved_back)
+
+
+def _read(
+    client: AppAPIClient,
+    table: Table,
+    stats: RequestStats,
+    windows: list[Window],
+    load: Callable[[DltResource], None],
+    resource: Callable[[Iterator[pyarrow.Table]], DltResource],
+    committed: Callable[[list[WindowEnd]], None],
+) -> None:
+    """The windows' pages, a load at a time; `committed` with the windows each load finished."""
+    if not windows:
+        return
     feed = Prefetch(client, table, stats, windows)
     items = feed.items()
     finished = False
 
-    def load_worth(reached: list[int]) -> Iterator[pyarrow.Table]:
-        """Pages until a load's worth ends with a window, each finished window's end in
-        `reached`. (The table exists before: sync/source_tables.py.)"""
+    def load_worth(reached: list[WindowEnd]) -> Iterator[pyarrow.Table]:
+        """Pages until a load's worth ends with a window, each finished window in `reached`.
+        (The table exists before: sync/source_tables.py.)"""
         nonlocal finished
         rows = 0
         for item in items:
             if isinstance(item, WindowEnd):
-                reached.append(item.end)
+                reached.append(item)
                 if rows >= LOAD_ROWS:
                     return
             else:
@@ -101,10 +142,10 @@ def sync_history(
 
     try:
         while not finished:
-            reached: list[int] = []
-            load(_resource(table, load_worth(reached), table_format, merge_strategy))
+            reached: list[WindowEnd] = []
+            load(resource(load_worth(reached)))
             if reached:
-                store.set_sync_mark(source.name, table.name, "synced_until", reached[-1])
+                committed(reached)
     finally:
         feed.close()
 
@@ -116,6 +157,7 @@ def empty_messages() -> pyarrow.Table:
 def _resource(
     table: Table,
     pages: Iterator[pyarrow.Table],
+    *,
     table_format: TTableFormat | None,
     merge_strategy: str,
 ) -> DltResource:

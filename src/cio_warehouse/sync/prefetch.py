@@ -26,6 +26,9 @@ DEPTH = 150  # a load's ~15 s of requests at 10 rps
 
 @dataclass(frozen=True)
 class WindowEnd:
+    """Every page of the window [start, end) came before this."""
+
+    start: int
     end: int
 
 
@@ -82,7 +85,7 @@ class Prefetch:
                         return
                     if page:
                         self._put(message_rows.to_arrow(page, str(table.path)))
-                self._put(WindowEnd(end))
+                self._put(WindowEnd(start, end))
             self._put(_DONE)
         except BaseException as exc:  # noqa: BLE001  raised in the consumer's thread
             self._put(_Failed(exc))
