@@ -48,6 +48,20 @@ def test_cached_for_the_ttl_and_re_read_when_fresh_or_expired(store: StateStore)
     assert get(keys, "acme") == SourceKeys((Secret("three"),))  # the TTL ran out
 
 
+def test_cached_answers_only_what_get_would_answer_from_the_cache(store: StateStore) -> None:
+    add_source(store, signing_key="one")
+    clock = Clock()
+    keys = SigningKeys(store, ttl_seconds=1.0, clock=clock)
+    assert keys.cached("acme") is None  # never read yet
+    assert get(keys, "acme") == SourceKeys((Secret("one"),))
+    clock.now += 0.5
+    assert keys.cached("acme") == SourceKeys((Secret("one"),))
+    clock.now += 0.5
+    assert keys.cached("acme") is None  # the TTL ran out: get() reads the store again
+    assert get(keys, "nobody") is None
+    assert keys.cached("nobody") is None
+
+
 def test_a_source_added_or_removed_is_seen_on_the_next_lookup(store: StateStore) -> None:
     keys = SigningKeys(store, ttl_seconds=60)
     assert get(keys, "acme") is None  # unknown names are never cached

@@ -70,6 +70,14 @@ class SigningKeys:
         self._cache: dict[str, _Entry] = {}
         self._inflight: dict[str, _Flight] = {}
 
+    def cached(self, source: str) -> SourceKeys | None:
+        """The keys get() would answer from the cache without reading the store, else None: the
+        usual case, without the coroutine get() costs."""
+        cached = self._cache.get(source)
+        if cached is not None and self._clock() - cached.read_at < self._ttl:
+            return cached.keys
+        return None
+
     async def get(self, source: str, *, fresh: bool = False) -> SourceKeys | None:
         """Cached keys younger than the TTL, else (or with fresh=True) a read of the store now.
 

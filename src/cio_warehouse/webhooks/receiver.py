@@ -117,9 +117,11 @@ class Receiver:
             busy_timeout_seconds=settings.inbox_busy_timeout_seconds,
         )
         self._log_throttle = LogThrottle(_LOG_EVERY_SECONDS)  # keyed by (source, what)
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one that serves the requests
 
     @asynccontextmanager
     async def lifespan(self, app: object) -> AsyncIterator[None]:
+        self._loop = asyncio.get_running_loop()
         self.committer.start()
         try:
             yield
@@ -142,13 +144,15 @@ class Receiver:
     async def _handle(self, scope: Scope, receive: Receive) -> _Reply:
         source: str = scope["path_params"]["source"]
         received_at = time.time()
-        try:
-            keys = await self.keys.get(source)
-            if keys is None or not keys.configured:
-                keys = await self.keys.get(source, fresh=True)  # added or keyed a moment ago?
-        except KeysUnavailable as exc:
-            self._warn(source, "keys", "%s; answering 503 so Customer.io retries", exc)
-            return _reply(503, {"error": "state store unavailable; retry"})
+        keys = self.keys.cached(source)
+        if keys is None or not keys.configured:
+            try:
+                keys = await self.keys.get(source)
+                if keys is None or not keys.configured:
+                    keys = await self.keys.get(source, fresh=True)  # added or keyed just now?
+            except KeysUnavailable as exc:
+                self._warn(source, "keys", "%s; answering 503 so Customer.io retries", exc)
+                return _reply(503, {"error": "state store unavailable; retry"})
         if keys is None:
             return _reply(404, {"error": "unknown source"})
 
@@ -203,7 +207,8 @@ class Receiver:
             return _reply(401, {"error": reason})
 
         try:
-            result = await self.committer.enqueue(_classify(source, received_at, body))
+            result = await self.committer.enqueue(_classify(source, received_at, body),
+                                                  self._loop)
         except CommitError:
             return _NOT_STORED
         return _ACK[result]
