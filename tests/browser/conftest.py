@@ -4,12 +4,16 @@ fresh data dir, and a logged-in page. Every page is watched for script errors an
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from cio_warehouse.state import DataDir
@@ -73,22 +77,93 @@ def start_served(data_dir: DataDir) -> Served:
     return Served(process, token)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the test (`item.report_call`), for fixtures to read."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def failed(request: pytest.FixtureRequest) -> bool:
+    """Whether the test that uses the fixture failed (its teardown is not told otherwise)."""
+    report = getattr(request.node, "report_call", None)
+    return report is not None and bool(report.failed)
+
+
+@pytest.fixture(autouse=True)
+def sandbox_deliveries(request: pytest.FixtureRequest) -> Iterator[None]:
+    """When a test with a sandbox fails, its report shows what the sandbox queued and delivered
+    to each webhook (a wait for deliveries passes at once when nothing was queued)."""
+    sandbox = request.getfixturevalue("sandbox") if "sandbox" in request.fixturenames else None
+    yield
+    if sandbox is not None and failed(request):
+        print("the sandbox's deliveries per webhook:", sandbox.delivery_stats())
+
+
+SERVE_LOG_TAIL = 80  # lines of serve's log shown beside a failure
+
+
+def webhook_states(served: Served) -> dict[str, Any]:
+    """Each source's webhook status as the page reads it (GET /sources/{name}/webhook)."""
+    with httpx.Client(base_url=served.url("/api/v1"), timeout=30,
+                      headers={"Authorization": f"Bearer {served.admin_token}"}) as client:
+        try:
+            names = [s["name"] for s in client.get("/sources").raise_for_status().json()]
+            states = {n: client.get(f"/sources/{n}/webhook").json() for n in names}
+        except httpx.HTTPError as exc:
+            return {"error": repr(exc)}
+    for state in states.values():
+        if isinstance(state.get("remote"), dict):  # its long event list says little here
+            state["remote"]["events"] = len(state["remote"].get("events", []))
+    return states
+
+
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
+    """A fresh `serve`; when the test fails, its report shows the webhook status of every
+    source and the tail of serve's log (both are what a flaky page test needs explained)."""
     served = start_served(DataDir(tmp_path / "fresh-data").create())
     yield served
-    served.process.stop()
+    failing = failed(request)
+    states = webhook_states(served) if failing else {}
+    output = served.process.stop()
+    if failing:
+        print("webhook status at the failure:", json.dumps(states, indent=1, default=str))
+        print(f"serve's log, last {SERVE_LOG_TAIL} lines:")
+        print("\n".join(output.splitlines()[-SERVE_LOG_TAIL:]))
 
 
 class PageProblems:
-    """Script errors and CSP refusals seen on any page of a context."""
+    """Script errors and CSP refusals seen on any page of a context; and, shown only beside a
+    failure, the API calls that failed or got no answer (a page that stopped refreshing)."""
 
     def __init__(self) -> None:
         self.problems: list[str] = []
+        self.failed_calls: list[str] = []
 
     def watch(self, page: playwright_api.Page) -> None:
         page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
         page.on("console", self._console)
+        page.on("response", self._response)
+        page.on("requestfailed", self._request_failed)
+
+    def show(self) -> None:
+        print("page problems:", self.problems)
+        print("API calls that failed:", self.failed_calls)
+
+    def _request_failed(self, request: playwright_api.Request) -> None:
+        # A navigation aborts the calls of the page it leaves: routine, not a symptom.
+        if "/api/" in request.url and request.failure != "net::ERR_ABORTED":
+            self.failed_calls.append(
+                f"{time.strftime('%X')} {request.method} {request.url}: {request.failure}")
+
+    def _response(self, response: playwright_api.Response) -> None:
+        if response.status >= 400 and "/api/" in response.url:
+            self.failed_calls.append(f"{time.strftime('%X')} {response.request.method} "
+                                     f"{response.url}: HTTP {response.status}")
 
     def _console(self, message: playwright_api.ConsoleMessage) -> None:
         if message.type == "error" and not _EXPECTED_CONSOLE.search(message.text):
@@ -115,21 +190,31 @@ def log_in(page: playwright_api.Page, served: Served, path: str = "/sources") ->
 
 @contextlib.contextmanager
 def logged_in_page(
-    browser: playwright_api.Browser, served: Served
+    browser: playwright_api.Browser, served: Served, problems: PageProblems | None = None
 ) -> Iterator[playwright_api.Page]:
     """A fresh browser context logged in with the admin token; fails on script errors."""
-    problems = PageProblems()
+    problems = PageProblems() if problems is None else problems
     context, opened = new_page(browser, served, problems)
     log_in(opened, served)
-    yield opened
-    context.close()
+    try:
+        yield opened
+    except BaseException:
+        problems.show()
+        raise
+    finally:
+        context.close()
     assert problems.problems == []
 
 
 @pytest.fixture
-def page(browser: playwright_api.Browser, served: Served) -> Iterator[playwright_api.Page]:
-    with logged_in_page(browser, served) as opened:
+def page(
+    request: pytest.FixtureRequest, browser: playwright_api.Browser, served: Served
+) -> Iterator[playwright_api.Page]:
+    problems = PageProblems()
+    with logged_in_page(browser, served, problems) as opened:
         yield opened
+        if failed(request):
+            problems.show()
 
 
 def shot(
