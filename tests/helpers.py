@@ -19,6 +19,7 @@ from typing import Protocol, TypeVar
 import httpx
 
 from cio_warehouse import catalog
+from cio_warehouse.sandbox import Enqueued, SandboxServer
 from cio_warehouse.secret import Secret
 from cio_warehouse.state import DataDir, SourceConfig, SourceSettings, StateStore
 from tests.secrets_plugin import record_output
@@ -130,6 +131,25 @@ def wait_until(
             shown = f": {detail()}" if detail is not None else ""
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{shown}")
         time.sleep(interval)
+
+
+def send_deliveries(sandbox: SandboxServer, count: int) -> int:
+    """Queue at least `count` deliveries to the sandbox's webhooks; how many were queued.
+
+    `sandbox.send(n)` draws n events of the workspace's stream, which starts at the second the
+    sandbox did, and queues only those a webhook wants, as Customer.io does: a WhatsApp event
+    (no selectable table subscribes to it) or a repeat open or click (sent only with "every
+    time") reaches none of ours. Two draws reach none at about 3% of start seconds, and then
+    `wait_delivered` is true at once, as nothing is pending. So this draws until `count`
+    deliveries are queued."""
+    queued = 0
+    for _ in range(1000):
+        sent: Enqueued = sandbox.send(count - queued)
+        queued += sum(sent.queued.values())
+        if queued >= count:
+            return queued
+    raise AssertionError(f"the sandbox's stream queued {queued} of {count} deliveries: "
+                         f"no webhook wants its events? {sandbox.webhooks()}")
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ import httpx
 from cio_warehouse import catalog
 from cio_warehouse.sandbox import SandboxServer
 from tests.browser.conftest import Served
-from tests.helpers import wait_until
+from tests.helpers import send_deliveries, wait_until
 
 
 def api(served: Served) -> httpx.Client:
@@ -59,7 +59,7 @@ def link(
 
 def deliver(served: Served, sandbox: SandboxServer, events: int, name: str = "acme") -> int:
     """Stream `events` signed deliveries from the sandbox's sender; wait until they are rows."""
-    sandbox.send(events)
+    send_deliveries(sandbox, events)
     assert sandbox.wait_delivered(60), sandbox.delivery_stats()
     delivered = sum(s.delivered for s in sandbox.delivery_stats().values())
     with api(served) as client:

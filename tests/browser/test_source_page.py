@@ -9,6 +9,7 @@ from cio_warehouse import catalog
 from cio_warehouse.sandbox import SandboxServer, Workspace
 from tests.browser.conftest import Served, shot
 from tests.browser.linking import WEBHOOK_TABLES, link
+from tests.helpers import send_deliveries
 
 # The sandbox comes first in each signature: set up before the service, stopped after it, so that
 # a sync still running at the end never waits on a sandbox that is gone.
@@ -68,7 +69,7 @@ def test_failing_deliveries_raise_a_loud_banner(
     sandbox: SandboxServer, page: Page, served: Served, api_key: str
 ) -> None:
     link(served, sandbox, api_key, tables=WEBHOOK_TABLES, sync=False)
-    sandbox.send(2)
+    send_deliveries(sandbox, 2)
     assert sandbox.wait_delivered(30)
     page.goto("/sources/acme")
     expect(page.locator("#wh-enabled")).to_have_text("yes")

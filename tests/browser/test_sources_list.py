@@ -10,13 +10,14 @@ from playwright.sync_api import Page, expect
 from cio_warehouse.sandbox import SandboxServer
 from tests.browser.conftest import Served, shot
 from tests.browser.linking import WEBHOOK_TABLES, api, link
+from tests.helpers import send_deliveries
 
 
 def test_rejected_deliveries_show_in_the_list_as_on_the_page(
     sandbox: SandboxServer, page: Page, served: Served, api_key: str
 ) -> None:
     link(served, sandbox, api_key, tables=WEBHOOK_TABLES, sync=False)
-    sandbox.send(2)
+    send_deliveries(sandbox, 2)
     assert sandbox.wait_delivered(30)
     page.goto("/sources")
     row = page.locator("#sources-table tr[data-source=acme]")

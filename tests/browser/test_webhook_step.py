@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 from cio_warehouse.sandbox import SandboxServer
 from tests.browser.conftest import Served, shot
 from tests.browser.test_wizard import fill_credentials
+from tests.helpers import send_deliveries
 
 
 def test_a_loopback_url_warns_and_the_key_waits_for_a_signed_delivery(
@@ -37,7 +38,7 @@ def test_a_loopback_url_warns_and_the_key_waits_for_a_signed_delivery(
     expect(first).to_contain_text("Waiting for the first signed delivery")
     expect(page.locator("#key-outcome")).not_to_contain_text("flow")
 
-    sandbox.send(2)
+    send_deliveries(sandbox, 2)
     assert sandbox.wait_delivered(30)
     expect(first).to_have_attribute("data-state", "received", timeout=30_000)
     expect(first).to_contain_text("First signed delivery received: events flow into the acme")
