@@ -1,5 +1,6 @@
-"""A long query never holds a load back: while a query on the service's warehouse is stopped
-mid-run, the loader commits new events into the table it reads, and another cursor sees them."""
+"""Neither a long query nor a sync's load holds an event load back: while a query on the
+service's warehouse is stopped mid-run, or a sync's load holds the write lock, the loader commits
+new events, and another cursor sees them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pyarrow as pa
 
 from cio_warehouse.service.api import Warehouse
 from cio_warehouse.state import DataDir
+from cio_warehouse.warehouse.write_lock import write_lock
 from cio_warehouse.webhooks.inbox import Inbox
 from cio_warehouse.webhooks.loader import EventLoader
 
@@ -82,3 +84,38 @@ def test_a_query_stopped_mid_run_holds_no_load_back(
         warehouse.close()
     # The long query read the table as it was when it began, whatever committed meanwhile.
     assert answer == [(3,)]
+
+
+def test_a_sync_load_holding_the_write_lock_holds_no_event_rows_back(
+    data_dir: DataDir, inbox: Inbox, loader: EventLoader
+) -> None:
+    """A sync's dlt load holds the warehouse's write lock for as long as it takes (seconds for a
+    large table); events for tables that exist need no catalog change, so they load meanwhile."""
+    store(inbox, [event() for _ in range(3)])
+    assert loader.drain().events == 3
+
+    with write_lock(str(data_dir.warehouse)):  # as sync/full_refresh.py's load holds it
+        store(inbox, [event() for _ in range(2)])
+        load: list[int] = []
+
+        def drain() -> None:
+            in_thread = EventLoader(data_dir)
+            try:
+                load.append(in_thread.drain().events)
+            finally:
+                in_thread.close()
+
+        loader_thread = threading.Thread(target=drain, daemon=True)
+        loader_thread.start()
+        loader_thread.join(WAIT_SECONDS)
+        assert not loader_thread.is_alive(), "the event load waited for the sync's load"
+        assert load == [2]
+        warehouse = Warehouse(data_dir)
+        try:
+            second = warehouse.cursor()
+            with second.read_only():
+                visible = second.execute(f"select count(*) from {SOURCE}.email_events").fetchall()
+            second.close()
+        finally:
+            warehouse.close()
+        assert visible == [(5,)]

@@ -93,8 +93,17 @@ class Pipelines:
                 for table, batch in batches.items()
                 if not set(batch.data.column_names) <= present.get(table, set())
             }
-            with self._loaded_by_dlt(loading, source, claim, new):
-                rows = {table: batch for table, batch in batches.items() if batch.data.num_rows}
+            rows = {table: batch for table, batch in batches.items() if batch.data.num_rows}
+            # Rows alone change no table's definition: they need no write lock, so a sync's dlt
+            # load (seconds for a large table) never holds them back. DuckDB takes an insert
+            # beside another transaction's CREATE, ALTER or DROP; only two catalog changes
+            # conflict (write_lock.py).
+            locks = (
+                self._loaded_by_dlt(loading, source, claim, new)
+                if new
+                else claim.exclusive(f"{loading.lock_key}\0{source}")
+            )
+            with locks:
                 if rows:
                     appends.append(source, rows)
 
