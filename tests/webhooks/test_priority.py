@@ -11,7 +11,7 @@ import pytest
 
 from cio_warehouse.service import priority
 from cio_warehouse.service.priority import LowPriorityWarehouse, lower_current_thread_priority
-from cio_warehouse.state import DataDir
+from cio_warehouse.state import DataDir, StateStore
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="niceness per thread is a Linux feature")
@@ -75,3 +75,24 @@ def test_a_thread_that_takes_a_warehouse_cursor_yields(tmp_path: Path) -> None:
     finally:
         warehouse.close()
     assert seen["self"] >= priority.HEAVY_WORK_NICENESS
+    assert seen["self"] >= priority.QUERY_NICENESS  # below the loader's too
+
+
+def _thread_ids() -> set[int]:
+    return {int(task.name) for task in Path("/proc/self/task").iterdir()}
+
+
+@linux_only
+def test_duckdb_starts_its_worker_threads_at_the_queries_niceness(tmp_path: Path) -> None:
+    data_dir = DataDir(tmp_path).create()
+    caller = niceness(threading.get_native_id())
+    before = _thread_ids()
+    warehouse = LowPriorityWarehouse(data_dir)
+    try:
+        warehouse.open_first(StateStore(data_dir))  # no source yet: DuckDB is the default
+        workers = _thread_ids() - before  # DuckDB's, alive while the instance is open
+        assert workers, "DuckDB started no worker thread (threads = 1?)"
+        assert {niceness(tid) for tid in workers} == {max(priority.QUERY_NICENESS, caller)}
+        assert niceness(threading.get_native_id()) == caller  # the service's own thread keeps it
+    finally:
+        warehouse.close()

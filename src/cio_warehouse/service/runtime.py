@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import gc
 import json
 import logging
 import os
@@ -234,6 +235,7 @@ class Service:
                     f"${ENV_INBOX}) and that PostgreSQL is up."
                 ) from None
         receiver_url = self._receiver.start()
+        self.warehouse.open_first(self.store)  # before the loader: see priority.py
         self._loader_thread.start()
         self.alerts.start()
         app = create_web_app(self)
@@ -246,6 +248,10 @@ class Service:
         discovery.publish(self.data_dir, ServiceInfo(os.getpid(), api_url, self.token))
         if self.settings.scheduler:
             self.scheduler.start()
+        # What is built by now lives as long as the service: out of the collector's sight, a full
+        # collection (which stops every thread here, the loader's too) scans only what the work
+        # made since, not the libraries' ~150,000 objects (~0.1 s a time on 2 busy cores).
+        gc.freeze()
         return Endpoints(api_url, receiver_url, admin_token, api_url + login_path)
 
     @property
