@@ -1,14 +1,17 @@
 """Event to queryable: from a webhook delivery's ack to the first answer of the service's query
-API that holds it, idle and while a paced sync loops and the SQL box is in use. Run:
-`python benchmarks/event_to_queryable.py` (or `python benchmarks/webhooks.py
---event-to-queryable`, or `make bench`)."""
+API that holds it, idle and while a paced sync loops and the SQL box is in use. Run: `python
+benchmarks/event_to_queryable.py` (or `benchmarks/webhooks.py --event-to-queryable`)."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 import os
+import re
 import secrets
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -22,6 +25,7 @@ import httpx
 
 from benchmarks.harness import (
     BIN,
+    CpuTimes,
     Served,
     cli,
     fresh_dir,
@@ -67,12 +71,9 @@ SYNC_TABLES = [t.name for t in catalog.SYNCED_TABLES]
 
 
 def _link_source(data_dir: Path, url: str, key: str) -> str:
-    """The sandbox as source `bench`, paced as a real workspace is (the default: 10 rps), message
-    history reaching HISTORY_DAYS back; a fresh signing key saved as the CLI would.
-
-    Only the webhook tables are selected: serve's scheduler would otherwise start a sync of its
-    own at once. The loaded phase asks for the synced tables itself, in a loop.
-    """
+    """The sandbox as source `bench`, paced at the default 10 rps, message history reaching
+    HISTORY_DAYS back, a fresh signing key; only the webhook tables selected, so that serve's
+    scheduler starts no sync of its own (the loaded phase asks for them, in a loop)."""
     env = {**os.environ, "CIO_APP_API_KEY": key}
     run_timed(cli(data_dir, "source", "add", SOURCE, "--api-base-url", url,
                   "--history-days", str(HISTORY_DAYS)), env)
@@ -115,23 +116,22 @@ class Background:
     """The sync of every synced table through the service's API, started again whenever one
     finishes, and each query loop's SQL through `POST /api/v1/query`, each in a thread here."""
 
-    def __init__(self, served: Served, loops: Sequence[QueryLoop]) -> None:
+    def __init__(self, served: Served, loops: Sequence[QueryLoop], sync: bool = True) -> None:
         self._served = served
         self.loops = list(loops)
         self._stop = threading.Event()
+        self._sync = sync
         self._threads = [threading.Thread(target=self._sync_loop, daemon=True)] + [
             threading.Thread(target=self._query_loop, args=(loop,), daemon=True)
             for loop in self.loops]
-        self.syncs_finished = 0
-        self.synced_rows = 0
-        self.rows_in_progress = 0
+        self.syncs_finished = self.synced_rows = self.rows_in_progress = 0
         self.sync_errors: list[str] = []
 
     def __enter__(self) -> Background:
         self._threads[0].start()
         return self
 
-    def start_queries(self) -> None:
+    def start_queries(self) -> None:  # once the sync is under way
         for thread in self._threads[1:]:
             thread.start()
 
@@ -143,7 +143,7 @@ class Background:
 
     def _sync_loop(self) -> None:
         api = Api(self._served)
-        while not self._stop.is_set():
+        while self._sync and not self._stop.is_set():
             response = api.client.post(f"/api/v1/sources/{SOURCE}/sync",
                                        json={"tables": SYNC_TABLES})
             if response.status_code != 202:
@@ -164,23 +164,22 @@ class Background:
 
     def _query_loop(self, loop: QueryLoop) -> None:
         api = Api(self._served)
-        n = 0
-        while not self._stop.is_set():
+        for sql in itertools.cycle(loop.sqls):
+            if self._stop.is_set():
+                return
             started = time.monotonic()
             try:
-                api.query(loop.sqls[n % len(loop.sqls)])
+                api.query(sql)
             except httpx.HTTPError as exc:  # counted, and the load goes on
                 detail = getattr(getattr(exc, "response", None), "text", "")
                 loop.errors.append(f"{exc} {detail}"[:300])
                 self._stop.wait(1.0)
                 continue
-            finally:
-                n += 1
             loop.seconds.append(time.monotonic() - started)
 
     def syncing(self) -> bool:
         """True once the first sync has fetched rows (past its start-up)."""
-        return self.syncs_finished > 0 or self.rows_in_progress > 0
+        return not self._sync or self.syncs_finished > 0 or self.rows_in_progress > 0
 
     @property
     def synced(self) -> int:
@@ -197,13 +196,29 @@ class Latency:
     seen: int
     acked: int
     polls: list[float]  # each poll's round trip through the query API, seconds
+    # The same events from received to marked loaded, right after the commit (the inbox's times)
+    loaded_p50_s: float
+    loaded_p95_s: float
+    loader_cpu: CpuTimes  # the loader's thread meanwhile: on a CPU, and runnable waiting for one
 
 
-def measure_latency(server: Server, api: Api, events: Events, key: str, work: Path,
-                    rate: float = RATE, seconds: float = SECONDS) -> Latency:
+@dataclass(frozen=True)
+class Rig:
+    """What one measurement sends to and reads from."""
+    server: Server  # serve's receiver
+    api: Api
+    events: Events
+    key: str  # the signing key
+    work: Path  # request files
+    data_dir: Path
+    loader: str  # the loader thread's schedstat file
+
+
+def measure_latency(rig: Rig, rate: float = RATE, seconds: float = SECONDS) -> Latency:
     """From each event's ack (the load generator's clock: CLOCK_MONOTONIC, one for every
     process) to the answer of the first poll of the query API that returned it; so each figure
     is an upper bound, by at most one poll."""
+    server, api, events, key, work = rig.server, rig.api, rig.events, rig.key, rig.work
     first = events.issued
     lo, hi = event_id(first), event_id(first + int(rate * seconds) - 1)
     sql = f"select event_id from ({api.event_union()}) where event_id between '{lo}' and '{hi}'"
@@ -217,6 +232,7 @@ def measure_latency(server: Server, api: Api, events: Events, key: str, work: Pa
             failure.append(exc)
 
     sender = threading.Thread(target=send)
+    loader_before = _thread_cpu(rig.loader)
     seen: dict[str, float] = {}
     polls: list[float] = []
     sender.start()
@@ -232,12 +248,38 @@ def measure_latency(server: Server, api: Api, events: Events, key: str, work: Pa
             break
         time.sleep(max(0.0, POLL_SECONDS - (time.monotonic() - polled)))
     sender.join()
+    loader_cpu = _thread_cpu(rig.loader) - loader_before
     if failure:
         raise failure[0]
     delays = sorted(seen[event_id(first + i)] - t for i, t in enumerate(raw["acked_at"])
                     if not math.isnan(t) and event_id(first + i) in seen)
+    loaded = _loaded_after(rig.data_dir, lo, hi)
     return Latency(_pct(delays, 50), _pct(delays, 95), delays[-1] if delays else math.nan,
-                   len(delays), _acked(raw), sorted(polls))
+                   len(delays), _acked(raw), sorted(polls), _pct(loaded, 50), _pct(loaded, 95),
+                   loader_cpu)
+
+
+def _loader_thread(pid: int) -> str:
+    """The schedstat file of serve's event-loader thread (py-spy knows the threads' names)."""
+    dump = subprocess.run([str(BIN / "py-spy"), "dump", "--pid", str(pid)],
+                          capture_output=True, text=True, check=True).stdout
+    found = re.search(r'^Thread (\d+) \(\w+\): "event-loader"', dump, re.MULTILINE)
+    assert found is not None, f"no event-loader thread in serve: {dump[:500]}"
+    return f"/proc/{pid}/task/{found[1]}/schedstat"
+
+
+def _thread_cpu(schedstat: str) -> CpuTimes:
+    run_ns, wait_ns, _ = Path(schedstat).read_text().split()
+    return CpuTimes(int(run_ns) / 1e9, int(wait_ns) / 1e9)
+
+
+def _loaded_after(data_dir: Path, lo: str, hi: str) -> list[float]:
+    """Seconds from received to loaded of the inbox's events lo..hi, read-only."""
+    with contextlib.closing(sqlite3.connect(f"file:{data_dir / 'inbox.db'}?mode=ro", uri=True)
+                            ) as db:
+        rows = db.execute("select loaded_at - received_at from events where event_id between ?"
+                          " and ? and loaded_at is not null", (lo, hi)).fetchall()
+    return sorted(r[0] for r in rows)
 
 
 def _acked(raw: dict[str, Any]) -> int:
@@ -251,9 +293,10 @@ def _pct(values: Sequence[float], q: float) -> float:
 
 
 def measure(rate: float = RATE, seconds: float = SECONDS, seed: int = SEED_EVENTS,
-            on_loaded: Callable[[Served], None] | None = None) -> dict[str, Any]:
-    """Idle, then during the sync loop and the queries. `on_loaded` runs in the loaded phase,
-    beside the measurement (a profiler, for one)."""
+            on_loaded: Callable[[Served], None] | None = None, load: str = "both"
+            ) -> dict[str, Any]:
+    """Idle, then during the sync loop and the queries (`load` "sync" or "queries": that one
+    alone). `on_loaded` runs as the loaded measurement starts (a profiler, for one)."""
     data_dir = fresh_dir()
     work = Path(tempfile.mkdtemp(prefix="cio-bench-e2q-"))
     started = time.monotonic()
@@ -275,11 +318,13 @@ def measure(rate: float = RATE, seconds: float = SECONDS, seed: int = SEED_EVENT
                     _max_rate(receiver, events.take(left)[1], key, work,
                               seconds=min(10, max(1, left // 5000)))
                 _wait_loaded(data_dir, timeout=300)
+                rig = Rig(receiver, api, events, key, work, data_dir, _loader_thread(served.pid))
                 print(f"  event-to-queryable: idle, {rate:g}/s ...", flush=True)
-                idle = measure_latency(receiver, api, events, key, work, rate, seconds)
+                idle = measure_latency(rig, rate, seconds)
                 heavy = QueryLoop([_heavy_sql(api)])
                 dashboards = QueryLoop(_dashboard_sql(api))
-                with Background(served, [heavy, dashboards]) as background:
+                loops = [heavy, dashboards] if load != "sync" else []
+                with Background(served, loops, sync=load != "queries") as background:
                     deadline = time.monotonic() + 60
                     while not background.syncing() and time.monotonic() < deadline:
                         time.sleep(0.5)  # into its stride: past start-up, fetching pages
@@ -290,26 +335,21 @@ def measure(rate: float = RATE, seconds: float = SECONDS, seed: int = SEED_EVENT
                           flush=True)
                     if on_loaded is not None:
                         on_loaded(served)
-                    loaded = measure_latency(receiver, api, events, key, work, rate, seconds)
+                    loaded = measure_latency(rig, rate, seconds)
                     rows_during = background.synced - rows_before
-                _wait_loaded(data_dir)
-                stored, duplicates, _ = _inbox(data_dir)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
     seconds_all = time.monotonic() - started
-    stalled = {}
-    for resource, before in stalls.items():
-        after = pressure(resource)
-        stalled[resource] = None if before is None or after is None else (
-            (after - before) / seconds_all)
+    stalled = {r: None if b is None or (a := pressure(r)) is None else (a - b) / seconds_all
+               for r, b in stalls.items()}
     return {
-        "load_before": load_before, "load_after": os.getloadavg(), "stalled": stalled,
+        "seed": seed, "load_before": load_before, "load_after": os.getloadavg(), "stalled": stalled,
         "wall": seconds_all,
         "idle": idle, "loaded": loaded, "rate": rate, "seconds": seconds,
         "syncs": background.syncs_finished, "synced_rows": background.synced,
         "rows_during": rows_during, "sync_errors": background.sync_errors,
-        "heavy": heavy, "dashboards": dashboards, "stored": stored, "duplicates": duplicates,
+        "heavy": heavy, "dashboards": dashboards,
     }
 
 
@@ -341,16 +381,23 @@ def report(m: dict[str, Any]) -> str:
         f"{_share(m['stalled']['io'])} of the {m['wall']:.0f} s (Linux PSI).",
         "",
         f"| condition | seen | p50 | p95 (goal <= {GOAL_P95_S:g} s) | max "
-        "| a poll's round trip, p50 / p95 |",
-        "|---|---|---|---|---|---|",
+        "| of which received to loaded, p50 / p95 | a poll's round trip, p50 / p95 "
+        "| loader thread: on a CPU / waiting for one |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, lat in (("idle", m["idle"]), ("during sync+query", m["loaded"])):
         lines.append(
             f"| {name} | {lat.seen:,} of {lat.acked:,} acked | {lat.p50_s:.2f} s | "
             f"**{lat.p95_s:.2f} s** ({_met(lat.p95_s <= GOAL_P95_S)}) | {lat.max_s:.2f} s | "
-            f"{_pct(lat.polls, 50) * 1000:.0f} / {_pct(lat.polls, 95) * 1000:.0f} ms |")
+            f"{lat.loaded_p50_s:.2f} / {lat.loaded_p95_s:.2f} s | "
+            f"{_pct(lat.polls, 50) * 1000:.0f} / {_pct(lat.polls, 95) * 1000:.0f} ms | "
+            f"{lat.loader_cpu.running:.1f} / {lat.loader_cpu.waiting:.1f} s |")
     errors = f"; sync errors: {m['sync_errors'][0]}" if m["sync_errors"] else ""
     lines += [
+        "",
+        "Received to loaded: the inbox's own times for the same events (the loader's part; the "
+        "rest is the poll's). The loader thread's time on a CPU and runnable but waiting for "
+        "one (Linux schedstat) over the condition.",
         "",
         "During sync+query, all at once: a sync as a real workspace's runs, paced at 10 "
         "requests/s (Customer.io's limit, the source's default) against the sandbox with its "
@@ -360,7 +407,7 @@ def report(m: dict[str, Any]) -> str:
         f"started again whenever one finished ({m['syncs']} finished, {m['synced_rows']:,} rows "
         f"fetched, {m['rows_during']:,} of them during the measurement{errors}); and two SQL-box "
         "users through `POST /api/v1/query`, back to back: a join of every event row "
-        f"({SEED_EVENTS:,} loaded before) with a {HEAVY_ROWS}-row generated table, grouped "
+        f"({m['seed']:,} loaded before) with a {HEAVY_ROWS}-row generated table, grouped "
         f"({_runs(m['heavy'])}), and the data page's questions over `deliveries` (activity per "
         "day and channel, funnels per campaign) and a count of the last minute's events "
         f"({_runs(m['dashboards'])}).",
@@ -381,23 +428,22 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="seconds of events per condition (a short smoke run)")
     parser.add_argument("--seed", type=int, default=SEED_EVENTS,
                         help="events loaded before, for the heavy query to join")
+    parser.add_argument("--load", choices=("both", "sync", "queries"), default="both",
+                        help="what runs beside the loaded measurement (both: the benchmark)")
     parser.add_argument("--profile", type=Path, default=None, metavar="FILE",
                         help="py-spy's samples of serve's threads (waiting too) during "
                         "sync+query, folded, into FILE")
     args = parser.parse_args(argv)
-    profile: Callable[[Served], None] | None = None
-    if args.profile is not None:
-        out = args.profile
 
-        def profile(served: Served) -> None:
-            subprocess.Popen(
-                [str(BIN / "py-spy"), "record", "--pid", str(served.pid), "--threads",
-                 "--idle", "--native", "--rate", "50", "--duration", str(int(args.seconds)),
-                 "--format", "raw", "--output", str(out)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def profile(served: Served) -> None:
+        subprocess.Popen([str(BIN / "py-spy"), "record", "--pid", str(served.pid), "--threads",
+                          "--idle", "--native", "--rate", "50", "--duration",
+                          str(int(args.seconds)), "--format", "raw", "--output",
+                          str(args.profile)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     print(f"Machine: {machine()}\n")
-    print(report(measure(seconds=args.seconds, seed=args.seed, on_loaded=profile)))
+    print(report(measure(seconds=args.seconds, seed=args.seed, load=args.load,
+                         on_loaded=profile if args.profile else None)))
 
 
 if __name__ == "__main__":
