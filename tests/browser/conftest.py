@@ -161,9 +161,14 @@ class PageProblems:
                 f"{time.strftime('%X')} {request.method} {request.url}: {request.failure}")
 
     def _response(self, response: playwright_api.Response) -> None:
-        if response.status >= 400 and "/api/" in response.url:
-            self.failed_calls.append(f"{time.strftime('%X')} {response.request.method} "
-                                     f"{response.url}: HTTP {response.status}")
+        if response.status < 400 or "/api/" not in response.url:
+            return
+        try:  # the API's error says why (no secret is ever in one)
+            said = response.text()[:300]
+        except playwright_api.Error as exc:  # gone with a navigation
+            said = f"(no body: {exc.message})"
+        self.failed_calls.append(f"{time.strftime('%X')} {response.request.method} "
+                                 f"{response.url}: HTTP {response.status} {said}")
 
     def _console(self, message: playwright_api.ConsoleMessage) -> None:
         if message.type == "error" and not _EXPECTED_CONSOLE.search(message.text):
