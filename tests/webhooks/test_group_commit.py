@@ -248,3 +248,30 @@ def test_a_waiter_that_went_away_does_not_disturb_its_group(tmp_path: Path) -> N
     assert [r for i, r in enumerate(results) if i != 3] == [Result.STORED] * 9
     assert len(stored_ids(path)) == 10
 
+
+def test_after_a_big_group_the_writer_lingers_for_the_rest_of_the_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = GatedWrites(monkeypatch)
+    # A linger far longer than the pause between "x" and "y" below, even on a busy box.
+    with GroupCommitter(tmp_path / "inbox.db", linger_seconds=2.0) as committer:
+        async def scenario() -> list[object]:
+            first = asyncio.ensure_future(committer.submit(event("first")))
+            await asyncio.get_running_loop().run_in_executor(None, writes.wait_entered)
+            big = [asyncio.ensure_future(committer.submit(event(f"r{i}"))) for i in range(10)]
+            await asyncio.sleep(0)
+            writes.gate.set()
+            done = await asyncio.gather(first, *big)
+            # The group before was big (10): the writer waits for more before committing "x".
+            x = asyncio.ensure_future(committer.submit(event("x")))
+            await asyncio.sleep(0.05)
+            y = asyncio.ensure_future(committer.submit(event("y")))
+            done += await asyncio.gather(x, y)
+            # After a small group (2) a lone delivery is committed at once, alone.
+            done.append(await committer.submit(event("z")))
+            return done
+
+        results = asyncio.run(scenario())
+        assert committer.lingered == 1
+    assert results == [Result.STORED] * 14
+    assert writes.groups == [["first"], [f"r{i}" for i in range(10)], ["x", "y"], ["z"]]
