@@ -3,12 +3,12 @@ and what to do, the loud banner when deliveries fail, editing settings, and remo
 
 from __future__ import annotations
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from cio_warehouse import catalog
 from cio_warehouse.sandbox import SandboxServer, Workspace
-from tests.browser.conftest import Served, shot
-from tests.browser.linking import WEBHOOK_TABLES, link
+from tests.browser.conftest import PageProblems, Served, logged_in_page, shot
+from tests.browser.linking import WEBHOOK_TABLES, deliver, link
 from tests.helpers import send_deliveries
 
 # The sandbox comes first in each signature: set up before the service, stopped after it, so that
@@ -123,3 +123,26 @@ def test_edit_settings_and_remove_the_source(
     page.wait_for_url("**/sources")
     expect(page.get_by_role("heading", name="No sources yet")).to_be_visible()
     assert all(h["id"] != webhook_id for h in sandbox.webhooks())
+
+
+def test_the_page_keeps_refreshing_after_a_failed_call(
+    sandbox: SandboxServer, browser: Browser, served: Served, api_key: str
+) -> None:
+    link(served, sandbox, api_key, tables=WEBHOOK_TABLES, sync=False)
+    problems = PageProblems()
+    with logged_in_page(browser, served, problems) as page:
+        page.goto("/sources/acme")
+        expect(page.locator("#wh-stored")).to_have_text("0")
+
+        # The service does not answer one of the page's calls for a while (a restart, a
+        # dropped connection); deliveries arrive meanwhile.
+        page.route("**/api/v1/sources/acme/tables", lambda route: route.abort())
+        for _ in range(2):  # two refreshes in a row fail
+            page.wait_for_event("requestfailed", timeout=30_000)
+        delivered = deliver(served, sandbox, 3)
+        page.unroute("**/api/v1/sources/acme/tables")
+
+        expect(page.locator("#wh-stored")).to_have_text(str(delivered), timeout=15_000)
+        expect(page.locator("#status-table")).to_be_visible()
+        # What the aborted calls logged, and nothing else.
+        problems.problems[:] = [p for p in problems.problems if "net::ERR_FAILED" not in p]

@@ -130,7 +130,9 @@ async function loadTables() {
     state.lastEvents = last;
     updateSyncAll();
   } catch (error) {
-    if (ticket === tickets.tables) replace(container, h("div", { class: "panel-body" }, banner("error", null, error.message)));
+    if (ticket !== tickets.tables) return;
+    replace(container, h("div", { class: "panel-body" }, banner("error", null, error.message)));
+    scheduleRefresh(); // a service restarting, a dropped connection: try again, as when it works
     return;
   }
   renderTables();
