@@ -31,6 +31,8 @@ def main() -> None:
         f"Measured by `make bench` on {today}, on {machine()}. Figures are from one run; each\n"
         "table's numbers were measured side by side in that run.\n\n"
     )
+    # The receiver's profile needs py-spy and perf with ptrace rights: measured apart, kept as is.
+    sections.append((ROOT / "benchmarks" / "receiver_profile.md").read_text())
     (ROOT / "docs" / "benchmarks.md").write_text(header + "\n".join(sections))
     print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
 
