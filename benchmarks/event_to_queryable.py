@@ -5,7 +5,6 @@ benchmarks/event_to_queryable.py` (or `benchmarks/webhooks.py --event-to-queryab
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import os
 import re
@@ -17,11 +16,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from benchmarks.harness import (
     BIN,
@@ -39,7 +36,9 @@ from benchmarks.webhooks import (
     HEAVY_ROWS,
     SOURCE,
     Api,
+    Background,
     Events,
+    QueryLoop,
     Server,
     _fixed_rate,
     _heavy_sql,
@@ -101,89 +100,6 @@ def _dashboard_sql(api: Api) -> list[str]:
         f" where campaign_id is not null group by 1 order by 2 desc limit 50",
         f"select count(*) from ({union}) where received_at >= now() - interval 1 minute",
     ]
-
-
-@dataclass
-class QueryLoop:
-    """One SQL-box user: its queries back to back, in turn."""
-
-    sqls: list[str]
-    seconds: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-
-class Background:
-    """The sync of every synced table through the service's API, started again whenever one
-    finishes, and each query loop's SQL through `POST /api/v1/query`, each in a thread here."""
-
-    def __init__(self, served: Served, loops: Sequence[QueryLoop], sync: bool = True) -> None:
-        self._served = served
-        self.loops = list(loops)
-        self._stop = threading.Event()
-        self._sync = sync
-        self._threads = [threading.Thread(target=self._sync_loop, daemon=True)] + [
-            threading.Thread(target=self._query_loop, args=(loop,), daemon=True)
-            for loop in self.loops]
-        self.syncs_finished = self.synced_rows = self.rows_in_progress = 0
-        self.sync_errors: list[str] = []
-
-    def __enter__(self) -> Background:
-        self._threads[0].start()
-        return self
-
-    def start_queries(self) -> None:  # once the sync is under way
-        for thread in self._threads[1:]:
-            thread.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            if thread.is_alive():
-                thread.join(timeout=300)
-
-    def _sync_loop(self) -> None:
-        api = Api(self._served)
-        while self._sync and not self._stop.is_set():
-            response = api.client.post(f"/api/v1/sources/{SOURCE}/sync",
-                                       json={"tables": SYNC_TABLES})
-            if response.status_code != 202:
-                self.sync_errors.append(response.text)
-                self._stop.wait(1.0)
-                continue
-            job = response.json()
-            while not self._stop.wait(0.5):
-                job = api.client.get(f"/api/v1/jobs/{job['id']}").json()
-                self.rows_in_progress = sum(p["rows"] for p in job["progress"])
-                if job["finished_at"] is not None:
-                    self.rows_in_progress = 0
-                    self.syncs_finished += 1
-                    self.synced_rows += sum(o["rows"] or 0 for o in job["outcomes"] or [])
-                    if job["error"]:
-                        self.sync_errors.append(job["error"])
-                    break
-
-    def _query_loop(self, loop: QueryLoop) -> None:
-        api = Api(self._served)
-        for sql in itertools.cycle(loop.sqls):
-            if self._stop.is_set():
-                return
-            started = time.monotonic()
-            try:
-                api.query(sql)
-            except httpx.HTTPError as exc:  # counted, and the load goes on
-                detail = getattr(getattr(exc, "response", None), "text", "")
-                loop.errors.append(f"{exc} {detail}"[:300])
-                self._stop.wait(1.0)
-                continue
-            loop.seconds.append(time.monotonic() - started)
-
-    def syncing(self) -> bool:
-        """True once the first sync has fetched rows (past its start-up)."""
-        return not self._sync or self.syncs_finished > 0 or self.rows_in_progress > 0
-
-    @property
-    def synced(self) -> int:
-        return self.synced_rows + self.rows_in_progress
 
 
 @dataclass(frozen=True)
@@ -324,7 +240,8 @@ def measure(rate: float = RATE, seconds: float = SECONDS, seed: int = SEED_EVENT
                 heavy = QueryLoop([_heavy_sql(api)])
                 dashboards = QueryLoop(_dashboard_sql(api))
                 loops = [heavy, dashboards] if load != "sync" else []
-                with Background(served, loops, sync=load != "queries") as background:
+                with Background(served, SYNC_TABLES, loops,
+                                sync=load != "queries") as background:
                     deadline = time.monotonic() + 60
                     while not background.syncing() and time.monotonic() < deadline:
                         time.sleep(0.5)  # into its stride: past start-up, fetching pages

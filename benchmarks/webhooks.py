@@ -4,6 +4,7 @@ and the two inboxes side by side (the data dir's SQLite file, a shared PostgreSQ
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -17,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -217,38 +218,51 @@ def _wait_loaded(data_dir: Path, timeout: float = 90) -> float:
 # -- the work that competes: a full refresh in a loop, a heavy query in a loop -------------------
 
 
-class Background:
-    """A full refresh through the service's API, started again whenever one finishes, and a
-    heavy analytical query repeated back to back, each in a thread of this process."""
+@dataclass
+class QueryLoop:
+    """One SQL-box user: its queries back to back, in turn."""
 
-    def __init__(self, served: Served, heavy_sql: str) -> None:
+    sqls: list[str]
+    seconds: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class Background:
+    """A sync of `tables` through the service's API, started again whenever one finishes, and
+    each query loop's SQL through `POST /api/v1/query`, each in a thread here."""
+
+    def __init__(self, served: Served, tables: Sequence[str], loops: Sequence[QueryLoop],
+                 sync: bool = True) -> None:
         self._served = served
-        self._sql = heavy_sql
+        self._tables = list(tables)
+        self.loops = list(loops)
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._sync_loop, daemon=True),
-                         threading.Thread(target=self._query_loop, daemon=True)]
-        self.syncs_finished = 0
-        self.synced_rows = 0
-        self.rows_in_progress = 0
+        self._sync = sync
+        self._threads = [threading.Thread(target=self._sync_loop, daemon=True)] + [
+            threading.Thread(target=self._query_loop, args=(loop,), daemon=True)
+            for loop in self.loops]
+        self.syncs_finished = self.synced_rows = self.rows_in_progress = 0
         self.sync_errors: list[str] = []
-        self.query_seconds: list[float] = []
-        self.query_errors: list[str] = []
 
     def __enter__(self) -> Background:
-        for thread in self._threads:
-            thread.start()
+        self._threads[0].start()
         return self
+
+    def start_queries(self) -> None:  # once the sync is under way
+        for thread in self._threads[1:]:
+            thread.start()
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=300)
+            if thread.is_alive():
+                thread.join(timeout=300)
 
     def _sync_loop(self) -> None:
         api = Api(self._served)
-        while not self._stop.is_set():
+        while self._sync and not self._stop.is_set():
             response = api.client.post(f"/api/v1/sources/{SOURCE}/sync",
-                                       json={"tables": API_TABLES})
+                                       json={"tables": self._tables})
             if response.status_code != 202:
                 self.sync_errors.append(response.text)
                 self._stop.wait(1.0)
@@ -264,23 +278,30 @@ class Background:
                     if job["error"]:
                         self.sync_errors.append(job["error"])
                     break
-        # A sync still running when we stop is abandoned by serve_process's second Ctrl-C.
 
-    def _query_loop(self) -> None:
+    def _query_loop(self, loop: QueryLoop) -> None:
         api = Api(self._served)
-        while not self._stop.is_set():
+        for sql in itertools.cycle(loop.sqls):
+            if self._stop.is_set():
+                return
             started = time.monotonic()
             try:
-                api.query(self._sql)
+                api.query(sql)
             except httpx.HTTPError as exc:  # counted, and the load goes on
-                self.query_errors.append(str(exc))
+                detail = getattr(getattr(exc, "response", None), "text", "")
+                loop.errors.append(f"{exc} {detail}"[:300])
                 self._stop.wait(1.0)
                 continue
-            self.query_seconds.append(time.monotonic() - started)
+            loop.seconds.append(time.monotonic() - started)
 
     def syncing(self) -> bool:
-        """True once the first sync is fetching pages (past its start-up)."""
-        return self.syncs_finished > 0 or self.rows_in_progress > 0
+        """True once the first sync has fetched rows (past its start-up)."""
+        return not self._sync or self.syncs_finished > 0 or self.rows_in_progress > 0
+
+    @property
+    def synced(self) -> int:
+        return self.synced_rows + self.rows_in_progress
+
 
 
 def _heavy_sql(api: Api) -> str:
@@ -383,7 +404,9 @@ def measure() -> dict[str, Any]:
             with serve_process(data_dir) as served:
                 api = Api(served)
                 idle = _measure(served, bare, data_dir, api, events, key, work, "idle")
-                with Background(served, _heavy_sql(api)) as background:
+                heavy = QueryLoop([_heavy_sql(api)])
+                with Background(served, API_TABLES, [heavy]) as background:
+                    background.start_queries()
                     deadline = time.monotonic() + 60
                     while not background.syncing() and time.monotonic() < deadline:
                         time.sleep(0.5)  # into its stride: past start-up, fetching pages
@@ -406,9 +429,9 @@ def measure() -> dict[str, Any]:
         "idle": idle, "loaded": loaded, "load_before": load_before,
         "load_after": os.getloadavg(), "stalled": stalled, "seconds": seconds,
         "syncs": background.syncs_finished,
-        "synced_rows": background.synced_rows + background.rows_in_progress,
-        "sync_errors": background.sync_errors, "queries": background.query_seconds,
-        "query_errors": background.query_errors,
+        "synced_rows": background.synced,
+        "sync_errors": background.sync_errors, "queries": heavy.seconds,
+        "query_errors": heavy.errors,
         "mean_bytes": events.mean_bytes, "stored": stored, "duplicates": duplicates,
         "rows": rows,
     }
