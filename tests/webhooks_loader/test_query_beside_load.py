@@ -53,21 +53,7 @@ def test_a_query_stopped_mid_run_holds_no_load_back(
         assert entered.wait(WAIT_SECONDS), "the long query never started"
 
         store(inbox, [event() for _ in range(2)])
-        load: list[int] = []
-
-        def drain() -> None:
-            """A loader of its own: the fixture's inbox connection belongs to this thread."""
-            in_thread = EventLoader(data_dir)
-            try:
-                load.append(in_thread.drain().events)
-            finally:
-                in_thread.close()
-
-        loader_thread = threading.Thread(target=drain, daemon=True)
-        loader_thread.start()
-        loader_thread.join(WAIT_SECONDS)
-        assert not loader_thread.is_alive(), "the load waited for the long query"
-        assert load == [2]
+        assert drained_in_a_thread(data_dir) == 2, "the load waited for the long query"
 
         second = warehouse.cursor()
         try:
@@ -96,20 +82,7 @@ def test_a_sync_load_holding_the_write_lock_holds_no_event_rows_back(
 
     with write_lock(str(data_dir.warehouse)):  # as sync/full_refresh.py's load holds it
         store(inbox, [event() for _ in range(2)])
-        load: list[int] = []
-
-        def drain() -> None:
-            in_thread = EventLoader(data_dir)
-            try:
-                load.append(in_thread.drain().events)
-            finally:
-                in_thread.close()
-
-        loader_thread = threading.Thread(target=drain, daemon=True)
-        loader_thread.start()
-        loader_thread.join(WAIT_SECONDS)
-        assert not loader_thread.is_alive(), "the event load waited for the sync's load"
-        assert load == [2]
+        assert drained_in_a_thread(data_dir) == 2, "the event load waited for the sync's load"
         warehouse = Warehouse(data_dir)
         try:
             second = warehouse.cursor()
@@ -119,3 +92,21 @@ def test_a_sync_load_holding_the_write_lock_holds_no_event_rows_back(
         finally:
             warehouse.close()
         assert visible == [(5,)]
+
+
+def drained_in_a_thread(data_dir: DataDir) -> int | None:
+    """The events a drain loaded, by a loader of its own in a thread of its own (the fixture's
+    inbox connection belongs to the test's thread); None if it did not end in WAIT_SECONDS."""
+    load: list[int] = []
+
+    def drain() -> None:
+        loader = EventLoader(data_dir)
+        try:
+            load.append(loader.drain().events)
+        finally:
+            loader.close()
+
+    thread = threading.Thread(target=drain, daemon=True)
+    thread.start()
+    thread.join(WAIT_SECONDS)
+    return None if thread.is_alive() or not load else load[0]
