@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from cio_warehouse.warehouse.query import READ_ONLY_STATEMENTS, READ_ONLY_SUMMARY
 from tests.browser.conftest import shot
@@ -67,3 +67,20 @@ def test_the_hint_and_the_refusal_name_the_same_statements(page: Page) -> None:
     error = page.locator("#sql-error")
     expect(error).to_contain_text(f"Only read-only queries run here ({READ_ONLY_SUMMARY}), not")
     expect(error).to_contain_text("WITH")
+
+
+def test_a_query_typed_while_the_page_loads_is_kept(page: Page) -> None:
+    # The page fills in an example query once it knows the sources: never over what the user
+    # typed meanwhile (CI once ran the example instead of the query typed on a slow start).
+    held: list[Route] = []
+    page.route("**/api/v1/sources", lambda route: held.append(route))
+    page.goto("/data")
+    page.fill("#sql", "select 42 as answer")
+    while not held:
+        page.wait_for_timeout(50)
+    held[0].continue_()
+    page.unroute("**/api/v1/sources")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#sql")).to_have_value("select 42 as answer")
+    page.click("#run-sql")
+    expect(page.locator("#sql-rows tbody td")).to_have_text("42")

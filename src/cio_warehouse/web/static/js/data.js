@@ -316,7 +316,8 @@ async function start() {
   const wanted = params.get("source");
   if (wanted && sources.some((s) => s.name === wanted)) sourceSelect.value = wanted;
   const first = sourceSelect.value || "acme";
-  sqlInput.value = params.get("sql") ?? `select metric, count(*) as events\nfrom ${first}.email_events\ngroup by metric\norder by events desc`;
+  // An example, unless the user typed a query while the sources loaded.
+  if (!sqlInput.value.trim()) sqlInput.value = params.get("sql") ?? `select metric, count(*) as events\nfrom ${first}.email_events\ngroup by metric\norder by events desc`;
   const tables = await loadTableList();
   const pick = params.get("table");
   if (pick && pick.includes(".")) {
