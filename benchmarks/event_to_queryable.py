@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
-import secrets
 import shutil
 import sqlite3
 import subprocess
@@ -16,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +22,9 @@ from benchmarks.harness import (
     BIN,
     CpuTimes,
     Served,
-    cli,
     fresh_dir,
     machine,
-    pressure,
-    run_timed,
+    machine_load,
     sandbox_process,
     serve_process,
 )
@@ -43,14 +39,13 @@ from benchmarks.webhooks import (
     _fixed_rate,
     _heavy_sql,
     _inbox,
+    _link_source,
     _max_rate,
     _receiver_pid,
     _wait_loaded,
     event_id,
 )
 from cio_warehouse import catalog
-from cio_warehouse.secret import Secret
-from cio_warehouse.state import DataDir, StateStore
 
 RATE = 200  # events/s offered, open loop
 SECONDS = 20
@@ -67,21 +62,6 @@ HISTORY_DAYS = 30
 DELIVERY_GAP_MS = 2_592
 LATENCY_MS = 50
 SYNC_TABLES = [t.name for t in catalog.SYNCED_TABLES]
-
-
-def _link_source(data_dir: Path, url: str, key: str) -> str:
-    """The sandbox as source `bench`, paced at the default 10 rps, message history reaching
-    HISTORY_DAYS back, a fresh signing key; only the webhook tables selected, so that serve's
-    scheduler starts no sync of its own (the loaded phase asks for them, in a loop)."""
-    env = {**os.environ, "CIO_APP_API_KEY": key}
-    run_timed(cli(data_dir, "source", "add", SOURCE, "--api-base-url", url,
-                  "--history-days", str(HISTORY_DAYS)), env)
-    store = StateStore(DataDir(data_dir))
-    signing_key = secrets.token_hex(32)
-    store.update_source(replace(
-        store.get_source(SOURCE), signing_key=Secret(signing_key),
-        tables=tuple(t.name for t in catalog.WEBHOOK_TABLES)))
-    return signing_key
 
 
 def _dashboard_sql(api: Api) -> list[str]:
@@ -215,63 +195,56 @@ def measure(rate: float = RATE, seconds: float = SECONDS, seed: int = SEED_EVENT
     alone). `on_loaded` runs as the loaded measurement starts (a profiler, for one)."""
     data_dir = fresh_dir()
     work = Path(tempfile.mkdtemp(prefix="cio-bench-e2q-"))
-    started = time.monotonic()
-    stalls = {r: pressure(r) for r in ("cpu", "io")}
-    load_before = os.getloadavg()
     try:
-        events = Events()
-        with sandbox_process("--scale", str(SYNC_SCALE), "--latency-ms", str(LATENCY_MS),
-                             "--history-days", str(HISTORY_DAYS),
-                             "--delivery-gap-ms", str(DELIVERY_GAP_MS)) as sb:
-            key = _link_source(data_dir, sb.url, sb.key)
-            with serve_process(data_dir) as served:
-                api = Api(served)
-                receiver = Server(f"{served.receiver_url}/webhooks/customerio/{SOURCE}",
-                                  _receiver_pid(served))
-                print(f"  event-to-queryable: {seed:,} events to query ...", flush=True)
-                while (left := seed - _inbox(data_dir)[0]) > 0:
-                    # wrk runs for a time: long enough for the events left at a few thousand/s.
-                    _max_rate(receiver, events.take(left)[1], key, work,
-                              seconds=min(10, max(1, left // 5000)))
-                _wait_loaded(data_dir, timeout=300)
-                rig = Rig(receiver, api, events, key, work, data_dir, _loader_thread(served.pid))
-                print(f"  event-to-queryable: idle, {rate:g}/s ...", flush=True)
-                idle = measure_latency(rig, rate, seconds)
-                heavy = QueryLoop([_heavy_sql(api)])
-                dashboards = QueryLoop(_dashboard_sql(api))
-                loops = [heavy, dashboards] if load != "sync" else []
-                with Background(served, SYNC_TABLES, loops,
-                                sync=load != "queries") as background:
-                    deadline = time.monotonic() + 60
-                    while not background.syncing() and time.monotonic() < deadline:
-                        time.sleep(0.5)  # into its stride: past start-up, fetching pages
-                    background.start_queries()
-                    time.sleep(2.0)  # the queries under way
-                    rows_before = background.synced
-                    print(f"  event-to-queryable: during sync+query, {rate:g}/s ...",
-                          flush=True)
-                    if on_loaded is not None:
-                        on_loaded(served)
-                    loaded = measure_latency(rig, rate, seconds)
-                    rows_during = background.synced - rows_before
+        with machine_load() as machine:
+            events = Events()
+            with sandbox_process("--scale", str(SYNC_SCALE), "--latency-ms", str(LATENCY_MS),
+                                 "--history-days", str(HISTORY_DAYS),
+                                 "--delivery-gap-ms", str(DELIVERY_GAP_MS)) as sb:
+                key = _link_source(data_dir, sb.url, sb.key,
+                                       "--history-days", str(HISTORY_DAYS))
+                with serve_process(data_dir) as served:
+                    api = Api(served)
+                    receiver = Server(f"{served.receiver_url}/webhooks/customerio/{SOURCE}",
+                                      _receiver_pid(served))
+                    print(f"  event-to-queryable: {seed:,} events to query ...", flush=True)
+                    while (left := seed - _inbox(data_dir)[0]) > 0:
+                        # wrk runs for a time: long enough for the events left at a few thousand/s.
+                        _max_rate(receiver, events.take(left)[1], key, work,
+                                  seconds=min(10, max(1, left // 5000)))
+                    _wait_loaded(data_dir, timeout=300)
+                    rig = Rig(receiver, api, events, key, work, data_dir,
+                              _loader_thread(served.pid))
+                    print(f"  event-to-queryable: idle, {rate:g}/s ...", flush=True)
+                    idle = measure_latency(rig, rate, seconds)
+                    heavy = QueryLoop([_heavy_sql(api)])
+                    dashboards = QueryLoop(_dashboard_sql(api))
+                    loops = [heavy, dashboards] if load != "sync" else []
+                    with Background(served, SYNC_TABLES, loops,
+                                    sync=load != "queries") as background:
+                        deadline = time.monotonic() + 60
+                        while not background.syncing() and time.monotonic() < deadline:
+                            time.sleep(0.5)  # into its stride: past start-up, fetching pages
+                        background.start_queries()
+                        time.sleep(2.0)  # the queries under way
+                        rows_before = background.synced
+                        print(f"  event-to-queryable: during sync+query, {rate:g}/s ...",
+                              flush=True)
+                        if on_loaded is not None:
+                            on_loaded(served)
+                        loaded = measure_latency(rig, rate, seconds)
+                        rows_during = background.synced - rows_before
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
-    seconds_all = time.monotonic() - started
-    stalled = {r: None if b is None or (a := pressure(r)) is None else (a - b) / seconds_all
-               for r, b in stalls.items()}
     return {
-        "seed": seed, "load_before": load_before, "load_after": os.getloadavg(), "stalled": stalled,
-        "wall": seconds_all,
+        "seed": seed, "machine": machine,
         "idle": idle, "loaded": loaded, "rate": rate, "seconds": seconds,
         "syncs": background.syncs_finished, "synced_rows": background.synced,
         "rows_during": rows_during, "sync_errors": background.sync_errors,
         "heavy": heavy, "dashboards": dashboards,
     }
 
-
-def _share(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
 
 
 def _met(ok: bool) -> str:
@@ -293,9 +266,7 @@ def report(m: dict[str, Any]) -> str:
         f"(`POST /api/v1/query`) polled every {POLL_SECONDS * 1000:.0f} ms for them; from each "
         "ack to the answer of the first poll that returned the event (an upper bound, by at "
         "most one poll). Everything shares the machine's 2 cores, and so did any other work "
-        f"on it: load average {m['load_before'][0]:.1f} before, {m['load_after'][0]:.1f} "
-        f"after; some task waited for a CPU {_share(m['stalled']['cpu'])} and for I/O "
-        f"{_share(m['stalled']['io'])} of the {m['wall']:.0f} s (Linux PSI).",
+        f"on it: {m['machine'].sentence()}",
         "",
         f"| condition | seen | p50 | p95 (goal <= {GOAL_P95_S:g} s) | max "
         "| of which received to loaded, p50 / p95 | a poll's round trip, p50 / p95 "

@@ -188,3 +188,44 @@ def pressure(resource: str) -> float | None:
     except OSError:
         return None
     return int(some.rsplit("total=", 1)[1]) / 1e6
+
+
+@dataclass
+class MachineLoad:
+    """What else the machine did around a measurement (load average, Linux PSI): the figures of
+    a run on a busy machine say so beside them."""
+
+    load_before: float
+    pressure_before: dict[str, float | None]
+    started: float
+    load_after: float = 0.0
+    seconds: float = 0.0
+    stalled: dict[str, float | None] | None = None  # share of the time some task waited
+
+    def sentence(self) -> str:
+        stalled = self.stalled or {}
+
+        def share(resource: str) -> str:
+            value = stalled.get(resource)
+            return "n/a" if value is None else f"{value:.0%}"
+
+        return (f"load average {self.load_before:.1f} before, {self.load_after:.1f} after; some "
+                f"task waited for a CPU {share('cpu')} and for I/O {share('io')} of the "
+                f"{self.seconds:.0f} s (Linux PSI).")
+
+
+@contextmanager
+def machine_load() -> Iterator[MachineLoad]:
+    """The machine's load over the body, filled in as it ends (an error included)."""
+    load = MachineLoad(os.getloadavg()[0], {r: pressure(r) for r in ("cpu", "io")},
+                       time.monotonic())
+    try:
+        yield load
+    finally:
+        load.seconds = time.monotonic() - load.started
+        load.load_after = os.getloadavg()[0]
+        load.stalled = {}
+        for resource, before in load.pressure_before.items():
+            after = pressure(resource)
+            load.stalled[resource] = None if before is None or after is None else (
+                (after - before) / load.seconds)

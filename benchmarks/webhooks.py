@@ -37,7 +37,7 @@ from benchmarks.harness import (
     cpu_times,
     fresh_dir,
     machine,
-    pressure,
+    machine_load,
     run_timed,
     sandbox_process,
     serve_process,
@@ -181,14 +181,15 @@ class Api:
         return " union all ".join(f"select {columns} from {SOURCE}.{t}" for t in sorted(tables))
 
 
-def _link_source(data_dir: Path, url: str, key: str) -> str:
-    """The sandbox as source `bench`, unpaced; a fresh signing key saved as the CLI would.
+def _link_source(data_dir: Path, url: str, key: str, *options: str) -> str:
+    """The sandbox as source `bench` (`source add` with `options`); a fresh signing key saved
+    as the CLI would.
 
     Only the webhook tables are selected: serve's scheduler would otherwise start a full refresh
     of the never-synced API tables at once, in the idle phase. The loaded phase asks for them.
     """
     env = {**os.environ, "CIO_APP_API_KEY": key}
-    run_timed(cli(data_dir, "source", "add", SOURCE, "--api-base-url", url, "--max-rps", "0"), env)
+    run_timed(cli(data_dir, "source", "add", SOURCE, "--api-base-url", url, *options), env)
     store = StateStore(DataDir(data_dir))
     signing_key = secrets.token_hex(32)
     store.update_source(replace(
@@ -393,41 +394,32 @@ def _measure(served: Served, bare: Server, data_dir: Path, api: Api, events: Eve
 def measure() -> dict[str, Any]:
     data_dir = fresh_dir()
     work = Path(tempfile.mkdtemp(prefix="cio-bench-load-"))
-    started = time.monotonic()
-    stalls = {r: pressure(r) for r in ("cpu", "io")}
-    load_before = os.getloadavg()
     try:
-        events = Events()
-        with (sandbox_process("--scale", str(SYNC_SCALE), "--rate-limit-rps", "off") as sb,
-              bare_process() as bare):
-            key = _link_source(data_dir, sb.url, sb.key)
-            with serve_process(data_dir) as served:
-                api = Api(served)
-                idle = _measure(served, bare, data_dir, api, events, key, work, "idle")
-                heavy = QueryLoop([_heavy_sql(api)])
-                with Background(served, API_TABLES, [heavy]) as background:
-                    background.start_queries()
-                    deadline = time.monotonic() + 60
-                    while not background.syncing() and time.monotonic() < deadline:
-                        time.sleep(0.5)  # into its stride: past start-up, fetching pages
-                    loaded = _measure(served, bare, data_dir, api, events, key, work,
-                                      "during sync+query")
-                _wait_loaded(data_dir)
-                stored, duplicates, _ = _inbox(data_dir)
-                rows = api.query(f"select count(*), count(distinct event_id) from "
-                                 f"({api.event_union()})")[0]
+        with machine_load() as machine:
+            events = Events()
+            with (sandbox_process("--scale", str(SYNC_SCALE), "--rate-limit-rps", "off") as sb,
+                  bare_process() as bare):
+                key = _link_source(data_dir, sb.url, sb.key, "--max-rps", "0")
+                with serve_process(data_dir) as served:
+                    api = Api(served)
+                    idle = _measure(served, bare, data_dir, api, events, key, work, "idle")
+                    heavy = QueryLoop([_heavy_sql(api)])
+                    with Background(served, API_TABLES, [heavy]) as background:
+                        background.start_queries()
+                        deadline = time.monotonic() + 60
+                        while not background.syncing() and time.monotonic() < deadline:
+                            time.sleep(0.5)  # into its stride: past start-up, fetching pages
+                        loaded = _measure(served, bare, data_dir, api, events, key, work,
+                                          "during sync+query")
+                    _wait_loaded(data_dir)
+                    stored, duplicates, _ = _inbox(data_dir)
+                    rows = api.query(f"select count(*), count(distinct event_id) from "
+                                     f"({api.event_union()})")[0]
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
-    seconds = time.monotonic() - started
-    stalled = {}
-    for resource, before in stalls.items():
-        after = pressure(resource)
-        stalled[resource] = None if before is None or after is None else (
-            (after - before) / seconds)
     return {
-        "idle": idle, "loaded": loaded, "load_before": load_before,
-        "load_after": os.getloadavg(), "stalled": stalled, "seconds": seconds,
+        "idle": idle, "loaded": loaded, "machine": machine,
         "syncs": background.syncs_finished,
         "synced_rows": background.synced,
         "sync_errors": background.sync_errors, "queries": heavy.seconds,
@@ -561,9 +553,6 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def _share(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
-
 
 def report(m: dict[str, Any]) -> str:
     idle: Condition = m["idle"]
@@ -584,10 +573,7 @@ def report(m: dict[str, Any]) -> str:
         f"Fixed rate: an asyncio raw-socket client in its own process, open loop, "
         f"{FIXED_CONNECTIONS} keep-alive connections, latency from each request's scheduled "
         "time. **The load generators share the machine's cores with the servers**, and so did "
-        f"any other work on it: load average {m['load_before'][0]:.1f} before, "
-        f"{m['load_after'][0]:.1f} after; some task waited for a CPU "
-        f"{_share(m['stalled']['cpu'])} and for I/O {_share(m['stalled']['io'])} of the "
-        f"{m['seconds']:.0f} s (Linux PSI).",
+        f"any other work on it: {m['machine'].sentence()}",
         "",
         "| server | condition | durable acks/s | p50 | p99 | of the bare handler's rate "
         "| CPU per ack | waiting for a CPU |",
